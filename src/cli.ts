@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+import { UsageError } from './config/flags.js';
+
+/** A subcommand: parses its own flags (argv after the command name) and returns an exit code. */
+export interface Command {
+  readonly summary: string;
+  run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number>;
+}
+
+// Loaded lazily so that `probe` never pays for gRPC and `query` never for libbpf.
+const commands: Record<string, () => Promise<Command>> = {
+  scaler: async () => (await import('./cli/scaler.js')).scalerCommand,
+  probe: async () => (await import('./cli/probe.js')).probeCommand,
+};
+
+function usage(): string {
+  return [
+    'Usage: keda-ebpf-scaler <command> [flags]',
+    '',
+    'Commands:',
+    ...Object.keys(commands).map((name) => `  ${name}`),
+    '',
+    'Run `keda-ebpf-scaler <command> --help` for the flags of each command.',
+  ].join('\n');
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const load = commands[name];
+  if (!load) {
+    console.error(`keda-ebpf-scaler: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const command = await load();
+  try {
+    return await command.run(rest, process.env);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`keda-ebpf-scaler ${name}: ${err.message}\nRun \`keda-ebpf-scaler ${name} --help\` for the accepted flags.`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exitCode = 1;
+  },
+);
