@@ -11,6 +11,7 @@ export interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   scaler: async () => (await import('./cli/scaler.js')).scalerCommand,
   probe: async () => (await import('./cli/probe.js')).probeCommand,
+  query: async () => (await import('./cli/query.js')).queryCommand,
 };
 
 function usage(): string {

@@ -1,0 +1,85 @@
+import type { TriggerConfig } from './metadata.js';
+import type { WindowStore } from './window-store.js';
+
+/**
+ * One evaluation answers every RPC and stream of a trigger (IsActive is computed from the
+ * same data as GetMetrics: one source of truth).
+ */
+export interface Evaluation {
+  /** The metric value: ms (latency), req/s (rps) or requests in flight (concurrency); finite, >= 0. */
+  readonly value: number;
+  readonly active: boolean;
+  /** When `active` will change by itself (activity ageing out, a gauge going stale), if it will. */
+  readonly nextChangeMs?: number;
+  /** Requests + demand attempts inside activationWindow. */
+  readonly activity: number;
+  readonly inFlight: number;
+}
+
+/** Never hand KEDA a negative, NaN or infinite number. */
+export function safeValue(x: number): number {
+  return Number.isFinite(x) && x > 0 ? x : 0;
+}
+
+/**
+ * - latency: the trigger's quantile of the window's merged histogram, in ms; 0 when empty.
+ * - rps: (completed requests + refused demand attempts) / seconds.
+ * - concurrency: sum of latencies / seconds (Little's law).
+ * "seconds" is the window, or the part of it the target has existed for when that is
+ * shorter (right after a scaler start or a new trigger), so rates are right from the
+ * first report instead of ramping up over a whole window.
+ * - active: activity (requests + demand attempts) within activationWindow >=
+ *   activationRequests, or any request in flight now.
+ */
+export function evaluate(store: WindowStore, targetId: string, trigger: TriggerConfig, now: number): Evaluation {
+  const sums = store.query(targetId, now, trigger.windowMs, trigger.metric === 'latency');
+  let value = 0;
+  if (sums) {
+    switch (trigger.metric) {
+      case 'latency':
+        value = sums.histogram && sums.histogram.total > 0 ? sums.histogram.quantileUs(trigger.quantile) / 1000 : 0;
+        break;
+      case 'rps':
+        value = (sums.requests + sums.demandRefused) / sums.coveredSeconds;
+        break;
+      case 'concurrency':
+        value = sums.latencySumUs / 1e6 / sums.coveredSeconds;
+        break;
+    }
+  }
+  const slots = store.activity(targetId, now, trigger.activationWindowMs);
+  const activity = slots.reduce((sum, s) => sum + s.count, 0);
+  const gauge = store.inFlight(targetId, now);
+  const byActivity = activity >= trigger.activationRequests;
+  const active = byActivity || gauge.value > 0;
+
+  // When does `active` flip without new data? A slot of second s leaves the window at
+  // (s + windowSeconds) * 1000; find the first departure that takes activity below the
+  // threshold. A stale gauge can also end activity.
+  let activityEndsMs: number | undefined;
+  if (byActivity) {
+    const windowSec = Math.round(trigger.activationWindowMs / 1000);
+    let remaining = activity;
+    for (const s of slots) {
+      remaining -= s.count;
+      if (remaining < trigger.activationRequests) {
+        activityEndsMs = (s.sec + windowSec) * 1000;
+        break;
+      }
+    }
+  }
+  let nextChangeMs: number | undefined;
+  if (active) {
+    const ends = [byActivity ? activityEndsMs : now, gauge.value > 0 ? gauge.staleAtMs : now];
+    // Active ends when both reasons have ended; a reason that does not hold ends "now".
+    const finite = ends.filter((x): x is number => x !== undefined);
+    nextChangeMs = finite.length === ends.length ? Math.max(...finite) : undefined;
+  }
+  return {
+    value: safeValue(value),
+    active,
+    activity,
+    inFlight: gauge.value,
+    ...(nextChangeMs !== undefined ? { nextChangeMs } : {}),
+  };
+}

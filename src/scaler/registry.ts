@@ -1,0 +1,117 @@
+import type { Logger } from 'pino';
+import { ScalerError } from '../errors.js';
+import type { Selection } from './metadata.js';
+import type { ResolvedSelection, TargetResolver } from './resolver.js';
+import { targetId } from './target.js';
+import type { WindowStore } from './window-store.js';
+
+/**
+ * The targets this scaler replica knows, each with what collectors must observe for it.
+ * Admission and expiry are the window store's (one bound, one clock); the registry adds
+ * identity, resolution and change events, from which ingest builds the WatchSet.
+ */
+
+export interface RegisteredTarget {
+  readonly id: string;
+  readonly selection: Selection;
+  readonly resolved: ResolvedSelection;
+}
+
+export interface RegistryChange {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** Increases with every change: the WatchSet generation. */
+  readonly generation: number;
+}
+
+export type RegistryListener = (change: RegistryChange) => void;
+
+export class TargetRegistry {
+  private readonly targets = new Map<string, RegisteredTarget>();
+  private readonly pending = new Map<string, Promise<RegisteredTarget>>();
+  private readonly listeners = new Set<RegistryListener>();
+  private generationCounter = 0;
+
+  constructor(
+    readonly store: WindowStore,
+    private readonly resolver: TargetResolver,
+    private readonly log?: Logger,
+  ) {}
+
+  get generation(): number {
+    return this.generationCounter;
+  }
+
+  get(id: string): RegisteredTarget | undefined {
+    return this.targets.get(id);
+  }
+
+  list(): RegisteredTarget[] {
+    return [...this.targets.values()];
+  }
+
+  /**
+   * The target of a selection, registering (resolving, admitting) it on first sight; every
+   * call counts as "asked about" for expiry. Throws TARGET_LIMIT when the store is full.
+   */
+  async register(selection: Selection, now: number): Promise<RegisteredTarget> {
+    const id = targetId(selection);
+    const known = this.targets.get(id);
+    if (known) {
+      this.store.touch(id, now);
+      return known;
+    }
+    let pending = this.pending.get(id);
+    if (!pending) {
+      pending = this.add(id, selection, now).finally(() => this.pending.delete(id));
+      this.pending.set(id, pending);
+    }
+    return pending;
+  }
+
+  private async add(id: string, selection: Selection, now: number): Promise<RegisteredTarget> {
+    const resolved = await this.resolver.resolve(selection);
+    const admitted = this.store.admit(id, now);
+    if (admitted === 'refused') {
+      this.log?.warn({ targetId: id, maxTargets: this.store.maxTargets }, 'target refused: max targets reached');
+      throw new ScalerError(
+        'TARGET_LIMIT',
+        `target ${id} refused: this scaler already tracks its maximum of ${this.store.maxTargets} targets (raise --max-targets or lower --target-idle-expiry)`,
+      );
+    }
+    const target: RegisteredTarget = { id, selection, resolved };
+    this.targets.set(id, target);
+    this.log?.info({ targetId: id, servers: resolved.servers.length, demand: resolved.demandAddresses }, 'target registered');
+    this.emit([id], []);
+    return target;
+  }
+
+  /** A resolver learned new addresses for a target (e.g. a Service changed): push them. */
+  update(id: string, resolved: ResolvedSelection): void {
+    const target = this.targets.get(id);
+    if (!target) return;
+    this.targets.set(id, { ...target, resolved });
+    this.emit([id], []);
+  }
+
+  /** Expires idle targets (see WindowStore.sweep); returns their ids. */
+  sweep(now: number): string[] {
+    const expired = this.store.sweep(now).filter((id) => this.targets.delete(id));
+    if (expired.length > 0) {
+      this.log?.info({ expired }, 'idle targets expired');
+      this.emit([], expired);
+    }
+    return expired;
+  }
+
+  onChange(listener: RegistryListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(added: string[], removed: string[]): void {
+    this.generationCounter++;
+    const change = { added, removed, generation: this.generationCounter };
+    for (const listener of this.listeners) listener(change);
+  }
+}

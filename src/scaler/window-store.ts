@@ -1,0 +1,328 @@
+import { Histogram, type SparseBuckets } from '../histogram/histogram.js';
+import {
+  DEFAULT_MAX_TARGETS,
+  DEFAULT_TARGET_IDLE_EXPIRY_MS,
+  IN_FLIGHT_STALE_MS,
+  MAX_HISTORY_SECONDS,
+  RECENT_IDS_KEPT,
+} from './limits.js';
+
+/**
+ * Per-target sliding windows: a ring of one-second slots per target, merged across
+ * collectors (adding deltas is merging). Pure: every method takes `now` (unix ms) and does
+ * no I/O. Bounded: at most maxTargets targets x historySeconds slots, each slot holding a
+ * sparse histogram (only the buckets that got counts), and targets nobody asked about for
+ * idleExpiryMs are dropped.
+ */
+
+/** One collector interval's counters for one target (deltas; validated by ingest). */
+export interface WindowDelta {
+  readonly requests: number;
+  readonly latencySumUs: number;
+  readonly acceptedConnections: number;
+  readonly demandAttempts: number;
+  readonly demandRefused: number;
+  readonly buckets: SparseBuckets;
+}
+
+interface Slot {
+  sec: number;
+  requests: number;
+  latencySumUs: number;
+  acceptedConnections: number;
+  demandAttempts: number;
+  demandRefused: number;
+  /** bucket index -> count; sparse because most slots see a handful of buckets. */
+  buckets: Map<number, number>;
+}
+
+/** Sums over a window of slots. */
+export interface WindowSums {
+  readonly requests: number;
+  readonly latencySumUs: number;
+  readonly acceptedConnections: number;
+  readonly demandAttempts: number;
+  readonly demandRefused: number;
+  /** Seconds of the window the target has existed for (1..windowSeconds): the rate divisor. */
+  readonly coveredSeconds: number;
+  readonly histogram?: Histogram;
+}
+
+/** Activity (requests + demand attempts) per second, oldest first, for activation timing. */
+export interface ActivitySlot {
+  readonly sec: number;
+  readonly count: number;
+}
+
+export type AdmitResult = 'existing' | 'added' | 'refused';
+
+export interface WindowStoreOptions {
+  readonly maxTargets?: number;
+  readonly idleExpiryMs?: number;
+  readonly historySeconds?: number;
+}
+
+export interface WindowStoreStats {
+  readonly targets: number;
+  readonly maxTargets: number;
+  readonly historySeconds: number;
+  /** Slot objects currently allocated, over all targets (bound: maxTargets x historySeconds). */
+  readonly slots: number;
+  /** Histogram bucket entries over all slots (bound: slots x BUCKET_COUNT; far fewer in practice). */
+  readonly bucketEntries: number;
+  readonly refusedTotal: number;
+  readonly expiredTotal: number;
+  readonly droppedLateDeltas: number;
+  /** Most recent refused / expired target ids (newest last). */
+  readonly recentRefused: readonly string[];
+  readonly recentExpired: readonly string[];
+}
+
+class TargetWindow {
+  readonly slots: (Slot | undefined)[];
+  pins = 0;
+  readonly inFlight = new Map<string, { value: number; atMs: number }>();
+
+  constructor(
+    readonly admittedMs: number,
+    public lastAskedMs: number,
+    historySeconds: number,
+  ) {
+    this.slots = new Array<Slot | undefined>(historySeconds);
+  }
+
+  slotFor(sec: number): Slot | undefined {
+    const slot = this.slots[sec % this.slots.length];
+    return slot !== undefined && slot.sec === sec ? slot : undefined;
+  }
+}
+
+function pushRecent(list: string[], id: string): void {
+  list.push(id);
+  if (list.length > RECENT_IDS_KEPT) list.shift();
+}
+
+const toSec = (ms: number): number => Math.floor(ms / 1000);
+
+export class WindowStore {
+  readonly maxTargets: number;
+  readonly idleExpiryMs: number;
+  readonly historySeconds: number;
+  private readonly targets = new Map<string, TargetWindow>();
+  private refusedTotal = 0;
+  private expiredTotal = 0;
+  private droppedLate = 0;
+  private readonly recentRefused: string[] = [];
+  private readonly recentExpired: string[] = [];
+
+  constructor(options: WindowStoreOptions = {}) {
+    this.maxTargets = options.maxTargets ?? DEFAULT_MAX_TARGETS;
+    this.idleExpiryMs = options.idleExpiryMs ?? DEFAULT_TARGET_IDLE_EXPIRY_MS;
+    this.historySeconds = options.historySeconds ?? MAX_HISTORY_SECONDS;
+  }
+
+  /** Makes room for a target (asked about at `now`), or refuses it when the store is full. */
+  admit(id: string, now: number): AdmitResult {
+    const existing = this.targets.get(id);
+    if (existing) {
+      existing.lastAskedMs = Math.max(existing.lastAskedMs, now);
+      return 'existing';
+    }
+    if (this.targets.size >= this.maxTargets) {
+      this.refusedTotal++;
+      pushRecent(this.recentRefused, id);
+      return 'refused';
+    }
+    this.targets.set(id, new TargetWindow(now, now, this.historySeconds));
+    return 'added';
+  }
+
+  has(id: string): boolean {
+    return this.targets.has(id);
+  }
+
+  ids(): string[] {
+    return [...this.targets.keys()];
+  }
+
+  /** Someone (an RPC) asked about the target: it is not idle. */
+  touch(id: string, now: number): void {
+    const t = this.targets.get(id);
+    if (t) t.lastAskedMs = Math.max(t.lastAskedMs, now);
+  }
+
+  /** An open stream pins its target: pinned targets never expire. */
+  pin(id: string): void {
+    const t = this.targets.get(id);
+    if (t) t.pins++;
+  }
+
+  unpin(id: string, now: number): void {
+    const t = this.targets.get(id);
+    if (t && t.pins > 0) {
+      t.pins--;
+      t.lastAskedMs = Math.max(t.lastAskedMs, now);
+    }
+  }
+
+  remove(id: string): boolean {
+    return this.targets.delete(id);
+  }
+
+  /**
+   * Adds one delta to the slot of second `atMs` (the end of the collector's interval),
+   * clamped to `now` so a collector clock running ahead cannot write the future. Deltas
+   * older than the history are dropped and counted. Returns false when not recorded.
+   */
+  record(id: string, delta: WindowDelta, atMs: number, now: number): boolean {
+    const t = this.targets.get(id);
+    if (!t) return false;
+    const nowSec = toSec(now);
+    const sec = Math.min(toSec(atMs), nowSec);
+    if (sec <= nowSec - this.historySeconds) {
+      this.droppedLate++;
+      return false;
+    }
+    const index = sec % this.historySeconds;
+    let slot = t.slots[index];
+    if (slot === undefined || slot.sec < sec) {
+      slot = { sec, requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, buckets: new Map() };
+      t.slots[index] = slot;
+    } else if (slot.sec > sec) {
+      this.droppedLate++;
+      return false;
+    }
+    slot.requests += delta.requests;
+    slot.latencySumUs += delta.latencySumUs;
+    slot.acceptedConnections += delta.acceptedConnections;
+    slot.demandAttempts += delta.demandAttempts;
+    slot.demandRefused += delta.demandRefused;
+    const n = Math.min(delta.buckets.indices.length, delta.buckets.counts.length);
+    for (let i = 0; i < n; i++) {
+      const count = delta.buckets.counts[i]!;
+      if (count === 0) continue;
+      const bucket = delta.buckets.indices[i]!;
+      slot.buckets.set(bucket, (slot.buckets.get(bucket) ?? 0) + count);
+    }
+    return true;
+  }
+
+  /** The latest in-flight gauge of one source (a collector) for a target. */
+  setInFlight(id: string, source: string, value: number, now: number): void {
+    const t = this.targets.get(id);
+    if (!t) return;
+    if (value > 0) t.inFlight.set(source, { value, atMs: now });
+    else t.inFlight.delete(source);
+  }
+
+  /** A source restarted or disconnected: its gauges no longer describe anything. */
+  forgetSource(source: string): void {
+    for (const t of this.targets.values()) t.inFlight.delete(source);
+  }
+
+  /** Requests in flight now: the sum of fresh gauges; `staleAtMs` is when the oldest one lapses. */
+  inFlight(id: string, now: number): { value: number; staleAtMs?: number } {
+    const t = this.targets.get(id);
+    let value = 0;
+    let staleAtMs: number | undefined;
+    if (!t) return { value };
+    for (const g of t.inFlight.values()) {
+      if (now - g.atMs >= IN_FLIGHT_STALE_MS) continue;
+      value += g.value;
+      const at = g.atMs + IN_FLIGHT_STALE_MS;
+      staleAtMs = staleAtMs === undefined ? at : Math.min(staleAtMs, at);
+    }
+    return staleAtMs === undefined ? { value } : { value, staleAtMs };
+  }
+
+  /**
+   * Sums of the last `windowMs` (whole seconds, the current second included). The histogram
+   * is merged only when asked for (latency triggers).
+   */
+  query(id: string, now: number, windowMs: number, withHistogram: boolean): WindowSums | undefined {
+    const t = this.targets.get(id);
+    if (!t) return undefined;
+    const nowSec = toSec(now);
+    const windowSec = Math.max(1, Math.min(this.historySeconds, Math.round(windowMs / 1000)));
+    const covered = Math.max(1, Math.min(windowSec, nowSec - toSec(t.admittedMs) + 1));
+    let requests = 0;
+    let latencySumUs = 0;
+    let acceptedConnections = 0;
+    let demandAttempts = 0;
+    let demandRefused = 0;
+    const histogram = withHistogram ? new Histogram() : undefined;
+    for (let sec = nowSec - windowSec + 1; sec <= nowSec; sec++) {
+      const slot = t.slotFor(sec);
+      if (!slot) continue;
+      requests += slot.requests;
+      latencySumUs += slot.latencySumUs;
+      acceptedConnections += slot.acceptedConnections;
+      demandAttempts += slot.demandAttempts;
+      demandRefused += slot.demandRefused;
+      if (histogram && slot.buckets.size > 0) histogram.addSparse({ indices: [...slot.buckets.keys()], counts: [...slot.buckets.values()] });
+    }
+    const sums = { requests, latencySumUs, acceptedConnections, demandAttempts, demandRefused, coveredSeconds: covered };
+    return histogram ? { ...sums, histogram } : sums;
+  }
+
+  /** Non-empty activity slots (requests + demand attempts) of the last `windowMs`, oldest first. */
+  activity(id: string, now: number, windowMs: number): ActivitySlot[] {
+    const t = this.targets.get(id);
+    if (!t) return [];
+    const nowSec = toSec(now);
+    const windowSec = Math.max(1, Math.min(this.historySeconds, Math.round(windowMs / 1000)));
+    const out: ActivitySlot[] = [];
+    for (let sec = nowSec - windowSec + 1; sec <= nowSec; sec++) {
+      const slot = t.slotFor(sec);
+      if (slot && slot.requests + slot.demandAttempts > 0) out.push({ sec, count: slot.requests + slot.demandAttempts });
+    }
+    return out;
+  }
+
+  /**
+   * Drops targets nobody asked about for idleExpiryMs (and with no open stream), and frees
+   * slots that fell out of the history. Returns the expired ids.
+   */
+  sweep(now: number): string[] {
+    const expired: string[] = [];
+    const oldestSec = toSec(now) - this.historySeconds;
+    for (const [id, t] of this.targets) {
+      if (t.pins === 0 && now - t.lastAskedMs >= this.idleExpiryMs) {
+        this.targets.delete(id);
+        expired.push(id);
+        this.expiredTotal++;
+        pushRecent(this.recentExpired, id);
+        continue;
+      }
+      for (let i = 0; i < t.slots.length; i++) {
+        const slot = t.slots[i];
+        if (slot !== undefined && slot.sec <= oldestSec) t.slots[i] = undefined;
+      }
+    }
+    return expired;
+  }
+
+  stats(): WindowStoreStats {
+    let slots = 0;
+    let bucketEntries = 0;
+    for (const t of this.targets.values()) {
+      for (const slot of t.slots) {
+        if (slot === undefined) continue;
+        slots++;
+        bucketEntries += slot.buckets.size;
+      }
+    }
+    return {
+      targets: this.targets.size,
+      maxTargets: this.maxTargets,
+      historySeconds: this.historySeconds,
+      slots,
+      bucketEntries,
+      refusedTotal: this.refusedTotal,
+      expiredTotal: this.expiredTotal,
+      droppedLateDeltas: this.droppedLate,
+      recentRefused: [...this.recentRefused],
+      recentExpired: [...this.recentExpired],
+    };
+  }
+}
