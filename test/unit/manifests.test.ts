@@ -1,0 +1,276 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { parse } from 'yaml';
+import { addressNamesScaler } from '../../src/kubernetes/scaler-address.js';
+import { parseTriggerMetadata } from '../../src/scaler/metadata.js';
+import { kustomize, type Manifest } from '../helpers/kube-kustomize.js';
+import { kubernetesSchema } from '../helpers/kube-schemas.js';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const base = kustomize(`${repo}manifests/base`);
+const examples = kustomize(`${repo}manifests/examples`);
+
+// The KEDA CRD, read from ../shared/keda relative to the repository (kept there unchanged as data).
+const crd = parse(readFileSync(`${repo}../shared/keda/keda.sh_scaledobjects.yaml`, 'utf8')) as {
+  spec: { versions: { name: string; schema: { openAPIV3Schema: Record<string, unknown> } }[] };
+};
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validators = new Map<string, ValidateFunction>();
+function validatorFor(obj: Manifest): ValidateFunction {
+  const key = `${obj.apiVersion}/${obj.kind}`;
+  let v = validators.get(key);
+  if (!v) {
+    if (key === 'keda.sh/v1alpha1/ScaledObject') {
+      const version = crd.spec.versions.find((x) => x.name === 'v1alpha1');
+      assert.ok(version, 'the CRD serves v1alpha1');
+      v = ajv.compile(version.schema.openAPIV3Schema);
+    } else {
+      const schema = kubernetesSchema(obj.apiVersion, obj.kind);
+      assert.ok(schema, `no schema for ${key}`);
+      v = ajv.compile(schema);
+    }
+    validators.set(key, v);
+  }
+  return v;
+}
+
+function find<T = Record<string, unknown>>(objects: Manifest[], kind: string, name?: string): T {
+  const found = objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  assert.ok(found, `${kind} ${name ?? ''} is rendered`);
+  return found as unknown as T;
+}
+
+interface Container {
+  name: string;
+  image: string;
+  args?: string[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  ports?: { name?: string; containerPort: number }[];
+  securityContext?: {
+    privileged?: boolean;
+    runAsUser?: number;
+    runAsNonRoot?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    capabilities?: { add?: string[]; drop?: string[] };
+  };
+  readinessProbe?: { grpc?: { port: number } };
+  livenessProbe?: { grpc?: { port: number } };
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+}
+interface Workload {
+  metadata: { name: string; namespace: string };
+  spec: {
+    replicas?: number;
+    selector: { matchLabels: Record<string, string> };
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        serviceAccountName?: string;
+        hostPID?: boolean;
+        hostNetwork?: boolean;
+        securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+        containers: Container[];
+        volumes?: { name: string; hostPath?: { path: string } }[];
+      };
+    };
+  };
+}
+interface ServiceObj {
+  metadata: { name: string; namespace: string };
+  spec: { clusterIP?: string; selector: Record<string, string>; ports: { name?: string; port: number; targetPort?: number | string }[] };
+}
+
+describe('manifests/base', () => {
+  test('renders to the expected objects, all in one namespace', () => {
+    assert.deepEqual(
+      base.map((o) => `${o.kind}/${o.metadata.name}`),
+      [
+        'Namespace/keda-ebpf-scaler',
+        'ServiceAccount/keda-ebpf-scaler',
+        'ClusterRole/keda-ebpf-scaler-read',
+        'ClusterRoleBinding/keda-ebpf-scaler-read',
+        'Service/keda-ebpf-scaler',
+        'Deployment/keda-ebpf-scaler',
+        'DaemonSet/keda-ebpf-collector',
+      ],
+    );
+    for (const o of base) {
+      if (!['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) assert.equal(o.metadata.namespace, 'keda-ebpf-scaler', `${o.kind} namespace`);
+      assert.equal(o.metadata.labels?.['app.kubernetes.io/part-of'], 'keda-ebpf-scaler');
+    }
+  });
+
+  test('every object validates against its Kubernetes API schema', () => {
+    for (const o of base) {
+      const validate = validatorFor(o);
+      assert.ok(validate(o), `${o.kind}/${o.metadata.name}: ${ajv.errorsText(validate.errors)}`);
+    }
+  });
+
+  test('the schemas reject what they should (unknown field, bad capability, wrong type, probe with two handlers)', () => {
+    const ds = structuredClone(find<Workload>(base, 'DaemonSet')) as unknown as Manifest & Workload;
+    const validate = validatorFor(ds);
+    const broken: [string, (d: Workload) => void][] = [
+      ['unknown field', (d) => Object.assign(d.spec.template.spec, { hostPid: true })],
+      ['CAP_ prefix', (d) => d.spec.template.spec.containers[0]!.securityContext!.capabilities!.add!.push('CAP_BPF')],
+      ['string replicas', (d) => Object.assign(d.spec, { minReadySeconds: '5' })],
+      ['two probe handlers', (d) => Object.assign(d.spec.template.spec.containers[0]!, { livenessProbe: { grpc: { port: 1 }, tcpSocket: { port: 1 } } })],
+      ['container without name', (d) => delete (d.spec.template.spec.containers[0] as Partial<Container>).name],
+    ];
+    for (const [what, mutate] of broken) {
+      const copy = structuredClone(ds);
+      mutate(copy);
+      assert.equal(validate(copy), false, `${what} must be rejected`);
+    }
+  });
+
+  test('RBAC is read-only and covers exactly what the code lists and watches', () => {
+    const role = find<{ rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }>(base, 'ClusterRole');
+    const granted = new Set<string>();
+    for (const rule of role.rules) {
+      assert.deepEqual([...rule.verbs].sort(), ['get', 'list', 'watch'], 'verbs are read-only');
+      for (const g of rule.apiGroups) for (const r of rule.resources) granted.add(`${r}.${g}`);
+    }
+    assert.deepEqual([...granted].sort(), ['endpointslices.discovery.k8s.io', 'pods.', 'scaledobjects.keda.sh', 'services.']);
+    const binding = find<{ roleRef: { name: string }; subjects: { kind: string; name: string; namespace: string }[] }>(base, 'ClusterRoleBinding');
+    assert.equal(binding.roleRef.name, 'keda-ebpf-scaler-read');
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'keda-ebpf-scaler', namespace: 'keda-ebpf-scaler' }]);
+    for (const w of [find<Workload>(base, 'Deployment'), find<Workload>(base, 'DaemonSet')]) {
+      assert.equal(w.spec.template.spec.serviceAccountName, 'keda-ebpf-scaler');
+    }
+  });
+
+  test('scaler: 2 replicas, non-root, read-only root fs, gRPC probes on the serving port, requests and limits', () => {
+    const d = find<Workload>(base, 'Deployment', 'keda-ebpf-scaler');
+    assert.equal(d.spec.replicas, 2);
+    const pod = d.spec.template.spec;
+    assert.equal(pod.securityContext?.runAsNonRoot, true);
+    assert.ok((pod.securityContext?.runAsUser ?? 0) > 0);
+    const c = pod.containers[0]!;
+    assert.deepEqual(c.args, ['scaler', '--listen', '0.0.0.0:9090']);
+    assert.equal(c.image, 'ghcr.io/keda-ebpf-scaler/keda-ebpf-scaler:0.1.0');
+    assert.equal(c.securityContext?.readOnlyRootFilesystem, true);
+    assert.equal(c.securityContext?.allowPrivilegeEscalation, false);
+    assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL']);
+    assert.equal(c.ports?.[0]?.containerPort, 9090);
+    assert.equal(c.readinessProbe?.grpc?.port, 9090);
+    assert.equal(c.livenessProbe?.grpc?.port, 9090);
+    for (const k of ['cpu', 'memory']) assert.ok(c.resources?.requests?.[k], `request ${k}`);
+    assert.ok(c.resources?.limits?.memory);
+
+    const svc = find<ServiceObj>(base, 'Service', 'keda-ebpf-scaler');
+    assert.equal(svc.spec.clusterIP, 'None', 'headless: KEDA and collectors see every replica');
+    assert.deepEqual(svc.spec.ports.map((p) => p.port), [9090]);
+    for (const [k, v] of Object.entries(svc.spec.selector)) assert.equal(d.spec.template.metadata.labels[k], v, 'Service selects the scaler pods');
+  });
+
+  test('collector: not privileged, exactly the documented capabilities, host mounts as DESIGN.md lists, node name by downward API', () => {
+    const ds = find<Workload>(base, 'DaemonSet', 'keda-ebpf-collector');
+    const pod = ds.spec.template.spec;
+    const c = pod.containers[0]!;
+    assert.equal(c.securityContext?.privileged, false);
+    assert.notEqual(pod.hostPID, true, 'no hostPID: host /proc is mounted instead');
+    // The four of DESIGN.md, plus SYS_PTRACE: measured necessary to stat /proc/PID/ns/net of
+    // another user's process (see manifests/base/collector.yaml).
+    assert.deepEqual([...(c.securityContext?.capabilities?.add ?? [])].sort(), ['BPF', 'NET_ADMIN', 'PERFMON', 'SYS_PTRACE', 'SYS_RESOURCE']);
+    assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL']);
+    assert.equal(c.securityContext?.readOnlyRootFilesystem, true);
+
+    const mounts = new Map((c.volumeMounts ?? []).map((m) => [m.name, m]));
+    const hostPaths = new Map((pod.volumes ?? []).map((v) => [v.name, v.hostPath?.path]));
+    const byHostPath = (path: string): { mountPath: string; readOnly?: boolean } => {
+      const name = [...hostPaths].find(([, p]) => p === path)?.[0];
+      assert.ok(name, `host ${path} is a volume`);
+      const mount = mounts.get(name);
+      assert.ok(mount, `host ${path} is mounted`);
+      return mount;
+    };
+    assert.equal(byHostPath('/sys/fs/bpf').mountPath, '/sys/fs/bpf');
+    assert.deepEqual(byHostPath('/sys/kernel/btf'), { name: 'btf', mountPath: '/sys/kernel/btf', readOnly: true });
+    assert.deepEqual(byHostPath('/proc'), { name: 'host-proc', mountPath: '/host/proc', readOnly: true });
+    assert.deepEqual(byHostPath('/sys/fs/cgroup'), { name: 'host-cgroup', mountPath: '/host/sys/fs/cgroup', readOnly: true });
+    const env = new Map((c.env ?? []).map((e) => [e.name, e]));
+    assert.equal(env.get('KEDA_EBPF_PROC_ROOT')?.value, '/host/proc');
+    assert.equal(env.get('KEDA_EBPF_CGROUP_ROOT')?.value, '/host/sys/fs/cgroup');
+    assert.equal(env.get('NODE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
+
+    const args = c.args ?? [];
+    assert.equal(args[0], 'collector');
+    assert.equal(args[args.indexOf('--node') + 1], '$(NODE_NAME)');
+    const scaler = args[args.indexOf('--scaler') + 1] ?? '';
+    // The collector dials the scaler's headless Service.
+    assert.ok(addressNamesScaler(scaler, 'keda-ebpf-scaler', { serviceName: 'keda-ebpf-scaler', namespace: 'keda-ebpf-scaler', port: 9090 }), scaler);
+  });
+});
+
+describe('manifests/examples', () => {
+  const scaledObjects = examples.filter((o) => o.kind === 'ScaledObject') as unknown as (Manifest & {
+    spec: { scaleTargetRef: { name: string }; triggers: { type: string; metricType?: string; metadata: Record<string, string> }[] };
+  })[];
+  const scaler = find<ServiceObj>(base, 'Service', 'keda-ebpf-scaler');
+
+  test('built-in objects validate against the Kubernetes API schemas', () => {
+    for (const o of examples.filter((x) => x.kind !== 'ScaledObject')) {
+      const validate = validatorFor(o);
+      assert.ok(validate(o), `${o.kind}/${o.metadata.name}: ${ajv.errorsText(validate.errors)}`);
+    }
+  });
+
+  test('ScaledObjects validate against the KEDA CRD schema (../shared/keda)', () => {
+    assert.ok(scaledObjects.length >= 2);
+    for (const so of scaledObjects) {
+      const validate = validatorFor(so);
+      assert.ok(validate(so), `ScaledObject/${so.metadata.name}: ${ajv.errorsText(validate.errors)}`);
+    }
+    const mutations: [string, (so: Manifest & { spec: Record<string, unknown> & { triggers: Record<string, unknown>[] } }) => void][] = [
+      ['a trigger without type', (so) => delete so.spec.triggers[0]!.type],
+      ['a non-integer minReplicaCount', (so) => (so.spec.minReplicaCount = 'zero')],
+      ['non-string metadata values', (so) => (so.spec.triggers[0]!.metadata = { targetValue: 200 })],
+    ];
+    for (const [what, mutate] of mutations) {
+      const broken = structuredClone(scaledObjects[0]!) as unknown as Parameters<(typeof mutations)[0][1]>[0];
+      mutate(broken);
+      assert.equal(validatorFor(broken)(broken), false, `the CRD schema rejects ${what}`);
+    }
+  });
+
+  test('triggers: latency is Value, rps and concurrency AverageValue; both external and external-push are shown', () => {
+    const triggers = scaledObjects.flatMap((so) => so.spec.triggers.map((t) => ({ so, t })));
+    const byMetric = new Map(triggers.map(({ t }) => [t.metadata.metric, t]));
+    assert.equal(byMetric.get('latency')?.metricType, 'Value');
+    assert.equal(byMetric.get('rps')?.metricType, 'AverageValue');
+    assert.equal(byMetric.get('concurrency')?.metricType, 'AverageValue');
+    assert.deepEqual([...new Set(triggers.map(({ t }) => t.type))].sort(), ['external', 'external-push']);
+  });
+
+  test('trigger metadata parses with the scaler\'s own schema and points at the base scaler and at existing Services', () => {
+    for (const so of scaledObjects) {
+      const ns = so.metadata.namespace ?? '';
+      const workload = find<Workload>(examples, 'Deployment', so.spec.scaleTargetRef.name);
+      for (const t of so.spec.triggers) {
+        const parsed = parseTriggerMetadata(t.metadata, ns);
+        assert.ok(
+          addressNamesScaler(t.metadata.scalerAddress ?? '', ns, { serviceName: scaler.metadata.name, namespace: scaler.metadata.namespace, port: scaler.spec.ports[0]!.port }),
+          `${so.metadata.name}: scalerAddress reaches the base scaler`,
+        );
+        const svc = find<ServiceObj>(examples, 'Service', parsed.selection.service);
+        assert.equal(svc.metadata.namespace, ns, 'the Service is in the ScaledObject\'s namespace');
+        for (const [k, v] of Object.entries(svc.spec.selector)) assert.equal(workload.spec.template.metadata.labels[k], v, 'the Service selects the scaled workload');
+        // Named targetPorts name a container port of the workload.
+        const containerPorts = workload.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
+        for (const p of svc.spec.ports) {
+          if (typeof p.targetPort === 'string') assert.ok(containerPorts.some((cp) => cp.name === p.targetPort), `targetPort ${p.targetPort} names a container port`);
+        }
+        if (parsed.selection.servicePort !== undefined) {
+          assert.ok(svc.spec.ports.some((p) => p.name === parsed.selection.servicePort || String(p.port) === parsed.selection.servicePort), 'servicePort exists');
+        }
+      }
+    }
+  });
+});
