@@ -11,7 +11,10 @@ export interface Command {
 const commands: Record<string, () => Promise<Command>> = {
   scaler: async () => (await import('./cli/scaler.js')).scalerCommand,
   probe: async () => (await import('./cli/probe.js')).probeCommand,
+  collector: async () => (await import('./cli/collector.js')).collectorCommand,
+  standalone: async () => (await import('./cli/standalone.js')).standaloneCommand,
   query: async () => (await import('./cli/query.js')).queryCommand,
+  demo: async () => (await import('./cli/demo.js')).demoCommand,
 };
 
 function usage(): string {

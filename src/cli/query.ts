@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
 import type { Command } from '../cli.js';
@@ -8,6 +7,7 @@ import type { GetMetricSpecResponse__Output } from '../proto/generated/externals
 import type { ScaledObjectRef } from '../proto/generated/externalscaler/ScaledObjectRef.js';
 import { loadExternalScaler } from '../proto/load.js';
 import { parseDurationMs } from '../scaler/duration.js';
+import { clientCredentials } from '../stream/credentials.js';
 
 /**
  * `query`: calls the scaler's KEDA RPCs the way the KEDA operator does and prints each
@@ -100,24 +100,11 @@ function isServiceError(err: unknown): err is grpc.ServiceError {
 }
 
 function channelCredentials(values: QueryFlags): grpc.ChannelCredentials {
-  const { 'tls-ca': ca, 'tls-cert': cert, 'tls-key': key } = values;
-  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
-  if (ca === undefined && cert === undefined) return grpc.credentials.createInsecure();
+  const { 'tls-ca': caFile, 'tls-cert': certFile, 'tls-key': keyFile } = values;
   // grpc-js passes an IP literal as the TLS server name, which makes Node print an RFC 6066
   // deprecation warning on every dial; in this one-shot tool it would only garble stderr.
-  process.noDeprecation = true;
-  const read = (file: string, flag: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new UsageError(`--${flag}: cannot read ${file}: ${(err as Error).message}`);
-    }
-  };
-  return grpc.credentials.createSsl(
-    ca !== undefined ? read(ca, 'tls-ca') : null,
-    key !== undefined ? read(key, 'tls-key') : null,
-    cert !== undefined ? read(cert, 'tls-cert') : null,
-  );
+  if (caFile !== undefined || certFile !== undefined) process.noDeprecation = true;
+  return clientCredentials({ caFile, certFile, keyFile });
 }
 
 function unary<Req, Res>(

@@ -17,6 +17,26 @@ export interface DemandAddress {
   readonly port: number;
 }
 
+/**
+ * A watch target as a scaler sent it, in plain form. Netns paths and pod selectors are kept
+ * as received: turning them into netns inodes is the collector wiring's job (it knows the
+ * node), producing src/collector/types.ts WatchEntry.
+ */
+export interface ReceivedServerSelector {
+  readonly port: number;
+  /** "/run/netns/NAME" or "/proc/PID/ns/net"; absent = any network namespace. */
+  readonly netnsPath?: string;
+  /** Kubernetes mode: pods of this namespace matching podSelector. */
+  readonly podNamespace?: string;
+  readonly podSelector?: Readonly<Record<string, string>>;
+}
+
+export interface ReceivedWatchTarget {
+  readonly targetId: string;
+  readonly servers: readonly ReceivedServerSelector[];
+  readonly demand: readonly DemandAddress[];
+}
+
 export interface WatchEntry {
   readonly targetId: string;
   readonly servers: readonly ServerSelection[];

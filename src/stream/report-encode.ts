@@ -1,23 +1,46 @@
 import type { CollectorTick } from '../collector/types.js';
-import type { Report } from '../proto/generated/kedaebpf/collector/v1/Report.js';
-import type { TargetDelta } from '../proto/generated/kedaebpf/collector/v1/TargetDelta.js';
+
+/** One target of a wire Report, every field set (the generated type makes them optional). */
+export interface EncodedTargetDelta {
+  target_id: string;
+  requests: number;
+  latency_sum_us: number;
+  in_flight: number;
+  accepted_connections: number;
+  demand_attempts: number;
+  demand_refused: number;
+  bucket_index: number[];
+  bucket_count: number[];
+}
+
+/** A wire Report (kedaebpf.collector.v1.Report) with every field set. */
+export interface EncodedReport {
+  sequence: number;
+  interval_ms: number;
+  end_unix_ms: number;
+  targets: EncodedTargetDelta[];
+  wakeup: boolean;
+}
 
 /** A collector tick as the wire Report with the given sequence (sparse buckets -> parallel arrays). */
-export function tickToReport(tick: CollectorTick, sequence: number): Report {
-  const targets: TargetDelta[] = tick.targets.map((t) => ({
-    target_id: t.targetId,
-    requests: t.requests,
-    latency_sum_us: t.latencySumUs,
-    in_flight: t.inFlight,
-    accepted_connections: t.acceptedConnections,
-    demand_attempts: t.demandAttempts,
-    demand_refused: t.demandRefused,
-    bucket_index: [...t.buckets.indices],
-    bucket_count: [...t.buckets.counts],
-  }));
+export function tickToReport(tick: CollectorTick, sequence: number): EncodedReport {
+  const targets = tick.targets.map(
+    (t): EncodedTargetDelta => ({
+      target_id: t.targetId,
+      requests: t.requests,
+      latency_sum_us: t.latencySumUs,
+      in_flight: t.inFlight,
+      accepted_connections: t.acceptedConnections,
+      demand_attempts: t.demandAttempts,
+      demand_refused: t.demandRefused,
+      bucket_index: [...t.buckets.indices],
+      bucket_count: [...t.buckets.counts],
+    }),
+  );
   return {
     sequence,
-    interval_ms: Math.max(0, Math.round(tick.intervalMs)),
+    // A wake-up right after a tick can make a sub-millisecond interval; the protocol wants >= 1.
+    interval_ms: Math.max(1, Math.round(tick.intervalMs)),
     end_unix_ms: Math.round(tick.endUnixMs),
     targets,
     wakeup: tick.wakeup,

@@ -1,28 +1,10 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { DemandAddress } from '../collector/types.js';
-import type { WatchTarget__Output } from '../proto/generated/kedaebpf/collector/v1/WatchTarget.js';
+import type { DemandAddress, ReceivedServerSelector, ReceivedWatchTarget } from '../collector/types.js';
+import type { WatchTarget } from '../proto/generated/kedaebpf/collector/v1/WatchTarget.js';
 import { splitHostPort } from './scaler-endpoints.js';
 
-/**
- * A watch target as a scaler sent it, in plain form. Netns paths and pod selectors are kept
- * as received: turning them into netns inodes is the collector wiring's job (it knows the
- * node), producing src/collector/types.ts WatchEntry.
- */
-export interface ReceivedServerSelector {
-  readonly port: number;
-  /** "/run/netns/NAME" or "/proc/PID/ns/net"; absent = any network namespace. */
-  readonly netnsPath?: string;
-  /** Kubernetes mode: pods of this namespace matching podSelector. */
-  readonly podNamespace?: string;
-  readonly podSelector?: Readonly<Record<string, string>>;
-}
-
-export interface ReceivedWatchTarget {
-  readonly targetId: string;
-  readonly servers: readonly ReceivedServerSelector[];
-  readonly demand: readonly DemandAddress[];
-}
+export type { ReceivedServerSelector, ReceivedWatchTarget } from '../collector/types.js';
 
 const portSchema = z.number().int().min(1, 'port must be 1-65535').max(65535, 'port must be 1-65535');
 
@@ -65,8 +47,11 @@ export interface ParsedWatchSet {
   readonly rejected: string[];
 }
 
-/** Converts a received WatchSet's targets; a malformed target is dropped, never the whole set. */
-export function parseWatchTargets(targets: readonly WatchTarget__Output[]): ParsedWatchSet {
+/**
+ * Converts a received WatchSet's targets (decoded from the wire, or handed over in process);
+ * a malformed target is dropped, never the whole set.
+ */
+export function parseWatchTargets(targets: readonly WatchTarget[]): ParsedWatchSet {
   const out: ReceivedWatchTarget[] = [];
   const rejected: string[] = [];
   for (const [i, raw] of targets.entries()) {

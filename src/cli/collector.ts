@@ -1,0 +1,91 @@
+import os from 'node:os';
+import { z } from 'zod';
+import type { Command } from '../cli.js';
+import { durationSchema, helpFlag, logLevelFlag, optionalFileSchema } from '../config/flag-schemas.js';
+import { formatHelp, parseFlags, type FlagSpec } from '../config/flags.js';
+import { CollectorUnavailableError, DEFAULT_BPF_OBJECT } from '../collector/core.js';
+import { COLLECTOR_CAPABILITIES, openCollectorRuntime, type CollectorRuntime } from '../collector/runtime.js';
+import { createLogger, type Logger } from '../log.js';
+import { clientCredentials } from '../stream/credentials.js';
+import { CollectorStreamClient } from '../stream/collector-client.js';
+import { VERSION } from '../version.js';
+import { shutdownSignal } from './signals.js';
+
+const SUMMARY =
+  'Run the node collector: load the eBPF programs, time the requests the scalers ask about, and stream deltas to every scaler.';
+
+/** Flags shared by `collector` and `standalone`: how the kernel side runs. */
+export const kernelFlags = [
+  {
+    name: 'tick',
+    env: 'KEDA_EBPF_TICK',
+    valueName: 'DURATION',
+    description: 'How often deltas are read from the kernel and reported (demand wake-ups report at once). Default 1s.',
+    schema: durationSchema('1s', 100),
+  },
+  { name: 'bpf-object', env: 'KEDA_EBPF_BPF_OBJECT', valueName: 'FILE', description: `Compiled BPF object. Default ${DEFAULT_BPF_OBJECT}.`, schema: z.string().min(1).default(DEFAULT_BPF_OBJECT) },
+] as const satisfies readonly FlagSpec[];
+
+export const collectorFlags = [
+  {
+    name: 'scaler',
+    env: 'KEDA_EBPF_SCALER',
+    valueName: 'HOST:PORT[,HOST:PORT...]',
+    description: 'Scaler replicas to report to; a DNS name resolving to several addresses (a headless Service) counts as several. Required.',
+    schema: z.string({ error: 'required: where the scalers listen, e.g. keda-ebpf-scaler.keda-ebpf-scaler.svc:9090' }).min(1),
+  },
+  { name: 'node', env: 'NODE_NAME', valueName: 'NAME', description: 'This node\'s name (Kubernetes: spec.nodeName via the downward API). Default: the host name.', schema: z.string().min(1).default(os.hostname()) },
+  ...kernelFlags,
+  logLevelFlag('info'),
+  { name: 'tls-ca', env: 'KEDA_EBPF_TLS_CA', valueName: 'FILE', description: 'PEM CA that signed the scalers\' certificates: dial with TLS.', schema: optionalFileSchema },
+  { name: 'tls-cert', env: 'KEDA_EBPF_TLS_CERT', valueName: 'FILE', description: 'PEM client certificate for mTLS (needs --tls-key).', schema: optionalFileSchema },
+  { name: 'tls-key', env: 'KEDA_EBPF_TLS_KEY', valueName: 'FILE', description: 'PEM private key of --tls-cert.', schema: optionalFileSchema },
+  helpFlag,
+] as const satisfies readonly FlagSpec[];
+
+/** Opens the kernel side, or logs the one sentence saying why this host cannot run it. */
+export function openRuntimeOrExplain(log: Logger, tickMs: number, objectPath: string): CollectorRuntime | undefined {
+  try {
+    return openCollectorRuntime({ logger: log, tickMs, objectPath });
+  } catch (err) {
+    if (err instanceof CollectorUnavailableError) {
+      log.fatal({ missing: err.missing }, err.message);
+      console.error(err.message);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+export const collectorCommand: Command = {
+  summary: SUMMARY,
+  async run(argv, env) {
+    const { values } = parseFlags(collectorFlags, argv, env);
+    if (values.help) {
+      console.log(formatHelp('collector', SUMMARY, collectorFlags.filter((f) => f.name !== 'help')));
+      return 0;
+    }
+    const log = createLogger(values['log-level']);
+    const credentials = clientCredentials({ caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'] });
+    const runtime = openRuntimeOrExplain(log, values.tick, values['bpf-object']);
+    if (!runtime) return 1;
+    const client = new CollectorStreamClient({
+      scalers: values.scaler,
+      nodeName: values.node,
+      version: VERSION,
+      hookRung: runtime.hooks.rung,
+      capabilities: COLLECTOR_CAPABILITIES,
+      logger: log,
+      credentials,
+      onWatchSet: (targets) => runtime.setWatchTargets(targets),
+    });
+    runtime.start(client);
+    await client.start();
+    log.info({ scalers: values.scaler, node: values.node, rung: runtime.hooks.rung, tickMs: values.tick }, 'collector running');
+    const signal = await shutdownSignal();
+    log.info({ signal }, 'shutting down');
+    await client.close();
+    runtime.close();
+    return 0;
+  },
+};

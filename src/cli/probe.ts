@@ -1,0 +1,98 @@
+import fs from 'node:fs';
+import { z } from 'zod';
+import type { Command } from '../cli.js';
+import { formatHelp, parseFlags, type FlagSpec } from '../config/flags.js';
+import { createLogger, logLevels } from '../log.js';
+import { CollectorCore, CollectorUnavailableError, DEFAULT_BPF_OBJECT, missingCapabilitiesSentence } from '../collector/core.js';
+import { probeKernelFacts, type KernelFacts } from '../collector/kernel-facts.js';
+
+const SUMMARY =
+  'Check whether the collector can run on this host: print kernel, BTF, capabilities and the chosen hook rung as JSON ' +
+  '(loads and attaches the programs, then detaches). Exit 1 with one sentence when it cannot.';
+
+export const probeFlags = [
+  { name: 'bpf-object', env: 'KEDA_EBPF_BPF_OBJECT', valueName: 'FILE', description: `Compiled BPF object. Default ${DEFAULT_BPF_OBJECT}.`, schema: z.string().min(1).default(DEFAULT_BPF_OBJECT) },
+  { name: 'log-level', env: 'KEDA_EBPF_LOG_LEVEL', valueName: 'LEVEL', description: `Log level (logs go to stderr): ${logLevels.join(', ')}. Default warn.`, schema: z.enum(logLevels).default('warn') },
+  { name: 'help', description: 'Show this help.', schema: z.boolean().default(false), isSwitch: true },
+] as const satisfies readonly FlagSpec[];
+
+/** What `probe` prints on stdout. */
+export interface ProbeReport {
+  readonly ok: boolean;
+  readonly kernelRelease: string | null;
+  readonly libbpfVersion: string | null;
+  readonly btf: boolean;
+  readonly capabilities: { readonly held: readonly string[]; readonly missing: readonly string[] };
+  readonly bpfObject: { readonly path: string; readonly present: boolean };
+  readonly hookFacts: KernelFacts['hook'] | null;
+  readonly rung: string | null;
+  readonly rungReason: string | null;
+  readonly rejectedRungs: readonly { readonly rung: string; readonly reason: string }[];
+  readonly hooksAttached: readonly string[];
+  /** What keeps the collector from running here (empty when ok). */
+  readonly missing: readonly string[];
+  /** One sentence when not ok. */
+  readonly error: string | null;
+}
+
+export const probeCommand: Command = {
+  summary: SUMMARY,
+  async run(argv, env) {
+    const { values } = parseFlags(probeFlags, argv, env);
+    if (values.help) {
+      console.log(formatHelp('probe', SUMMARY, probeFlags.filter((f) => f.name !== 'help')));
+      return 0;
+    }
+    const log = createLogger(values['log-level'], process.stderr);
+    const objectPath = values['bpf-object'];
+    let facts: KernelFacts | undefined;
+    let factsError: string | undefined;
+    try {
+      facts = probeKernelFacts();
+    } catch (err) {
+      factsError = (err as Error).message;
+    }
+    const base = {
+      kernelRelease: facts?.kernelRelease ?? null,
+      libbpfVersion: facts?.libbpfVersion ?? null,
+      btf: facts?.hook.btf ?? false,
+      capabilities: { held: facts?.capabilities ?? [], missing: facts?.missingCapabilities ?? [] },
+      bpfObject: { path: objectPath, present: fs.existsSync(objectPath) },
+      hookFacts: facts?.hook ?? null,
+    };
+    const fail = (error: string, missing: readonly string[]): number => {
+      const report: ProbeReport = { ok: false, ...base, rung: null, rungReason: null, rejectedRungs: [], hooksAttached: [], missing, error };
+      console.log(JSON.stringify(report, null, 2));
+      console.error(error);
+      return 1;
+    };
+    if (!facts) return fail(`The collector cannot run here: ${factsError ?? 'probing failed'}.`, ['libbpf1']);
+    if (facts.missingCapabilities.length) return fail(missingCapabilitiesSentence(facts.missingCapabilities), facts.missingCapabilities);
+    if (!base.bpfObject.present) {
+      return fail(`The collector cannot run here: the BPF object ${objectPath} is missing (run \`npm run build:bpf\`).`, ['bpf-object']);
+    }
+    let core: CollectorCore;
+    try {
+      core = CollectorCore.open({ logger: log, objectPath });
+    } catch (err) {
+      if (err instanceof CollectorUnavailableError) return fail(err.message, err.missing);
+      return fail(`The collector cannot run here: ${(err as Error).message}.`, ['bpf']);
+    }
+    try {
+      const report: ProbeReport = {
+        ok: true,
+        ...base,
+        rung: core.hooks.rung,
+        rungReason: core.hooks.reason,
+        rejectedRungs: core.hooks.rejected,
+        hooksAttached: core.hooks.attached,
+        missing: [],
+        error: null,
+      };
+      console.log(JSON.stringify(report, null, 2));
+      return 0;
+    } finally {
+      core.close();
+    }
+  },
+};
