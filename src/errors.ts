@@ -12,6 +12,14 @@ export const errorCodes = {
   SERVICE_NEEDS_KUBERNETES: status.FAILED_PRECONDITION,
   /** The resolver could not turn a selection into servers/demand addresses (e.g. no such Service). */
   RESOLVE_FAILED: status.FAILED_PRECONDITION,
+  /** Kubernetes mode: the `service` the trigger names does not exist in its namespace. */
+  SERVICE_NOT_FOUND: status.NOT_FOUND,
+  /** Kubernetes mode: the Service exists but cannot be observed (no such port, no selector, ExternalName). */
+  SERVICE_UNSUITABLE: status.INVALID_ARGUMENT,
+  /** Kubernetes mode: RBAC refused a read the scaler needs; the message names the rule to grant. */
+  KUBERNETES_FORBIDDEN: status.PERMISSION_DENIED,
+  /** Kubernetes mode: the API server did not answer in time. */
+  KUBERNETES_UNAVAILABLE: status.UNAVAILABLE,
   /** GetMetrics asked for a metric name this trigger does not produce. */
   UNKNOWN_METRIC: status.NOT_FOUND,
   /** The target registry is full (max targets); the new target was refused. */

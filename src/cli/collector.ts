@@ -9,6 +9,10 @@ import { createLogger, type Logger } from '../log.js';
 import { clientCredentials } from '../stream/credentials.js';
 import { CollectorStreamClient } from '../stream/collector-client.js';
 import { VERSION } from '../version.js';
+import type { NodeNamespaces } from '../collector/watch-resolution.js';
+import { kubernetesCollectorMode } from '../kubernetes/collector-mode.js';
+import { loadKubeConfig } from '../kubernetes/kubeconfig.js';
+import { kubernetesEnabled, kubernetesFlags } from './kubernetes-mode.js';
 import { shutdownSignal } from './signals.js';
 
 const SUMMARY =
@@ -40,13 +44,22 @@ export const collectorFlags = [
   { name: 'tls-ca', env: 'KEDA_EBPF_TLS_CA', valueName: 'FILE', description: 'PEM CA that signed the scalers\' certificates: dial with TLS.', schema: optionalFileSchema },
   { name: 'tls-cert', env: 'KEDA_EBPF_TLS_CERT', valueName: 'FILE', description: 'PEM client certificate for mTLS (needs --tls-key).', schema: optionalFileSchema },
   { name: 'tls-key', env: 'KEDA_EBPF_TLS_KEY', valueName: 'FILE', description: 'PEM private key of --tls-cert.', schema: optionalFileSchema },
+  ...kubernetesFlags,
+  { name: 'proc-root', env: 'KEDA_EBPF_PROC_ROOT', valueName: 'DIR', description: 'Kubernetes mode: the host\'s procfs (the DaemonSet mounts it at /host/proc). Default /proc.', schema: z.string().min(1).default('/proc') },
+  {
+    name: 'cgroup-root',
+    env: 'KEDA_EBPF_CGROUP_ROOT',
+    valueName: 'DIR',
+    description: 'Kubernetes mode: the host\'s cgroup fs (the DaemonSet mounts it at /host/sys/fs/cgroup). Default /sys/fs/cgroup.',
+    schema: z.string().min(1).default('/sys/fs/cgroup'),
+  },
   helpFlag,
 ] as const satisfies readonly FlagSpec[];
 
 /** Opens the kernel side, or logs the one sentence saying why this host cannot run it. */
-export function openRuntimeOrExplain(log: Logger, tickMs: number, objectPath: string): CollectorRuntime | undefined {
+export function openRuntimeOrExplain(log: Logger, tickMs: number, objectPath: string, node?: NodeNamespaces): CollectorRuntime | undefined {
   try {
-    return openCollectorRuntime({ logger: log, tickMs, objectPath });
+    return openCollectorRuntime({ logger: log, tickMs, objectPath, ...(node ? { node } : {}) });
   } catch (err) {
     if (err instanceof CollectorUnavailableError) {
       log.fatal({ missing: err.missing }, err.message);
@@ -67,8 +80,21 @@ export const collectorCommand: Command = {
     }
     const log = createLogger(values['log-level']);
     const credentials = clientCredentials({ caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'] });
-    const runtime = openRuntimeOrExplain(log, values.tick, values['bpf-object']);
+    const kubernetes = kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)
+      ? kubernetesCollectorMode({
+          kubeConfig: loadKubeConfig({ kubeconfigPath: values.kubeconfig }),
+          nodeName: values.node,
+          logger: log,
+          procRoot: values['proc-root'],
+          cgroupRoot: values['cgroup-root'],
+        })
+      : undefined;
+    const runtime = openRuntimeOrExplain(log, values.tick, values['bpf-object'], kubernetes?.namespaces);
     if (!runtime) return 1;
+    if (kubernetes) {
+      kubernetes.onPodsChanged(() => runtime.refresh());
+      await kubernetes.start();
+    }
     const client = new CollectorStreamClient({
       scalers: values.scaler,
       nodeName: values.node,
@@ -77,7 +103,10 @@ export const collectorCommand: Command = {
       capabilities: COLLECTOR_CAPABILITIES,
       logger: log,
       credentials,
-      onWatchSet: (targets) => runtime.setWatchTargets(targets),
+      onWatchSet: (targets) => {
+        kubernetes?.setWatchTargets(targets);
+        runtime.setWatchTargets(targets);
+      },
     });
     runtime.start(client);
     await client.start();
@@ -86,6 +115,7 @@ export const collectorCommand: Command = {
     log.info({ signal }, 'shutting down');
     await client.close();
     runtime.close();
+    await kubernetes?.stop();
     return 0;
   },
 };

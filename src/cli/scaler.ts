@@ -3,6 +3,10 @@ import type { Command } from '../cli.js';
 import { UsageError, formatHelp, parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
 import { durationSchema, helpFlag, hostPortSchema, logLevelFlag, optionalFileSchema } from '../config/flag-schemas.js';
 import { createLogger, type Logger } from '../log.js';
+import { kubernetesScalerMode, type KubernetesScalerMode } from '../kubernetes/scaler-mode.js';
+import { loadKubeConfig } from '../kubernetes/kubeconfig.js';
+import type { TargetResolver } from '../scaler/resolver.js';
+import { kubernetesEnabled, kubernetesFlags } from './kubernetes-mode.js';
 import { shutdownSignal } from './signals.js';
 import { DEFAULT_MAX_TARGETS, DEFAULT_TARGET_IDLE_EXPIRY_MS } from '../scaler/limits.js';
 import { serverCredentials } from '../server/credentials.js';
@@ -30,11 +34,28 @@ export const scalerFlags = [
   { name: 'tls-cert', env: 'KEDA_EBPF_TLS_CERT', valueName: 'FILE', description: 'PEM server certificate: serve TLS (needs --tls-key).', schema: optionalFileSchema },
   { name: 'tls-key', env: 'KEDA_EBPF_TLS_KEY', valueName: 'FILE', description: 'PEM private key of --tls-cert.', schema: optionalFileSchema },
   { name: 'tls-client-ca', env: 'KEDA_EBPF_TLS_CLIENT_CA', valueName: 'FILE', description: 'PEM CA: require client certificates signed by it (mTLS).', schema: optionalFileSchema },
+  ...kubernetesFlags,
+  {
+    name: 'namespace',
+    env: 'POD_NAMESPACE',
+    valueName: 'NAME',
+    description: 'Kubernetes mode: the scaler\'s own namespace, to recognise ScaledObjects whose scalerAddress names this scaler. Default keda-ebpf-scaler.',
+    schema: z.string().min(1).default('keda-ebpf-scaler'),
+  },
+  {
+    name: 'service-name',
+    env: 'KEDA_EBPF_SERVICE_NAME',
+    valueName: 'NAME',
+    description: 'Kubernetes mode: the scaler\'s own Service name (see --namespace). Default keda-ebpf-scaler.',
+    schema: z.string().min(1).default('keda-ebpf-scaler'),
+  },
   helpFlag,
 ] as const satisfies readonly FlagSpec[];
 
 /** The scaler server as the scaler flags describe it (also used by standalone mode). */
-export function scalerServerFromFlags(values: FlagValues<typeof scalerFlags>, log: Logger): ScalerServer {
+type ServerFlagValues = Pick<FlagValues<typeof scalerFlags>, 'listen' | 'tls-cert' | 'tls-key' | 'tls-client-ca' | 'max-targets' | 'target-idle-expiry'>;
+
+export function scalerServerFromFlags(values: ServerFlagValues, log: Logger, resolver?: TargetResolver): ScalerServer {
   let credentials;
   try {
     credentials = serverCredentials({
@@ -51,6 +72,7 @@ export function scalerServerFromFlags(values: FlagValues<typeof scalerFlags>, lo
     log,
     maxTargets: values['max-targets'],
     targetIdleExpiryMs: values['target-idle-expiry'],
+    ...(resolver ? { resolver } : {}),
   });
 }
 
@@ -63,16 +85,28 @@ export const scalerCommand: Command = {
       return 0;
     }
     const log = createLogger(values['log-level']);
-    const server = scalerServerFromFlags(values, log);
+    let kubernetes: KubernetesScalerMode | undefined;
+    if (kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)) {
+      kubernetes = kubernetesScalerMode({
+        kubeConfig: loadKubeConfig({ kubeconfigPath: values.kubeconfig }),
+        identity: { serviceName: values['service-name'], namespace: values.namespace, port: Number(values.listen.split(':').pop()) },
+        logger: log,
+      });
+    }
+    const server = scalerServerFromFlags(values, log, kubernetes?.resolver);
     try {
       await server.start();
     } catch (err) {
       log.fatal({ err }, 'scaler cannot start');
+      await kubernetes?.close();
       return 1;
     }
+    // Serving already: KEDA may call while the ScaledObjects are still being listed.
+    void kubernetes?.attach(server.registry).catch((err: unknown) => log.error({ err }, 'ScaledObject pre-registration failed'));
     const signal = await shutdownSignal();
     log.info({ signal }, 'shutting down');
     await server.stop();
+    await kubernetes?.close();
     return 0;
   },
 };

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { Command } from '../cli.js';
+import { helpFlag } from '../config/flag-schemas.js';
 import { formatHelp, parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
 import { COLLECTOR_CAPABILITIES } from '../collector/runtime.js';
 import { createLogger, type Logger } from '../log.js';
@@ -14,7 +15,9 @@ const SUMMARY =
   'Run scaler and collector in one process on this host, no Kubernetes: trigger metadata names ports (port, netns) and ' +
   'demand addresses (demandAddress) to observe. Needs root (or CAP_BPF + CAP_PERFMON) for the eBPF programs.';
 
-export const standaloneFlags = [...scalerFlags.filter((f) => f.name !== 'help'), ...kernelFlags, scalerFlags.find((f) => f.name === 'help')!] as const satisfies readonly FlagSpec[];
+/** The scaler's flags minus Kubernetes mode (standalone never talks to an API server). */
+const KUBERNETES_ONLY = new Set(['help', 'kubernetes', 'kubeconfig', 'namespace', 'service-name']);
+export const standaloneFlags = [...scalerFlags.filter((f) => !KUBERNETES_ONLY.has(f.name)), ...kernelFlags, helpFlag] as const satisfies readonly FlagSpec[];
 
 export interface Standalone {
   readonly server: ScalerServer;

@@ -60,6 +60,11 @@ export class CollectorAgent {
     this.apply();
   }
 
+  /** Resolves the last watch targets again (e.g. pods on this node changed). */
+  refresh(): void {
+    this.apply();
+  }
+
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;

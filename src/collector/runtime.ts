@@ -18,6 +18,8 @@ export interface CollectorRuntime {
   start(uplink: ReportUplink): void;
   /** Feed the union of the scalers' watch sets here. */
   setWatchTargets(targets: readonly ReceivedWatchTarget[]): void;
+  /** Resolve the current watch targets again: what the node's namespaces mean changed. */
+  refresh(): void;
   close(): void;
 }
 
@@ -46,6 +48,9 @@ export function openCollectorRuntime(options: {
     setWatchTargets(targets) {
       if (agent) agent.setWatchTargets(targets);
       else early = targets;
+    },
+    refresh() {
+      agent?.refresh();
     },
     close() {
       agent?.stop();
