@@ -17,12 +17,21 @@ const commands: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./cli/demo.js')).demoCommand,
 };
 
+const descriptions: Record<string, string> = {
+  scaler: 'the gRPC service KEDA calls, fed by collectors',
+  probe: 'can the collector run on this host? (JSON)',
+  collector: 'the node agent: eBPF programs + stream to every scaler',
+  standalone: 'scaler and collector in one process, no Kubernetes',
+  query: 'call the KEDA RPCs as KEDA does, print JSON',
+  demo: 'the whole story on this machine in about two minutes',
+};
+
 function usage(): string {
   return [
     'Usage: keda-ebpf-scaler <command> [flags]',
     '',
     'Commands:',
-    ...Object.keys(commands).map((name) => `  ${name}`),
+    ...Object.keys(commands).map((name) => `  ${name.padEnd(11)} ${descriptions[name] ?? ''}`),
     '',
     'Run `keda-ebpf-scaler <command> --help` for the flags of each command.',
   ].join('\n');

@@ -12,7 +12,7 @@ const SUMMARY =
   'The whole story on one machine: standalone scaler + collector, a sample HTTP server whose latency grows with load, and a ' +
   'load generator going idle -> first request -> ramp up -> ramp down -> idle, with a live view and a summary. Loopback only; needs root.';
 
-const demoOwnFlags = [
+export const demoCommandFlags = [
   ...demoFlags,
   { name: 'listen', env: 'KEDA_EBPF_LISTEN', valueName: 'HOST:PORT', description: 'Where the demo\'s scaler listens (query it with grpcurl meanwhile). Default 127.0.0.1:0 (a free port).', schema: hostPortSchema.default('127.0.0.1:0') },
   ...kernelFlags,
@@ -23,9 +23,9 @@ const demoOwnFlags = [
 export const demoCommand: Command = {
   summary: SUMMARY,
   async run(argv, env) {
-    const { values } = parseFlags(demoOwnFlags, argv, env);
+    const { values } = parseFlags(demoCommandFlags, argv, env);
     if (values.help) {
-      console.log(formatHelp('demo', SUMMARY, demoOwnFlags.filter((f) => f.name !== 'help')));
+      console.log(formatHelp('demo', SUMMARY, demoCommandFlags.filter((f) => f.name !== 'help')));
       return 0;
     }
     const demoOptions = demoOptionsFromArgv(pickFlagArgs(argv, demoFlags), env);
