@@ -9,6 +9,7 @@ packages=(
   iproute2 libcap2-bin                    # network namespaces as pods; capsh for capability tests
   nginx libnginx-mod-http-echo wrk  # real servers and load for tests, demo and benchmarks
   python3-grpcio                          # a second gRPC implementation for contract tests
+  openssl                                 # certificates for the TLS/mTLS tests
 )
 missing=()
 for p in "${packages[@]}"; do
