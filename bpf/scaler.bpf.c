@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The one BPF object the collector loads: the shared maps (scaler_maps.h) and every
+ * concern's programs. The hook ladder picks which programs load (libbpf autoload), so
+ * all rungs live here and only the chosen one reaches the verifier.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "scaler_maps.h"
+
+#include "request_timing.bpf.c"     /* rung 1: tp_btf */
+#include "hook_ladder/fentry.bpf.c" /* rung 2 */
+#include "hook_ladder/kprobe.bpf.c" /* rung 3 */
+#include "demand.bpf.c"
+#include "bench_floor.bpf.c"          /* benchmark only, never autoloaded */
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

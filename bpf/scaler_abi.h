@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The kernel/user ABI of keda-ebpf-scaler: every struct that crosses the boundary, with
+ * fixed-width fields, explicit padding, units in the names and size asserts. The
+ * TypeScript mirror is src/bpf/abi.ts; test/bpf/abi.test.ts checks the two agree (sizes
+ * from the compiled object's BTF, bucket index against src/histogram/layout.ts).
+ *
+ * Included by BPF programs (after vmlinux.h) and by host C (after <stdint.h>), hence the
+ * __u* types, which both provide.
+ */
+#ifndef SCALER_ABI_H
+#define SCALER_ABI_H
+
+/* ---- limits, each with its reason ---------------------------------------------------- */
+
+/* Targets one collector times at once. A node rarely runs more than a few hundred
+ * workloads; 4096 slots of SCALER_TARGET_STATS_BYTES cost 12.8 MiB, a fixed cost. */
+#define SCALER_MAX_TARGETS 4096
+
+/* (netns, port) pairs: several ports per target and one entry per pod netns. */
+#define SCALER_MAX_WATCH_ENTRIES 16384
+
+/* The watched-port bitmap: one bit per TCP port. */
+#define SCALER_PORT_BITMAP_WORDS (65536 / 64)
+
+/* Demand addresses (ClusterIP:port or ip:port): a few per target. */
+#define SCALER_MAX_DEMAND_ENTRIES 16384
+
+/* Wake-up events in flight: at most one per target per user-space read (the slot is
+ * re-armed by user space), 24 bytes each with the ring header; 4096 fit 4 times. */
+#define SCALER_WAKEUP_RING_BYTES (256 * 1024)
+
+/* Rung 3 only (kprobes cannot use sk_storage): connections tracked in an LRU hash keyed by
+ * socket address. Beyond this, the least recently used connection loses its state. */
+#define SCALER_MAX_FALLBACK_CONNS 65536
+
+/* ---- the shared histogram layout (src/histogram/layout.ts) ---------------------------- */
+
+#define SCALER_SUB_BUCKET_BITS 4
+#define SCALER_SUB_BUCKETS (1 << SCALER_SUB_BUCKET_BITS)
+#define SCALER_MAX_EXPONENT 26
+#define SCALER_BUCKET_COUNT ((SCALER_MAX_EXPONENT - SCALER_SUB_BUCKET_BITS + 2) * SCALER_SUB_BUCKETS)
+#define SCALER_MAX_TRACKED_US ((1ULL << (SCALER_MAX_EXPONENT + 1)) - 1)
+
+/* Bucket index of a latency in microseconds: shifts and compares only, no loop, no
+ * floating point (the verifier and the BPF ISA have neither cheap loops nor clz). */
+static inline __u32 scaler_bucket_index(__u64 us)
+{
+	__u32 exponent = 0;
+	__u64 v;
+
+	if (us > SCALER_MAX_TRACKED_US)
+		us = SCALER_MAX_TRACKED_US;
+	if (us < 2 * SCALER_SUB_BUCKETS)
+		return (__u32)us;
+	/* floor(log2(us)) by binary search; us < 2^27 so 5 steps cover it */
+	v = us;
+	if (v >> 16) {
+		v >>= 16;
+		exponent += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		exponent += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		exponent += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		exponent += 2;
+	}
+	if (v >> 1)
+		exponent += 1;
+	return (exponent - SCALER_SUB_BUCKET_BITS + 1) * SCALER_SUB_BUCKETS +
+	       (__u32)((us >> (exponent - SCALER_SUB_BUCKET_BITS)) & (SCALER_SUB_BUCKETS - 1));
+}
+
+/* ---- maps ---------------------------------------------------------------------------- */
+
+/* watch_ports key: a server socket is timed when (its netns inode, its local port) or
+ * (SCALER_ANY_NETNS, its local port) is present. */
+#define SCALER_ANY_NETNS 0
+struct scaler_watch_key {
+	__u32 netns_inum;
+	__u16 port; /* host byte order */
+	__u16 pad;
+};
+
+/* watch_ports / demand_addrs value: the target slot. */
+struct scaler_slot_ref {
+	__u32 slot;
+	__u32 pad;
+};
+
+/* demand_addrs key: a connection attempt toward addr:port counts as demand. */
+#define SCALER_FAMILY_INET 2
+#define SCALER_FAMILY_INET6 10
+struct scaler_demand_key {
+	__u16 family; /* SCALER_FAMILY_INET or SCALER_FAMILY_INET6 */
+	__u16 port;   /* host byte order */
+	__u8 addr[16]; /* network byte order; IPv4 in the first 4 bytes, the rest zero */
+};
+
+/* slot_meta value: which target generation owns a slot. generation 0 = slot unused, so
+ * connections still carrying an old generation stop counting the moment user space
+ * clears or reassigns the slot. */
+struct scaler_slot_meta {
+	__u32 generation;
+	__u32 wakeup_armed; /* 1: the next demand attempt emits a wake-up event */
+};
+
+/* target_stats value: cumulative counters per slot; user space computes deltas and
+ * derives requests = sum of latency_buckets and the in-flight gauge = requests_started -
+ * requests - aborted_requests. Arrivals (softirq on the receiving CPU) and responses (the
+ * sending CPU) write separate cache lines, and a response costs two atomic adds, not four:
+ * the counters a CPU writes do not bounce against the other side's. */
+#define SCALER_CACHE_LINE_BYTES 64
+struct scaler_target_stats {
+	/* line 1: arrival and connection side */
+	__u64 requests_started;
+	__u64 accepted_connections;
+	__u64 demand_attempts;
+	__u64 demand_refused; /* SYN_SENT -> CLOSE without ESTABLISHED: RST or timeout */
+	__u64 aborted_requests; /* connection closed before a response byte */
+	__u64 pad_arrival[3];
+	/* line 2 onwards: response side */
+	__u64 latency_sum_us;
+	__u64 pad_response[7];
+	__u64 latency_buckets[SCALER_BUCKET_COUNT];
+};
+
+/* health value (one entry): events the kernel side could not record. */
+struct scaler_health {
+	__u64 conn_state_failures; /* sk_storage / LRU insert failed (memory) */
+	__u64 wakeup_drops;        /* ring buffer full */
+	__u64 reserved[2];
+};
+
+/* ring buffer record: the first demand attempt for an armed (idle) target. */
+struct scaler_wakeup_event {
+	__u64 time_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u32 slot;
+	__u32 generation;
+};
+
+/* per-connection state (sk_storage on rungs 1-2, LRU hash on rung 3). Not user-visible
+ * but sized here with the rest. A socket may count for two targets at once: the one
+ * watching its (netns, port) and the one watching (any netns, port); overlapping triggers
+ * each see every request. */
+#define SCALER_PHASE_IDLE 0      /* no request seen, or the response has started */
+#define SCALER_PHASE_REQUEST 1   /* request bytes arrived, no response byte yet */
+struct scaler_conn_state {
+	__u64 request_start_ns;
+	__u32 slot;           /* target watching (this netns, port) */
+	__u32 generation;     /* 0 = none */
+	__u32 any_slot;       /* target watching (any netns, port) */
+	__u32 any_generation; /* 0 = none */
+	__u32 watch_epoch;    /* watch_epoch when selected: re-select after a change */
+	__u32 phase;
+};
+
+_Static_assert(sizeof(struct scaler_watch_key) == 8, "watch key ABI");
+_Static_assert(sizeof(struct scaler_slot_ref) == 8, "slot ref ABI");
+_Static_assert(sizeof(struct scaler_demand_key) == 20, "demand key ABI");
+_Static_assert(sizeof(struct scaler_slot_meta) == 8, "slot meta ABI");
+_Static_assert(SCALER_BUCKET_COUNT == 384, "histogram layout of src/histogram/layout.ts");
+_Static_assert(sizeof(struct scaler_target_stats) == 2 * SCALER_CACHE_LINE_BYTES + 8 * 384, "target stats ABI");
+_Static_assert(__builtin_offsetof(struct scaler_target_stats, latency_sum_us) == SCALER_CACHE_LINE_BYTES, "response side on its own line");
+_Static_assert(sizeof(struct scaler_health) == 32, "health ABI");
+_Static_assert(sizeof(struct scaler_wakeup_event) == 16, "wakeup event ABI");
+_Static_assert(sizeof(struct scaler_conn_state) == 32, "conn state size");
+
+#endif /* SCALER_ABI_H */

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The maps every program shares, defined once: bpf/scaler.bpf.c includes this header
+ * and then each concern's .bpf.c, so all programs live in one object and one load
+ * (build/bpf/scaler.bpf.o). Names are what user space looks up (src/bpf/abi.ts MAP_NAMES).
+ * (bpftool's static linker was tried first: libbpf 1.1 fails map relocations against
+ * extern or __weak maps of linked objects, "map relo failed to find map".)
+ */
+#ifndef SCALER_MAPS_H
+#define SCALER_MAPS_H
+
+#include "scaler_abi.h"
+
+/* (netns inode, local port) -> target slot: which server sockets to time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SCALER_MAX_WATCH_ENTRIES);
+	__type(key, struct scaler_watch_key);
+	__type(value, struct scaler_slot_ref);
+} watch_ports SEC(".maps");
+
+/* One bit per TCP port (65536 / 64 words): set when any watch entry names the port. The
+ * first check on every socket event: an array lookup the verifier inlines, so sockets on
+ * unwatched ports cost a few loads, not a hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SCALER_PORT_BITMAP_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} watch_port_bits SEC(".maps");
+
+/* One u32, bumped by user space after every watch-set change: connections selected under
+ * an older epoch re-select at their next request, so new targets see existing sockets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} watch_epoch SEC(".maps");
+
+/* (family, address, port) -> target slot: where connection attempts count as demand. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SCALER_MAX_DEMAND_ENTRIES);
+	__type(key, struct scaler_demand_key);
+	__type(value, struct scaler_slot_ref);
+} demand_addrs SEC(".maps");
+
+/* slot -> owner generation and wake-up arming. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SCALER_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct scaler_slot_meta);
+} slot_meta SEC(".maps");
+
+/* slot -> cumulative counters and histogram. A shared (not per-CPU) array updated with
+ * atomic adds: per-CPU copies would cost SCALER_MAX_TARGETS * 3 KiB per CPU (200 MiB on
+ * 64 CPUs), while one target is rarely hot on many CPUs at once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SCALER_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct scaler_target_stats);
+} target_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scaler_health);
+} health SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SCALER_WAKEUP_RING_BYTES);
+} wakeups SEC(".maps");
+
+/* Rungs 1-2: per-connection state freed with the socket (no leak, no pointer keys). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct scaler_conn_state);
+} conn_state SEC(".maps");
+
+/* Rung 3 (kprobes may not use sk_storage): state keyed by socket address, dropped at
+ * TCP_CLOSE; LRU so a missed close cannot leak. User space shrinks it to 1 entry when
+ * rung 3 is not chosen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SCALER_MAX_FALLBACK_CONNS);
+	__type(key, __u64);
+	__type(value, struct scaler_conn_state);
+} conn_state_by_sk SEC(".maps");
+
+#endif /* SCALER_MAPS_H */

@@ -1,0 +1,62 @@
+import { BUCKET_COUNT } from '../histogram/layout.js';
+import { TARGET_STATS, TARGET_STATS_BYTES } from '../bpf/abi.js';
+import type { TargetDelta } from './types.js';
+
+/**
+ * Cumulative kernel counters -> per-tick deltas. Counters are u64 in the kernel, read as
+ * doubles (exact to 2^53: centuries at a million requests per second, so u64 wrap is not
+ * handled beyond that). A counter that went backwards means the slot was zeroed for reuse:
+ * its new value is the delta. The kernel keeps the response path to two atomic adds, so
+ * completed requests are the histogram's total and in-flight = started - completed - aborted.
+ */
+
+const WORD = {
+  requestsStarted: TARGET_STATS.requestsStarted / 8,
+  acceptedConnections: TARGET_STATS.acceptedConnections / 8,
+  demandAttempts: TARGET_STATS.demandAttempts / 8,
+  demandRefused: TARGET_STATS.demandRefused / 8,
+  abortedRequests: TARGET_STATS.abortedRequests / 8,
+  latencySumUs: TARGET_STATS.latencySumUs / 8,
+  buckets: TARGET_STATS.buckets / 8,
+} as const;
+export const STATS_WORDS = TARGET_STATS_BYTES / 8;
+
+/** One slot's counters as doubles (little-endian u64 words). */
+export function decodeStats(raw: Uint8Array, offset: number, out: Float64Array): void {
+  const view = new DataView(raw.buffer, raw.byteOffset + offset, TARGET_STATS_BYTES);
+  for (let w = 0; w < STATS_WORDS; w++) out[w] = view.getUint32(w * 8 + 4, true) * 4294967296 + view.getUint32(w * 8, true);
+}
+
+function delta(current: number, previous: number): number {
+  return current >= previous ? current - previous : current;
+}
+
+/** The delta between two decoded snapshots of one slot. */
+export function statsDelta(targetId: string, current: Float64Array, previous: Float64Array): TargetDelta {
+  const indices: number[] = [];
+  const counts: number[] = [];
+  let requests = 0;
+  let completedTotal = 0;
+  for (let i = 0; i < BUCKET_COUNT; i++) {
+    const w = WORD.buckets + i;
+    completedTotal += current[w]!;
+    const d = delta(current[w]!, previous[w]!);
+    if (d > 0) {
+      indices.push(i);
+      counts.push(d);
+      requests += d;
+    }
+  }
+  const inFlight = current[WORD.requestsStarted]! - completedTotal - current[WORD.abortedRequests]!;
+  return {
+    targetId,
+    requests,
+    latencySumUs: delta(current[WORD.latencySumUs]!, previous[WORD.latencySumUs]!),
+    // A gauge; never negative (a request can end in the instant between two reads).
+    inFlight: Math.max(0, inFlight),
+    acceptedConnections: delta(current[WORD.acceptedConnections]!, previous[WORD.acceptedConnections]!),
+    demandAttempts: delta(current[WORD.demandAttempts]!, previous[WORD.demandAttempts]!),
+    demandRefused: delta(current[WORD.demandRefused]!, previous[WORD.demandRefused]!),
+    buckets: { indices, counts },
+  };
+}
