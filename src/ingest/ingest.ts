@@ -272,6 +272,7 @@ export class Ingest {
         },
         at,
         now,
+        report.interval_ms,
       );
       store.setInFlight(d.target_id, collectorId, d.in_flight, now);
       updated.add(d.target_id);

@@ -25,9 +25,10 @@ export function safeValue(x: number): number {
  * - latency: the trigger's quantile of the window's merged histogram, in ms; 0 when empty.
  * - rps: (completed requests + refused demand attempts) / seconds.
  * - concurrency: sum of latencies / seconds (Little's law).
- * "seconds" is the window, or the part of it the target has existed for when that is
- * shorter (right after a scaler start or a new trigger), so rates are right from the
- * first report instead of ramping up over a whole window.
+ * "seconds" is the time the window's collector intervals actually span (the window, or
+ * less right after a scaler start, a new trigger or a collector outage), so rates are right
+ * from the first report instead of ramping up over a whole window, and never read low
+ * while the current second is still filling.
  * - active: activity (requests + demand attempts) within activationWindow >=
  *   activationRequests, or any request in flight now.
  */
@@ -53,17 +54,16 @@ export function evaluate(store: WindowStore, targetId: string, trigger: TriggerC
   const byActivity = activity >= trigger.activationRequests;
   const active = byActivity || gauge.value > 0;
 
-  // When does `active` flip without new data? A slot of second s leaves the window at
-  // (s + windowSeconds) * 1000; find the first departure that takes activity below the
-  // threshold. A stale gauge can also end activity.
+  // When does `active` flip without new data? Slots leave the activation window in order of
+  // untilMs; find the first departure that takes activity below the threshold. A stale
+  // gauge can also end activity.
   let activityEndsMs: number | undefined;
   if (byActivity) {
-    const windowSec = Math.round(trigger.activationWindowMs / 1000);
     let remaining = activity;
-    for (const s of slots) {
+    for (const s of [...slots].sort((a, b) => a.untilMs - b.untilMs)) {
       remaining -= s.count;
       if (remaining < trigger.activationRequests) {
-        activityEndsMs = (s.sec + windowSec) * 1000;
+        activityEndsMs = s.untilMs;
         break;
       }
     }

@@ -34,6 +34,11 @@ interface Slot {
   demandRefused: number;
   /** bucket index -> count; sparse because most slots see a handful of buckets. */
   buckets: Map<number, number>;
+  /** Earliest start and latest end (unix ms) of the collector intervals merged here. */
+  startMs: number;
+  endMs: number;
+  /** Latest end of an interval that had activity (requests or demand); 0 = none. */
+  activeEndMs: number;
 }
 
 /** Sums over a window of slots. */
@@ -43,7 +48,12 @@ export interface WindowSums {
   readonly acceptedConnections: number;
   readonly demandAttempts: number;
   readonly demandRefused: number;
-  /** Seconds of the window the target has existed for (1..windowSeconds): the rate divisor. */
+  /**
+   * The rate divisor: seconds of time the merged collector intervals actually span (from the
+   * earliest interval start to the latest interval end in the window), at least 1. Counting
+   * whole slots instead would read low while the current second is still filling, and high
+   * when a reconnecting collector resends reports from before the target was admitted.
+   */
   readonly coveredSeconds: number;
   readonly histogram?: Histogram;
 }
@@ -52,6 +62,8 @@ export interface WindowSums {
 export interface ActivitySlot {
   readonly sec: number;
   readonly count: number;
+  /** When this slot's activity stops counting: its last active interval's end + the window. */
+  readonly untilMs: number;
 }
 
 export type AdmitResult = 'existing' | 'added' | 'refused';
@@ -170,15 +182,17 @@ export class WindowStore {
   }
 
   /**
-   * Adds one delta to the slot of second `atMs` (the end of the collector's interval),
-   * clamped to `now` so a collector clock running ahead cannot write the future. Deltas
-   * older than the history are dropped and counted. Returns false when not recorded.
+   * Adds one delta to the slot of second `atMs` (the end of the collector's interval of
+   * `intervalMs`), clamped to `now` so a collector clock running ahead cannot write the
+   * future. Deltas older than the history are dropped and counted. Returns false when not
+   * recorded.
    */
-  record(id: string, delta: WindowDelta, atMs: number, now: number): boolean {
+  record(id: string, delta: WindowDelta, atMs: number, now: number, intervalMs = 1000): boolean {
     const t = this.targets.get(id);
     if (!t) return false;
     const nowSec = toSec(now);
-    const sec = Math.min(toSec(atMs), nowSec);
+    const endMs = Math.min(atMs, now);
+    const sec = toSec(endMs);
     if (sec <= nowSec - this.historySeconds) {
       this.droppedLate++;
       return false;
@@ -186,12 +200,26 @@ export class WindowStore {
     const index = sec % this.historySeconds;
     let slot = t.slots[index];
     if (slot === undefined || slot.sec < sec) {
-      slot = { sec, requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, buckets: new Map() };
+      slot = {
+        sec,
+        requests: 0,
+        latencySumUs: 0,
+        acceptedConnections: 0,
+        demandAttempts: 0,
+        demandRefused: 0,
+        buckets: new Map(),
+        startMs: endMs - intervalMs,
+        endMs,
+        activeEndMs: 0,
+      };
       t.slots[index] = slot;
     } else if (slot.sec > sec) {
       this.droppedLate++;
       return false;
     }
+    slot.startMs = Math.min(slot.startMs, endMs - intervalMs);
+    slot.endMs = Math.max(slot.endMs, endMs);
+    if (delta.requests + delta.demandAttempts > 0) slot.activeEndMs = Math.max(slot.activeEndMs, endMs);
     slot.requests += delta.requests;
     slot.latencySumUs += delta.latencySumUs;
     slot.acceptedConnections += delta.acceptedConnections;
@@ -244,7 +272,8 @@ export class WindowStore {
     if (!t) return undefined;
     const nowSec = toSec(now);
     const windowSec = Math.max(1, Math.min(this.historySeconds, Math.round(windowMs / 1000)));
-    const covered = Math.max(1, Math.min(windowSec, nowSec - toSec(t.admittedMs) + 1));
+    let spanStartMs = Infinity;
+    let spanEndMs = -Infinity;
     let requests = 0;
     let latencySumUs = 0;
     let acceptedConnections = 0;
@@ -254,6 +283,8 @@ export class WindowStore {
     for (let sec = nowSec - windowSec + 1; sec <= nowSec; sec++) {
       const slot = t.slotFor(sec);
       if (!slot) continue;
+      spanStartMs = Math.min(spanStartMs, slot.startMs);
+      spanEndMs = Math.max(spanEndMs, slot.endMs);
       requests += slot.requests;
       latencySumUs += slot.latencySumUs;
       acceptedConnections += slot.acceptedConnections;
@@ -261,20 +292,26 @@ export class WindowStore {
       demandRefused += slot.demandRefused;
       if (histogram && slot.buckets.size > 0) histogram.addSparse({ indices: [...slot.buckets.keys()], counts: [...slot.buckets.values()] });
     }
-    const sums = { requests, latencySumUs, acceptedConnections, demandAttempts, demandRefused, coveredSeconds: covered };
+    const covered = spanEndMs > spanStartMs ? (spanEndMs - spanStartMs) / 1000 : 0;
+    const sums = { requests, latencySumUs, acceptedConnections, demandAttempts, demandRefused, coveredSeconds: Math.max(1, covered) };
     return histogram ? { ...sums, histogram } : sums;
   }
 
-  /** Non-empty activity slots (requests + demand attempts) of the last `windowMs`, oldest first. */
+  /**
+   * Activity slots (requests + demand attempts) whose last active interval ended within the
+   * last `windowMs`, oldest first. Timed by the interval's end, not the slot's second, so
+   * activity counts for the full window after it was reported, never less.
+   */
   activity(id: string, now: number, windowMs: number): ActivitySlot[] {
     const t = this.targets.get(id);
     if (!t) return [];
     const nowSec = toSec(now);
-    const windowSec = Math.max(1, Math.min(this.historySeconds, Math.round(windowMs / 1000)));
+    const windowSec = Math.max(1, Math.min(this.historySeconds - 1, Math.ceil(windowMs / 1000)));
     const out: ActivitySlot[] = [];
-    for (let sec = nowSec - windowSec + 1; sec <= nowSec; sec++) {
+    for (let sec = nowSec - windowSec; sec <= nowSec; sec++) {
       const slot = t.slotFor(sec);
-      if (slot && slot.requests + slot.demandAttempts > 0) out.push({ sec, count: slot.requests + slot.demandAttempts });
+      if (!slot || slot.activeEndMs === 0 || slot.activeEndMs + windowMs <= now) continue;
+      out.push({ sec, count: slot.requests + slot.demandAttempts, untilMs: slot.activeEndMs + windowMs });
     }
     return out;
   }

@@ -206,8 +206,11 @@ describe('ingest with a manual clock: exact rps and concurrency', () => {
     assert.equal(await metric(scaler, rpsMd), (requests + refused) / 10);
     assert.equal(await metric(scaler, concMd), latencySumUs / 1e6 / 10);
     console.log(`exact load: rps ${(requests + refused) / 10}, concurrency ${latencySumUs / 1e6 / 10}`);
-    // One second later the first second (10 requests, 0 refused) has left the window.
+    // One second later (and one more, empty, report) the first second (10 requests,
+    // 0 refused) has left the window.
     clock.advance(1000);
+    collector.send(report(11, [deltaFromLatencies(id, [])], clock.now()));
+    await sleep(20);
     assert.equal(await metric(scaler, rpsMd), (requests + refused - 10) / 10);
     assert.equal(await metric(scaler, concMd), ((requests - 10) * 20_000) / 1e6 / 10);
     collector.close();

@@ -34,16 +34,38 @@ describe('window store and evaluation', () => {
     const total = (30 * 31) / 2; // 465 requests of 10 ms
     assert.equal(evaluate(store, 't', trigger({ metric: 'rps' }), now).value, total / 30);
     assert.equal(evaluate(store, 't', trigger({ metric: 'concurrency' }), now).value, (total * 0.01) / 30);
-    assert.equal(evaluate(store, 't', trigger({ metric: 'rps' }), now + 1).value, (total - 1) / 30, 'second 0 left the window');
+    // Second 0 left the window; the remaining reports span 29 s (0.5 .. 29.5): no new report
+    // has come in since, so the rate is over the time the data covers, not a fixed 30 s.
+    assert.equal(evaluate(store, 't', trigger({ metric: 'rps' }), now + 1).value, (total - 1) / 29, 'second 0 left the window');
     assert.equal(evaluate(store, 't', trigger({ metric: 'rps', window: '10s' }), now).value, (21 + 30) * 5 / 10);
   });
 
-  it('divides by the history it has when shorter than the window (right after start)', () => {
+  it('divides by the time the reports span when shorter than the window (right after start)', () => {
     const store = new WindowStore();
     store.admit('t', T0);
     store.record('t', delta(new Array(40).fill(1000)), T0 + 100, T0 + 100);
     assert.equal(evaluate(store, 't', trigger({ metric: 'rps' }), T0 + 200).value, 40, '1 s of history');
+    for (const at of [1100, 2100, 3100]) store.record('t', delta([]), T0 + at, T0 + at);
     assert.equal(evaluate(store, 't', trigger({ metric: 'rps' }), T0 + 3500).value, 10, '4 s of history');
+  });
+
+  it('reads the full rate while the current second is still filling (not low by up to 1/window)', () => {
+    const store = new WindowStore();
+    store.admit('t', T0);
+    // 20 req/s reported every 250 ms at 5 per report; window 2 s. (The first second is
+    // divided by at least 1 s, so a first short report cannot inflate a rate.)
+    for (let at = 250; at <= 10_000; at += 250) {
+      store.record('t', delta(new Array(5).fill(1000)), T0 + at, T0 + at, 250);
+      if (at >= 1000) assert.equal(evaluate(store, 't', trigger({ metric: 'rps', window: '2s' }), T0 + at + 1).value, 20, `at +${at} ms`);
+    }
+  });
+
+  it('resent reports from before the target was admitted (scaler restart) raise no spike', () => {
+    const store = new WindowStore();
+    store.admit('t', T0 + 5000);
+    // The collector's backlog: 40 req/s since T0, all resent at T0 + 5.2 s.
+    for (let s = 1; s <= 5; s++) store.record('t', delta(new Array(40).fill(1000)), T0 + s * 1000, T0 + 5200);
+    assert.equal(evaluate(store, 't', trigger({ metric: 'rps', window: '10s' }), T0 + 5300).value, 40);
   });
 
   it('rps counts refused demand; activity counts requests and demand attempts', () => {
@@ -65,10 +87,10 @@ describe('window store and evaluation', () => {
     const tr = trigger({ activationWindow: '5s', activationRequests: '2' });
     const e = evaluate(store, 't', tr, T0 + 4000);
     assert.equal(e.active, true);
-    // Slot of second 1 leaves a 5 s window at second 6: then 1 < 2 requests remain.
-    assert.equal(e.nextChangeMs, T0 + 6000);
-    assert.equal(evaluate(store, 't', tr, T0 + 5999).active, true);
-    assert.equal(evaluate(store, 't', tr, T0 + 6000).active, false);
+    // The request reported at 1.2 s counts until 6.2 s (a full 5 s): then 1 < 2 remain.
+    assert.equal(e.nextChangeMs, T0 + 6200);
+    assert.equal(evaluate(store, 't', tr, T0 + 6199).active, true);
+    assert.equal(evaluate(store, 't', tr, T0 + 6200).active, false);
   });
 
   it('in-flight gauges make a target active until they go stale', () => {

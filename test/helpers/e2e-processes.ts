@@ -1,0 +1,187 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { requireBpfObject } from './kernel-collector.js';
+
+/**
+ * The product as users run it: `keda-ebpf-scaler <command>` as separate processes (run
+ * through tsx, so only the BPF object must be built), with their pino JSON lines parsed so
+ * tests can wait for "scaler listening" and read the bound port. Every process a test
+ * starts belongs to a ProcessGroup that kills it on cleanup, also after failures.
+ */
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(ROOT, 'src/cli.ts');
+
+/** One pino line (only the fields the tests read). */
+export interface LogLine {
+  readonly msg?: string;
+  readonly port?: number;
+  readonly level?: number;
+  readonly [key: string]: unknown;
+}
+
+export class CliProcess {
+  readonly lines: LogLine[] = [];
+  readonly output: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    readonly label: string,
+    readonly child: ChildProcess,
+  ) {
+    let pending = '';
+    const onData = (d: Buffer): void => {
+      pending += d.toString();
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        this.output.push(line);
+        if (this.output.length > 2000) this.output.shift();
+        if (line.startsWith('{')) {
+          try {
+            this.lines.push(JSON.parse(line) as LogLine);
+          } catch {
+            // not a log line
+          }
+        }
+        for (const w of this.waiters) w();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+      for (const w of this.waiters) w();
+      resolve({ code, signal });
+    }));
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resolves with the first log line (already seen or future) matching `match`. */
+  waitForLog(match: (line: LogLine) => boolean, timeoutMs: number, what: string): Promise<LogLine> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const found = this.lines.find(match);
+        if (found) return done(() => resolve(found));
+        if (!this.running) done(() => reject(new Error(`${this.label} exited before ${what}:\n${this.tail()}`)));
+      };
+      const timer = setTimeout(() => done(() => reject(new Error(`${this.label}: no ${what} within ${timeoutMs} ms:\n${this.tail()}`))), timeoutMs);
+      const done = (finish: () => void): void => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        finish();
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  tail(n = 20): string {
+    return this.output.slice(-n).join('\n');
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<unknown> {
+    if (this.running) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+export class ProcessGroup {
+  private readonly procs = new Set<CliProcess>();
+  private readonly others = new Set<ChildProcess>();
+
+  /** Starts `keda-ebpf-scaler <args>` (src/cli.ts through tsx). */
+  cli(label: string, args: readonly string[]): CliProcess {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = new CliProcess(label, child);
+    this.procs.add(proc);
+    return proc;
+  }
+
+  /** Tracks any other child (python servers, load generators) for cleanup. */
+  track<T extends ChildProcess>(child: T): T {
+    this.others.add(child);
+    child.once('exit', () => this.others.delete(child));
+    return child;
+  }
+
+  /** Starts a plain command in the host network namespace, tracked for cleanup. */
+  spawn(command: string, args: readonly string[]): ChildProcess {
+    return this.track(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  async killAll(): Promise<void> {
+    for (const child of this.others) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await Promise.all([...this.procs].map((p) => p.kill('SIGKILL')));
+    this.procs.clear();
+  }
+}
+
+/** Root plus the built BPF object (clear message otherwise): what every e2e test needs. */
+export function requireE2e(): void {
+  requireBpfObject();
+}
+
+const isListening = (l: LogLine): boolean => l.msg === 'scaler listening' && typeof l.port === 'number';
+
+/** `standalone --listen 127.0.0.1:0`; resolves with the address once it serves. */
+export async function startStandalone(group: ProcessGroup, label: string, tick = '250ms', extra: readonly string[] = []): Promise<{ proc: CliProcess; address: string }> {
+  const proc = group.cli(label, ['standalone', '--listen', '127.0.0.1:0', '--tick', tick, ...extra]);
+  await proc.waitForLog((l) => l.msg === 'standalone scaler and collector running', 20_000, 'standalone start');
+  const { port } = await proc.waitForLog(isListening, 1000, 'scaler listening line');
+  return { proc, address: `127.0.0.1:${port}` };
+}
+
+/** `scaler --listen 127.0.0.1:PORT` (a fixed port, so it can be restarted on it). */
+export async function startScalerProcess(group: ProcessGroup, label: string, port: number): Promise<CliProcess> {
+  const proc = group.cli(label, ['scaler', '--listen', `127.0.0.1:${port}`]);
+  await proc.waitForLog(isListening, 20_000, 'scaler listening');
+  return proc;
+}
+
+/** `collector --scaler A[,B] --node NAME --tick T`; resolves once it runs. */
+export async function startCollectorProcess(group: ProcessGroup, label: string, scalers: readonly string[], tick = '250ms'): Promise<CliProcess> {
+  const proc = group.cli(label, ['collector', '--scaler', scalers.join(','), '--node', 'e2e-node', '--tick', tick]);
+  await proc.waitForLog((l) => l.msg === 'collector running', 20_000, 'collector start');
+  return proc;
+}
+
+/** A TCP port nothing listens on right now (the kernel's pick, released at once). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** One connection attempt that must be refused (nothing listens). */
+export function refusedConnect(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      reject(new Error(`something listens on ${host}:${port}`));
+    });
+    socket.once('error', () => resolve());
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Nearest-rank quantile. */
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+export const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
