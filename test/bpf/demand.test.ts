@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, test } from 'node:test';
 import type { CollectorCore, WakeupEvent } from '../../src/collector/core.js';
 import { openCollector, sleep, targetOf } from '../helpers/kernel-collector.js';
+import { refusedConnect } from '../helpers/sockets.js';
 
 /**
  * Acceptance 4: connection attempts toward a watched demand address with nothing
@@ -21,16 +21,6 @@ before(() => {
 });
 after(() => core?.close());
 
-function refusedConnect(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      reject(new Error(`something listens on ${host}:${port}`));
-    });
-    socket.once('error', () => resolve());
-  });
-}
 
 test('refused attempts to watched loopback addresses are counted, IPv4 and IPv6', async () => {
   core.applyWatchSet([

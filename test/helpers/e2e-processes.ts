@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireBpfObject } from './kernel-collector.js';
@@ -152,29 +151,7 @@ export async function startCollectorProcess(group: ProcessGroup, label: string, 
   return proc;
 }
 
-/** A TCP port nothing listens on right now (the kernel's pick, released at once). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** One connection attempt that must be refused (nothing listens). */
-export function refusedConnect(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      reject(new Error(`something listens on ${host}:${port}`));
-    });
-    socket.once('error', () => resolve());
-  });
-}
+export { freePort, refusedConnect } from './sockets.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
