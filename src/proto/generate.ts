@@ -34,7 +34,9 @@ function generate(outDir: string): void {
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   for (const file of files(outDir)) {
-    const text = readFileSync(file, 'utf8');
+    // The generator names the absolute path of each .proto; keep it relative so the output
+    // is the same in every checkout.
+    const text = readFileSync(file, 'utf8').replaceAll(`${join(root, 'proto')}/`, 'proto/');
     writeFileSync(file, (/\bany\b/.test(text) ? anyWaiver : '') + header + text);
   }
 }
