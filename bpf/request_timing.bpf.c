@@ -28,7 +28,7 @@ static __always_inline void sk_storage_keep(const struct sock *sk)
 {
 }
 
-SCALER_DEFINE_TIMING_HANDLERS(rung1, direct, sk_storage_get, sk_storage_create, sk_storage_keep)
+SCALER_DEFINE_TIMING_HANDLERS(rung1, direct, sk_storage_get, sk_storage_create, sk_storage_keep, 1)
 
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(rt_arrival_tp_btf, const struct sock *sk)

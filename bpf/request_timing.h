@@ -9,6 +9,14 @@
  * Later sends of the same response find IDLE and are ignored; the next arrival starts
  * the next request (keep-alive). One outstanding request per connection: pipelining and
  * HTTP/2 multiplexing are measured as turn-taking.
+ *
+ * Where the send hook fires after the send (rung 1's sock_send_length tracepoint), the
+ * client may already have the response and its next request may arrive before the hook
+ * runs: on loopback the next request is processed at release_sock inside tcp_sendmsg, or
+ * the server is preempted after sendmsg returns. The TCP send sequence (snd_nxt) settles
+ * the order: an arrival during REQUEST after snd_nxt moved means the response has left,
+ * so the request ends there and a new one starts; a send hook that finds snd_nxt where the
+ * current request found it is the late hook of the previous response, and is ignored.
  */
 #ifndef SCALER_REQUEST_TIMING_H
 #define SCALER_REQUEST_TIMING_H
@@ -88,6 +96,20 @@ static __always_inline void scaler_count_health(int conn_failure)
 SCALER_DEFINE_SK_READERS(direct, SCALER_DIRECT_READ, BPF_CORE_READ_BITFIELD)
 SCALER_DEFINE_SK_READERS(probed, BPF_CORE_READ, BPF_CORE_READ_BITFIELD_PROBED)
 
+/* tcp_sock's send sequence. Typed pointers may not be cast past struct sock, so the
+ * direct flavour asks the kernel for the tcp_sock view (one helper call). */
+static __always_inline __u32 sk_snd_nxt_direct(const struct sock *sk)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+
+	return tp ? tp->snd_nxt : 0;
+}
+
+static __always_inline __u32 sk_snd_nxt_probed(const struct sock *sk)
+{
+	return BPF_CORE_READ((const struct tcp_sock *)sk, snd_nxt);
+}
+
 /* May a watch entry name this port? One inlined array load. */
 static __always_inline int scaler_port_watched(__u16 port)
 {
@@ -138,12 +160,13 @@ static __always_inline struct scaler_target_stats *scaler_live_stats(__u32 slot,
 }
 
 /* Request bytes arrived on a selected, idle connection. */
-static __always_inline void scaler_on_arrival(struct scaler_conn_state *conn, __u64 now_ns)
+static __always_inline void scaler_on_arrival(struct scaler_conn_state *conn, __u64 now_ns, __u32 snd_nxt)
 {
 	struct scaler_target_stats *stats;
 
 	conn->phase = SCALER_PHASE_REQUEST;
 	conn->request_start_ns = now_ns;
+	conn->request_snd_nxt = snd_nxt;
 	stats = scaler_live_stats(conn->slot, conn->generation);
 	if (stats)
 		__sync_fetch_and_add(&stats->requests_started, 1);
@@ -213,11 +236,11 @@ static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 /* The hook-independent handlers, instantiated per rung with its field reader flavour and
  * its way to find / create / drop the connection state. Cheapest checks first: most
  * events are for sockets nobody watches. */
-#define SCALER_DEFINE_TIMING_HANDLERS(prefix, rd, conn_get, conn_create, conn_drop)            \
+#define SCALER_DEFINE_TIMING_HANDLERS(prefix, rd, conn_get, conn_create, conn_drop, send_hook_after_send) \
 	static __always_inline __attribute__((unused)) void prefix##_arrival(const struct sock *sk) \
 	{                                                                                      \
 		struct scaler_conn_state *conn, sel = {};                                      \
-		__u32 epoch;                                                                   \
+		__u32 epoch, snd_nxt = 0;                                                      \
 		__u16 family = sk_family_##rd(sk);                                             \
 		__u16 port;                                                                    \
                                                                                                \
@@ -234,8 +257,12 @@ static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 		if (sk_shutdown_##rd(sk) & SCALER_RCV_SHUTDOWN)                                \
 			return;                                                                \
 		conn = conn_get(sk);                                                           \
-		if (conn && conn->phase == SCALER_PHASE_REQUEST)                               \
-			return; /* more bytes of the same request */                           \
+		if (conn && conn->phase == SCALER_PHASE_REQUEST) {                             \
+			snd_nxt = sk_snd_nxt_##rd(sk);                                         \
+			if (snd_nxt == conn->request_snd_nxt)                                  \
+				return; /* more bytes of the same request */                   \
+			scaler_on_send(conn); /* its response left; the hook is late */        \
+		}                                                                              \
 		epoch = scaler_current_epoch();                                                \
 		if (!conn || conn->watch_epoch != epoch) {                                     \
 			/* new, or the watch set changed since it was selected */              \
@@ -256,7 +283,8 @@ static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 			conn->watch_epoch = epoch;                                             \
 		}                                                                              \
 		if (conn->generation || conn->any_generation)                                  \
-			scaler_on_arrival(conn, bpf_ktime_get_ns());                           \
+			scaler_on_arrival(conn, bpf_ktime_get_ns(),                            \
+					  snd_nxt ? snd_nxt : sk_snd_nxt_##rd(sk));            \
 	}                                                                                      \
                                                                                                \
 	static __always_inline __attribute__((unused)) void prefix##_send(const struct sock *sk, \
@@ -267,8 +295,13 @@ static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 		if (sent <= 0 || !scaler_port_watched(sk_port_##rd(sk)))                       \
 			return;                                                                \
 		conn = conn_get(sk);                                                           \
-		if (conn)                                                                      \
-			scaler_on_send(conn);                                                  \
+		if (!conn || conn->phase != SCALER_PHASE_REQUEST)                              \
+			return;                                                                \
+		/* after the send, no new bytes since the request began: this is the late    \
+		 * hook of the previous response (see the top of this file) */                \
+		if (send_hook_after_send && sk_snd_nxt_##rd(sk) == conn->request_snd_nxt)      \
+			return;                                                                \
+		scaler_on_send(conn);                                                          \
 	}                                                                                      \
                                                                                                \
 	static __always_inline __attribute__((unused)) void prefix##_state(                   \

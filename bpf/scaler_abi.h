@@ -159,6 +159,8 @@ struct scaler_conn_state {
 	__u32 any_generation; /* 0 = none */
 	__u32 watch_epoch;    /* watch_epoch when selected: re-select after a change */
 	__u32 phase;
+	__u32 request_snd_nxt; /* tcp snd_nxt when the request arrived: has a response left since? */
+	__u32 pad;
 };
 
 _Static_assert(sizeof(struct scaler_watch_key) == 8, "watch key ABI");
@@ -170,6 +172,6 @@ _Static_assert(sizeof(struct scaler_target_stats) == 2 * SCALER_CACHE_LINE_BYTES
 _Static_assert(__builtin_offsetof(struct scaler_target_stats, latency_sum_us) == SCALER_CACHE_LINE_BYTES, "response side on its own line");
 _Static_assert(sizeof(struct scaler_health) == 32, "health ABI");
 _Static_assert(sizeof(struct scaler_wakeup_event) == 16, "wakeup event ABI");
-_Static_assert(sizeof(struct scaler_conn_state) == 32, "conn state size");
+_Static_assert(sizeof(struct scaler_conn_state) == 40, "conn state size");
 
 #endif /* SCALER_ABI_H */

@@ -30,7 +30,7 @@ static __always_inline void fentry_conn_keep(const struct sock *sk)
 {
 }
 
-SCALER_DEFINE_TIMING_HANDLERS(rung2, direct, fentry_conn_get, fentry_conn_create, fentry_conn_keep)
+SCALER_DEFINE_TIMING_HANDLERS(rung2, direct, fentry_conn_get, fentry_conn_create, fentry_conn_keep, 0)
 
 SEC("fentry/sock_def_readable")
 int BPF_PROG(rt_arrival_fentry, struct sock *sk)

@@ -37,7 +37,7 @@ static __always_inline void lru_conn_drop(const struct sock *sk)
 	bpf_map_delete_elem(&conn_state_by_sk, &key);
 }
 
-SCALER_DEFINE_TIMING_HANDLERS(rung3, probed, lru_conn_get, lru_conn_create, lru_conn_drop)
+SCALER_DEFINE_TIMING_HANDLERS(rung3, probed, lru_conn_get, lru_conn_create, lru_conn_drop, 0)
 
 SEC("kprobe/sock_def_readable")
 int BPF_KPROBE(rt_arrival_kprobe, struct sock *sk)

@@ -35,7 +35,7 @@ export const DEMAND_KEY_BYTES = 20;
 export const SLOT_META_BYTES = 8;
 export const HEALTH_BYTES = 32;
 export const WAKEUP_EVENT_BYTES = 16;
-export const CONN_STATE_BYTES = 32;
+export const CONN_STATE_BYTES = 40;
 
 /**
  * struct scaler_target_stats: arrival-side counters on the first cache line, the latency
