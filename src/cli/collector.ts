@@ -10,8 +10,7 @@ import { clientCredentials } from '../stream/credentials.js';
 import { CollectorStreamClient } from '../stream/collector-client.js';
 import { VERSION } from '../version.js';
 import type { NodeNamespaces } from '../collector/watch-resolution.js';
-import { kubernetesCollectorMode } from '../kubernetes/collector-mode.js';
-import { loadKubeConfig } from '../kubernetes/kubeconfig.js';
+import type { KubernetesCollectorMode } from '../kubernetes/collector-mode.js';
 import { kubernetesEnabled, kubernetesFlags } from './kubernetes-mode.js';
 import { shutdownSignal } from './signals.js';
 
@@ -80,15 +79,19 @@ export const collectorCommand: Command = {
     }
     const log = createLogger(values['log-level']);
     const credentials = clientCredentials({ caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'] });
-    const kubernetes = kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)
-      ? kubernetesCollectorMode({
-          kubeConfig: loadKubeConfig({ kubeconfigPath: values.kubeconfig }),
-          nodeName: values.node,
-          logger: log,
-          procRoot: values['proc-root'],
-          cgroupRoot: values['cgroup-root'],
-        })
-      : undefined;
+    let kubernetes: KubernetesCollectorMode | undefined;
+    if (kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)) {
+      // Loaded only here: the Kubernetes client is ~60 MB of RSS a standalone collector never needs.
+      const { kubernetesCollectorMode } = await import('../kubernetes/collector-mode.js');
+      const { loadKubeConfig } = await import('../kubernetes/kubeconfig.js');
+      kubernetes = kubernetesCollectorMode({
+        kubeConfig: loadKubeConfig({ kubeconfigPath: values.kubeconfig }),
+        nodeName: values.node,
+        logger: log,
+        procRoot: values['proc-root'],
+        cgroupRoot: values['cgroup-root'],
+      });
+    }
     const runtime = openRuntimeOrExplain(log, values.tick, values['bpf-object'], kubernetes?.namespaces);
     if (!runtime) return 1;
     if (kubernetes) {

@@ -3,8 +3,7 @@ import type { Command } from '../cli.js';
 import { UsageError, formatHelp, parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
 import { durationSchema, helpFlag, hostPortSchema, logLevelFlag, optionalFileSchema } from '../config/flag-schemas.js';
 import { createLogger, type Logger } from '../log.js';
-import { kubernetesScalerMode, type KubernetesScalerMode } from '../kubernetes/scaler-mode.js';
-import { loadKubeConfig } from '../kubernetes/kubeconfig.js';
+import type { KubernetesScalerMode } from '../kubernetes/scaler-mode.js';
 import type { TargetResolver } from '../scaler/resolver.js';
 import { kubernetesEnabled, kubernetesFlags } from './kubernetes-mode.js';
 import { shutdownSignal } from './signals.js';
@@ -87,6 +86,9 @@ export const scalerCommand: Command = {
     const log = createLogger(values['log-level']);
     let kubernetes: KubernetesScalerMode | undefined;
     if (kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)) {
+      // Loaded only here: the Kubernetes client is ~60 MB of RSS outside Kubernetes mode.
+      const { kubernetesScalerMode } = await import('../kubernetes/scaler-mode.js');
+      const { loadKubeConfig } = await import('../kubernetes/kubeconfig.js');
       kubernetes = kubernetesScalerMode({
         kubeConfig: loadKubeConfig({ kubeconfigPath: values.kubeconfig }),
         identity: { serviceName: values['service-name'], namespace: values.namespace, port: Number(values.listen.split(':').pop()) },
