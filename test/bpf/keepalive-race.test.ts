@@ -26,10 +26,18 @@ before(async () => {
   await startServer(ns, '127.0.0.1', PORT, 0, 'threaded');
   // Two busy loops (bounded to 60 s) so the server thread is preempted between its send
   // and the tracepoint: the window the race needs.
-  for (let i = 0; i < 2; i++) burners.push(spawn('timeout', ['60', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
+  // Each in its own process group, so that killing the group also ends the shell under
+  // `timeout` (killing `timeout` alone would orphan it).
+  for (let i = 0; i < 2; i++) burners.push(spawn('timeout', ['60', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore', detached: true }));
 });
 after(() => {
-  for (const b of burners) b.kill('SIGKILL');
+  for (const b of burners) {
+    try {
+      if (b.pid !== undefined) process.kill(-b.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   core?.close();
   ns?.dispose();
 });

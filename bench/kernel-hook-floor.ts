@@ -1,0 +1,71 @@
+/**
+ * Per-hook cost net of the measuring floor (a benchmark, not a test; needs root):
+ *   node --import tsx bench/kernel-hook-floor.ts [--seconds 4] [--connections 32]
+ * kernel.bpf_stats_enabled times every program run with two clock reads, which on a VM
+ * costs as much as a small program. This loads the empty bench_floor_tp_btf program next
+ * to the collector's hooks under a wrk load against nginx (`return 200`) in a test netns
+ * and prints each hook's ns/run raw and minus the floor. (Throughput pairs and raw ns/run
+ * are in bench/kernel-overhead.ts.)
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BpfObject } from '../src/bpf/object.js';
+import { CollectorCore, DEFAULT_BPF_OBJECT } from '../src/collector/core.js';
+import { createLogger } from '../src/log.js';
+import { createNetns } from '../test/helpers/netns.js';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, connections: { type: 'string', default: '32' } } });
+const SECONDS = Number(values.seconds);
+const PORT = 8091;
+const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+const FLOOR = 'bench_floor_tp_btf';
+
+const ns = createNetns('floor');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kes-floor-'));
+const conf = path.join(dir, 'nginx.conf');
+fs.writeFileSync(
+  conf,
+  `worker_processes 1;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\nevents { worker_connections 1024; }\n` +
+    `http { access_log off; server { listen 127.0.0.1:${PORT}; location / { return 200 "ok"; } } }\n`,
+);
+const statsBefore = fs.readFileSync(STATS_SYSCTL, 'utf8').trim();
+let core: CollectorCore | undefined;
+let floor: BpfObject | undefined;
+try {
+  ns.spawn('nginx', ['-c', conf, '-e', `${dir}/error.log`]);
+  execFileSync('sleep', ['0.5'], { timeout: 5000 });
+  core = CollectorCore.open({ logger: createLogger('warn') });
+  core.applyWatchSet([{ targetId: 'bench-nginx', servers: [{ port: PORT, netnsInode: ns.inode }], demand: [] }]);
+  floor = BpfObject.open(DEFAULT_BPF_OBJECT);
+  floor.loadOnly([FLOOR]);
+  floor.load();
+  floor.attach(FLOOR);
+  fs.writeFileSync(STATS_SYSCTL, '1');
+  const ids = { ...core.programIds(), [FLOOR]: floor.programId(FLOOR) };
+  core.readTick();
+  execFileSync('ip', ['netns', 'exec', ns.name, 'wrk', '-t1', `-c${values.connections}`, `-d${SECONDS}s`, `http://127.0.0.1:${PORT}/`], {
+    timeout: (SECONDS + 20) * 1000,
+  });
+  const requests = core.readTick().targets[0]?.requests ?? 0;
+  const perRun: Record<string, { runs: number; ns: number }> = {};
+  for (const [program, id] of Object.entries(ids)) {
+    const info = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '--json'], { encoding: 'utf8' })) as { run_time_ns?: number; run_cnt?: number };
+    const runs = info.run_cnt ?? 0;
+    perRun[program] = { runs, ns: runs ? (info.run_time_ns ?? 0) / runs : 0 };
+  }
+  const floorNs = perRun[FLOOR]?.ns ?? 0;
+  console.log(`per-hook cost under wrk (${requests} requests timed by the kernel); measuring floor ${floorNs.toFixed(1)} ns/run:`);
+  for (const [program, { runs, ns: v }] of Object.entries(perRun)) {
+    if (program === FLOOR) continue;
+    console.log(`  ${program.padEnd(22)} ${String(runs).padStart(9)} runs  ${v.toFixed(1)} ns/run raw  ${(v - floorNs).toFixed(1)} ns/run net`);
+  }
+} finally {
+  fs.writeFileSync(STATS_SYSCTL, statsBefore);
+  floor?.close();
+  core?.close();
+  ns.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+}

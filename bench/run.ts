@@ -1,0 +1,142 @@
+/**
+ * The benchmark suite (issue 6): `npm run bench` (full, ~10-15 min) or
+ * `npm run bench -- --quick` (every case, short, < 5 min); `--only a,b` runs some cases;
+ * `--results DIR` writes elsewhere than bench/results (profiling runs keep the figures).
+ * Needs root (BPF, network namespaces). Writes bench/results/latest.json (the keys tools
+ * read), latest.md (a table) and latest-notes.json (run conditions and extra figures).
+ * Benchmarks print figures; they never fail on speed.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { accuracy, type AccuracyRow } from './cases/accuracy.js';
+import { kernelOverhead } from './cases/kernel-overhead.js';
+import { REPO, cleanupCli, prepareCli } from './lib/procs.js';
+import type { CaseContext, CaseNotes } from './lib/types.js';
+import { renderMarkdown } from './lib/report.js';
+import { activation } from './cases/activation.js';
+import { freshness } from './cases/freshness.js';
+import { scalerThroughput } from './cases/scaler-throughput.js';
+import { ingest } from './cases/ingest.js';
+import { collectorFootprint } from './cases/collector-footprint.js';
+
+export interface BenchResults {
+  overheadThroughputRatio: number | null;
+  overheadP99Ratio: number | null;
+  perHookNs: Record<string, number>;
+  accuracy: AccuracyRow[];
+  activationMs: { p50: number; p99: number } | null;
+  freshnessS: number | null;
+  scaler: { rps: number; p99Ms: number } | null;
+  ingest: { cpuShare: number; rssMb: number; lagMs: number } | null;
+  collector: { cpuSharePer10k: number; rssMb: number } | null;
+  machine: { cores: number; kernel: string; node: string; cpuModel: string; quick: boolean; cliRuntime: string; date: string; loadAvgAtStart: number[] };
+}
+
+const CASES = ['overhead', 'accuracy', 'activation', 'freshness', 'scaler', 'ingest', 'collector'] as const;
+type CaseName = (typeof CASES)[number];
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, results: { type: 'string' } } });
+  if (process.getuid?.() !== 0) {
+    console.error('the benchmarks need root (BPF programs, network namespaces): run `sudo npm run bench`');
+    return 1;
+  }
+  const only = values.only ? new Set(values.only.split(',')) : undefined;
+  for (const name of only ?? []) if (!(CASES as readonly string[]).includes(name)) throw new Error(`unknown case "${name}"; cases: ${CASES.join(', ')}`);
+  const selected = (name: CaseName): boolean => !only || only.has(name);
+  const quick = values.quick ?? false;
+  const ctx: CaseContext = { quick, log: (m) => console.error(`[bench] ${m}`) };
+  const results: BenchResults = {
+    overheadThroughputRatio: null,
+    overheadP99Ratio: null,
+    perHookNs: {},
+    accuracy: [],
+    activationMs: null,
+    freshnessS: null,
+    scaler: null,
+    ingest: null,
+    collector: null,
+    machine: {
+      cores: os.cpus().length,
+      kernel: os.release(),
+      node: process.version,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      quick,
+      cliRuntime: prepareCli(),
+      date: new Date().toISOString(),
+      loadAvgAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    },
+  };
+  const notes: Record<string, CaseNotes> = {};
+  const durations: Record<string, number> = {};
+  const loadAverages: Record<string, number> = {};
+  const failures: Record<string, string> = {};
+  const run = async (name: CaseName, body: () => Promise<void>): Promise<void> => {
+    if (!selected(name)) return;
+    const started = performance.now();
+    // Other work on a shared machine disturbs the figures: keep the 1-minute load average per case.
+    loadAverages[name] = Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
+    ctx.log(`case ${name}: start (load average ${loadAverages[name]})`);
+    try {
+      await body();
+    } catch (err) {
+      // One broken case must not hide the others' figures.
+      failures[name] = err instanceof Error ? err.message : String(err);
+      ctx.log(`case ${name} FAILED: ${failures[name]}`);
+    }
+    durations[name] = Math.round((performance.now() - started) / 100) / 10;
+    ctx.log(`case ${name}: ${durations[name]} s`);
+  };
+
+  await run('overhead', async () => {
+    const r = await kernelOverhead(ctx);
+    results.overheadThroughputRatio = r.overheadThroughputRatio;
+    results.overheadP99Ratio = r.overheadP99Ratio;
+    results.perHookNs = r.perHookNs;
+    notes.overhead = r.notes;
+  });
+  await run('accuracy', async () => {
+    const r = await accuracy(ctx);
+    results.accuracy = r.rows;
+    notes.accuracy = r.notes;
+  });
+  await run('activation', async () => {
+    const r = await activation(ctx);
+    results.activationMs = r.activationMs;
+    notes.activation = r.notes;
+  });
+  await run('freshness', async () => {
+    const r = await freshness(ctx);
+    results.freshnessS = r.freshnessS;
+    notes.freshness = r.notes;
+  });
+  await run('scaler', async () => {
+    const r = await scalerThroughput(ctx);
+    results.scaler = r.scaler;
+    notes.scaler = r.notes;
+  });
+  await run('ingest', async () => {
+    const r = await ingest(ctx);
+    results.ingest = r.ingest;
+    notes.ingest = r.notes;
+  });
+  await run('collector', async () => {
+    const r = await collectorFootprint(ctx);
+    results.collector = r.collector;
+    notes.collector = r.notes;
+  });
+
+  cleanupCli();
+  const dir = values.results ? path.resolve(values.results) : path.join(REPO, 'bench/results');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, 'latest-notes.json'), `${JSON.stringify({ notes, durations, loadAverages, failures }, null, 2)}\n`);
+  const markdown = renderMarkdown(results, notes, durations, loadAverages, failures);
+  fs.writeFileSync(path.join(dir, 'latest.md'), markdown);
+  console.log(markdown);
+  return Object.keys(failures).length > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();

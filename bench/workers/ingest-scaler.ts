@@ -1,0 +1,54 @@
+/**
+ * The scaler for case 7: the product's createScalerServer (the same gRPC services as the
+ * `scaler` command) with a window store that also measures report lag = merge time - the
+ * report's end_unix_ms (set by the simulated collector when it sent the report; one clock).
+ * Prints {"msg":"listening","port"} and then every second {"msg":"ingest-stats", ...}.
+ *   node --import tsx bench/workers/ingest-scaler.ts PORT MAX_TARGETS
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Histogram } from '../../src/histogram/histogram.js';
+import { createLogger } from '../../src/log.js';
+import { WindowStore, type WindowDelta } from '../../src/scaler/window-store.js';
+import { createScalerServer } from '../../src/server/server.js';
+
+class LagMeasuringStore extends WindowStore {
+  lag = new Histogram();
+  override record(id: string, delta: WindowDelta, atMs: number, now: number): boolean {
+    this.lag.record(Math.max(1, Math.round((now - atMs) * 1000)));
+    return super.record(id, delta, atMs, now);
+  }
+}
+
+const [port, maxTargets] = process.argv.slice(2);
+const store = new LagMeasuringStore({ maxTargets: Number(maxTargets ?? 2000) });
+const server = createScalerServer({ listen: `127.0.0.1:${port ?? 0}`, store, log: createLogger('warn') });
+const bound = await server.start();
+process.stdout.write(`${JSON.stringify({ msg: 'listening', port: bound.port })}\n`);
+// Event-loop delay tells whether lag is the scaler's own queue or happens before it.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+setInterval(() => {
+  const eventLoopDelayP99Ms = loopDelay.percentile(99) / 1e6;
+  const eventLoopDelayMaxMs = loopDelay.max / 1e6;
+  loopDelay.reset();
+  const lag = store.lag;
+  store.lag = new Histogram();
+  const stats = server.stats();
+  process.stdout.write(
+    `${JSON.stringify({
+      msg: 'ingest-stats',
+      atMs: Date.now(),
+      deltasAccepted: stats.ingest.deltasAccepted,
+      deltasUnknownTarget: stats.ingest.deltasUnknownTarget,
+      reportsAccepted: stats.ingest.reportsAccepted,
+      reportsRejected: stats.ingest.reportsRejected,
+      collectorsConnected: stats.ingest.collectorsConnected,
+      lag: lag.toSparse(),
+      eventLoopDelayP99Ms,
+      eventLoopDelayMaxMs,
+    })}\n`,
+  );
+}, 1000);
+const stop = (): void => void server.stop().then(() => process.exit(0));
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
