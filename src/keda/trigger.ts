@@ -20,6 +20,7 @@ export async function prepareTrigger(ref: ScaledObjectRef__Output | null | undef
   const namespace = ref?.namespace ?? '';
   const trigger = parseTriggerMetadata(ref?.scalerMetadata ?? {}, namespace);
   const target = await registry.register(trigger.selection, now);
+  registry.store.ensureHistory(target.id, Math.max(trigger.windowMs, trigger.activationWindowMs));
   return {
     trigger,
     target,

@@ -90,22 +90,38 @@ export interface WindowStoreStats {
   readonly recentExpired: readonly string[];
 }
 
+/**
+ * Slots a target starts with: the default activationWindow (60 s) plus the second being
+ * filled and one of slack. A trigger with a longer window grows its target's ring (up to
+ * historySeconds), so memory follows the windows actually asked for, not the longest
+ * window allowed.
+ */
+const INITIAL_SLOTS = 62;
+
 class TargetWindow {
-  readonly slots: (Slot | undefined)[];
+  slots: (Slot | undefined)[];
   pins = 0;
   readonly inFlight = new Map<string, { value: number; atMs: number }>();
 
   constructor(
     readonly admittedMs: number,
     public lastAskedMs: number,
-    historySeconds: number,
+    capacity: number,
   ) {
-    this.slots = new Array<Slot | undefined>(historySeconds);
+    this.slots = new Array<Slot | undefined>(capacity);
   }
 
   slotFor(sec: number): Slot | undefined {
     const slot = this.slots[sec % this.slots.length];
     return slot !== undefined && slot.sec === sec ? slot : undefined;
+  }
+
+  /** Re-places the kept slots in a larger ring. */
+  grow(capacity: number): void {
+    if (capacity <= this.slots.length) return;
+    const next = new Array<Slot | undefined>(capacity);
+    for (const slot of this.slots) if (slot !== undefined) next[slot.sec % capacity] = slot;
+    this.slots = next;
   }
 }
 
@@ -145,8 +161,16 @@ export class WindowStore {
       pushRecent(this.recentRefused, id);
       return 'refused';
     }
-    this.targets.set(id, new TargetWindow(now, now, this.historySeconds));
+    this.targets.set(id, new TargetWindow(now, now, Math.min(INITIAL_SLOTS, this.historySeconds)));
     return 'added';
+  }
+
+  /**
+   * A trigger of this target looks `windowMs` back (its window or activationWindow): keep
+   * enough one-second slots for it (bounded by historySeconds).
+   */
+  ensureHistory(id: string, windowMs: number): void {
+    this.targets.get(id)?.grow(Math.min(this.historySeconds, Math.ceil(windowMs / 1000) + 2));
   }
 
   has(id: string): boolean {
@@ -193,11 +217,12 @@ export class WindowStore {
     const nowSec = toSec(now);
     const endMs = Math.min(atMs, now);
     const sec = toSec(endMs);
-    if (sec <= nowSec - this.historySeconds) {
+    const capacity = t.slots.length;
+    if (sec <= nowSec - capacity) {
       this.droppedLate++;
       return false;
     }
-    const index = sec % this.historySeconds;
+    const index = sec % capacity;
     let slot = t.slots[index];
     if (slot === undefined || slot.sec < sec) {
       slot = {
@@ -271,7 +296,7 @@ export class WindowStore {
     const t = this.targets.get(id);
     if (!t) return undefined;
     const nowSec = toSec(now);
-    const windowSec = Math.max(1, Math.min(this.historySeconds, Math.round(windowMs / 1000)));
+    const windowSec = Math.max(1, Math.min(t.slots.length, Math.round(windowMs / 1000)));
     let spanStartMs = Infinity;
     let spanEndMs = -Infinity;
     let requests = 0;
@@ -306,7 +331,7 @@ export class WindowStore {
     const t = this.targets.get(id);
     if (!t) return [];
     const nowSec = toSec(now);
-    const windowSec = Math.max(1, Math.min(this.historySeconds - 1, Math.ceil(windowMs / 1000)));
+    const windowSec = Math.max(1, Math.min(t.slots.length - 1, Math.ceil(windowMs / 1000)));
     const out: ActivitySlot[] = [];
     for (let sec = nowSec - windowSec; sec <= nowSec; sec++) {
       const slot = t.slotFor(sec);
@@ -322,8 +347,8 @@ export class WindowStore {
    */
   sweep(now: number): string[] {
     const expired: string[] = [];
-    const oldestSec = toSec(now) - this.historySeconds;
     for (const [id, t] of this.targets) {
+      const oldestSec = toSec(now) - t.slots.length;
       if (t.pins === 0 && now - t.lastAskedMs >= this.idleExpiryMs) {
         this.targets.delete(id);
         expired.push(id);

@@ -57,6 +57,8 @@ describe('window store memory bound', () => {
     );
     assert.equal(maxTargetsSeen, maxTargets);
     assert.ok(maxSlots <= maxTargets * historySeconds);
+    // No trigger asked for more than the default windows: each target keeps 62 slots, not 600.
+    assert.ok(maxSlots <= maxTargets * 62, `peak slots ${maxSlots}`);
     assert.ok(stats.refusedTotal > 0 && stats.refusedTotal === refusedSeen);
     assert.ok(stats.expiredTotal > 0 && stats.expiredTotal === expiredSeen);
     assert.ok(stats.recentRefused.length > 0 && stats.recentRefused.every((id) => ids.includes(id)));

@@ -127,6 +127,22 @@ describe('window store and evaluation', () => {
     assert.deepEqual(perSecond, [10, 10, 10, 10, 10, 0, 0, 0, 10]);
   });
 
+  it('keeps as much history as the longest window asked for a target, and no more', () => {
+    const store = new WindowStore({ historySeconds: 600 });
+    store.admit('t', T0);
+    const fill = (from: number, to: number) => {
+      for (let s = from; s < to; s++) store.record('t', delta([1000]), T0 + s * 1000 + 500, T0 + s * 1000 + 500);
+    };
+    fill(0, 300);
+    const at = T0 + 299_600;
+    assert.equal(store.query('t', at, 300_000, false)!.requests, 62, 'default ring: 62 s kept');
+    store.ensureHistory('t', 300_000);
+    assert.equal(store.query('t', at, 300_000, false)!.requests, 62, 'growing keeps what was there');
+    fill(300, 600);
+    assert.equal(store.query('t', T0 + 599_600, 300_000, false)!.requests, 300, 'then 5 minutes are kept');
+    assert.equal(store.stats().slots, 302);
+  });
+
   it('clamps collector clocks running ahead to now; drops deltas older than the history', () => {
     const store = new WindowStore({ historySeconds: 60 });
     store.admit('t', T0);
