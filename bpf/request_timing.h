@@ -13,10 +13,12 @@
  * Where the send hook fires after the send (rung 1's sock_send_length tracepoint), the
  * client may already have the response and its next request may arrive before the hook
  * runs: on loopback the next request is processed at release_sock inside tcp_sendmsg, or
- * the server is preempted after sendmsg returns. The TCP send sequence (snd_nxt) settles
- * the order: an arrival during REQUEST after snd_nxt moved means the response has left,
- * so the request ends there and a new one starts; a send hook that finds snd_nxt where the
- * current request found it is the late hook of the previous response, and is ignored.
+ * the server is preempted after sendmsg returns. The socket's write sequence (tcp_sock
+ * write_seq: bytes the application has handed to TCP, whether or not they were transmitted
+ * yet) settles the order: an arrival during REQUEST after write_seq moved means the response
+ * was written, so the request ends there and a new one starts; a send hook that finds
+ * write_seq where the current request found it is the late hook of the previous response,
+ * and is ignored.
  */
 #ifndef SCALER_REQUEST_TIMING_H
 #define SCALER_REQUEST_TIMING_H
@@ -96,18 +98,18 @@ static __always_inline void scaler_count_health(int conn_failure)
 SCALER_DEFINE_SK_READERS(direct, SCALER_DIRECT_READ, BPF_CORE_READ_BITFIELD)
 SCALER_DEFINE_SK_READERS(probed, BPF_CORE_READ, BPF_CORE_READ_BITFIELD_PROBED)
 
-/* tcp_sock's send sequence. Typed pointers may not be cast past struct sock, so the
+/* tcp_sock's write sequence. Typed pointers may not be cast past struct sock, so the
  * direct flavour asks the kernel for the tcp_sock view (one helper call). */
-static __always_inline __u32 sk_snd_nxt_direct(const struct sock *sk)
+static __always_inline __u32 sk_write_seq_direct(const struct sock *sk)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 
-	return tp ? tp->snd_nxt : 0;
+	return tp ? tp->write_seq : 0;
 }
 
-static __always_inline __u32 sk_snd_nxt_probed(const struct sock *sk)
+static __always_inline __u32 sk_write_seq_probed(const struct sock *sk)
 {
-	return BPF_CORE_READ((const struct tcp_sock *)sk, snd_nxt);
+	return BPF_CORE_READ((const struct tcp_sock *)sk, write_seq);
 }
 
 /* May a watch entry name this port? One inlined array load. */
@@ -160,13 +162,13 @@ static __always_inline struct scaler_target_stats *scaler_live_stats(__u32 slot,
 }
 
 /* Request bytes arrived on a selected, idle connection. */
-static __always_inline void scaler_on_arrival(struct scaler_conn_state *conn, __u64 now_ns, __u32 snd_nxt)
+static __always_inline void scaler_on_arrival(struct scaler_conn_state *conn, __u64 now_ns, __u32 write_seq)
 {
 	struct scaler_target_stats *stats;
 
 	conn->phase = SCALER_PHASE_REQUEST;
 	conn->request_start_ns = now_ns;
-	conn->request_snd_nxt = snd_nxt;
+	conn->request_write_seq = write_seq;
 	stats = scaler_live_stats(conn->slot, conn->generation);
 	if (stats)
 		__sync_fetch_and_add(&stats->requests_started, 1);
@@ -240,7 +242,7 @@ static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 	static __always_inline __attribute__((unused)) void prefix##_arrival(const struct sock *sk) \
 	{                                                                                      \
 		struct scaler_conn_state *conn, sel = {};                                      \
-		__u32 epoch, snd_nxt = 0;                                                      \
+		__u32 epoch, write_seq = 0;                                                      \
 		__u16 family = sk_family_##rd(sk);                                             \
 		__u16 port;                                                                    \
                                                                                                \
@@ -258,8 +260,8 @@ static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 			return;                                                                \
 		conn = conn_get(sk);                                                           \
 		if (conn && conn->phase == SCALER_PHASE_REQUEST) {                             \
-			snd_nxt = sk_snd_nxt_##rd(sk);                                         \
-			if (snd_nxt == conn->request_snd_nxt)                                  \
+			write_seq = sk_write_seq_##rd(sk);                                         \
+			if (write_seq == conn->request_write_seq)                                  \
 				return; /* more bytes of the same request */                   \
 			scaler_on_send(conn); /* its response left; the hook is late */        \
 		}                                                                              \
@@ -284,7 +286,7 @@ static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 		}                                                                              \
 		if (conn->generation || conn->any_generation)                                  \
 			scaler_on_arrival(conn, bpf_ktime_get_ns(),                            \
-					  snd_nxt ? snd_nxt : sk_snd_nxt_##rd(sk));            \
+					  write_seq ? write_seq : sk_write_seq_##rd(sk));            \
 	}                                                                                      \
                                                                                                \
 	static __always_inline __attribute__((unused)) void prefix##_send(const struct sock *sk, \
@@ -299,7 +301,7 @@ static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 			return;                                                                \
 		/* after the send, no new bytes since the request began: this is the late    \
 		 * hook of the previous response (see the top of this file) */                \
-		if (send_hook_after_send && sk_snd_nxt_##rd(sk) == conn->request_snd_nxt)      \
+		if (send_hook_after_send && sk_write_seq_##rd(sk) == conn->request_write_seq)      \
 			return;                                                                \
 		scaler_on_send(conn);                                                          \
 	}                                                                                      \

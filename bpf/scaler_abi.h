@@ -159,7 +159,7 @@ struct scaler_conn_state {
 	__u32 any_generation; /* 0 = none */
 	__u32 watch_epoch;    /* watch_epoch when selected: re-select after a change */
 	__u32 phase;
-	__u32 request_snd_nxt; /* tcp snd_nxt when the request arrived: has a response left since? */
+	__u32 request_write_seq; /* tcp write_seq when the request arrived: has a response left since? */
 	__u32 pad;
 };
 

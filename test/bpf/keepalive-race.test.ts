@@ -9,7 +9,7 @@ import { createNetns, type TestNetns } from '../helpers/netns.js';
 /**
  * Keep-alive under preemption: with rung 1 the send tracepoint fires after tcp_sendmsg
  * returns, so the client may already have sent its next request when it runs. Without
- * the snd_nxt check in bpf/request_timing.h about one request in a few thousand was lost
+ * the write_seq check in bpf/request_timing.h about one request in a few thousand was lost
  * (counted 1999 of 2000 with two CPU burners). Every request must count.
  */
 
