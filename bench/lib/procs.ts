@@ -154,15 +154,4 @@ export function spawnCli(command: string, args: readonly string[], options: Spaw
   return spawnNode(script, [command, ...args], options);
 }
 
-/** A free TCP port on loopback (bound then released). */
-export async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+export { freePort } from '../../test/helpers/sockets.js';

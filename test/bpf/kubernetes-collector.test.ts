@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +13,7 @@ import { runClients, startServer } from '../helpers/kernel-workloads.js';
 import { StandInApiServer, type KubeObject } from '../helpers/kube-apiserver.js';
 import { pod } from '../helpers/kube-fixtures.js';
 import { waitFor } from '../helpers/kube-wait.js';
-import { createNetns, type TestNetns } from '../helpers/netns.js';
+import { createNetns, hostNetns, type TestNetns } from '../helpers/netns.js';
 import { freePort } from '../helpers/sockets.js';
 
 /**
@@ -45,44 +44,6 @@ function cgroup2Mount(): string {
 }
 
 const hex64 = (): string => randomBytes(32).toString('hex');
-
-/**
- * The host network namespace shaped as a TestNetns, for the hostNetwork pod's server and
- * clients: processes run directly (this test runs in the host netns).
- */
-function hostSide(): TestNetns {
-  const children = new Set<ChildProcess>();
-  const spawnHere = (command: string, args: readonly string[]): ChildProcess => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-    return child;
-  };
-  return {
-    name: 'host',
-    path: '/proc/self/ns/net',
-    inode: statSync('/proc/self/ns/net').ino,
-    spawn: spawnHere,
-    run(command, args, timeoutMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const child = spawnHere(command, args);
-        let out = '';
-        let err = '';
-        child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-        child.once('exit', (code, signal) => {
-          clearTimeout(timer);
-          if (code === 0) resolve(out);
-          else reject(new Error(`${command} ${args.join(' ')} on the host exited ${code ?? signal}: ${err.trim()}`));
-        });
-      });
-    },
-    dispose() {
-      for (const child of children) child.kill('SIGKILL');
-    },
-  };
-}
 
 interface TestPod {
   readonly name: string;
@@ -302,7 +263,7 @@ describe('kubernetes collector mode: pod churn and hostNetwork reprogram the BPF
   test('a hostNetwork pod selects its port in the host netns, not the same port inside a pod netns', async () => {
     // Pod B's netns exists from before() on, whatever the churn test did.
     const b = pods[1]!;
-    const host = hostSide();
+    const host = hostNetns();
     others.push(host);
     const hostPort = await freePort();
     // The same port served on the host (loopback) and inside pod B's netns.

@@ -28,7 +28,6 @@ export function createNetns(prefix: string): TestNetns {
   requireRoot();
   const name = `kes-${prefix}-${randomBytes(3).toString('hex')}`;
   execFileSync('ip', ['netns', 'add', name]);
-  const children = new Set<ChildProcess>();
   try {
     execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
   } catch (err) {
@@ -36,20 +35,46 @@ export function createNetns(prefix: string): TestNetns {
     throw err;
   }
   const path = `/run/netns/${name}`;
-  const spawnIn = (command: string, args: readonly string[]): ChildProcess => {
-    const child = spawn('ip', ['netns', 'exec', name, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const processes = processRunner(`in ${name}`, (command, args) => spawn('ip', ['netns', 'exec', name, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  return {
+    name,
+    path,
+    inode: netnsInode(path),
+    ...processes,
+    dispose() {
+      processes.killAll();
+      try {
+        execFileSync('ip', ['netns', 'del', name]);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+/**
+ * The host network namespace shaped as a TestNetns (for hostNetwork pods): processes run
+ * directly, since the tests themselves run in the host namespace.
+ */
+export function hostNetns(): TestNetns {
+  const processes = processRunner('on the host', (command, args) => spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  return { name: 'host', path: '/proc/self/ns/net', inode: netnsInode('/proc/self/ns/net'), ...processes, dispose: processes.killAll };
+}
+
+/** spawn/run over a way to start a process, remembering children so they can all be killed. */
+function processRunner(where: string, start: (command: string, args: readonly string[]) => ChildProcess) {
+  const children = new Set<ChildProcess>();
+  const spawnTracked = (command: string, args: readonly string[]): ChildProcess => {
+    const child = start(command, args);
     children.add(child);
     child.once('exit', () => children.delete(child));
     return child;
   };
   return {
-    name,
-    path,
-    inode: netnsInode(path),
-    spawn: spawnIn,
-    run(command, args, timeoutMs = 30_000) {
+    spawn: spawnTracked,
+    run(command: string, args: readonly string[], timeoutMs = 30_000): Promise<string> {
       return new Promise((resolve, reject) => {
-        const child = spawnIn(command, args);
+        const child = spawnTracked(command, args);
         let out = '';
         let err = '';
         child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -58,17 +83,12 @@ export function createNetns(prefix: string): TestNetns {
         child.once('exit', (code, signal) => {
           clearTimeout(timer);
           if (code === 0) resolve(out);
-          else reject(new Error(`${command} ${args.join(' ')} in ${name} exited ${code ?? signal}: ${err.trim()}`));
+          else reject(new Error(`${command} ${args.join(' ')} ${where} exited ${code ?? signal}: ${err.trim()}`));
         });
       });
     },
-    dispose() {
+    killAll(): void {
       for (const child of children) child.kill('SIGKILL');
-      try {
-        execFileSync('ip', ['netns', 'del', name]);
-      } catch {
-        // already gone
-      }
     },
   };
 }
