@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { KedaClient } from '../../src/keda/client.js';
+import { test } from 'node:test';
 import { startDelayServer, startLoad, startRefusedAttempts } from '../helpers/e2e-load.js';
 import { meanBetween, metricRefs, sampleUntil, type MetricKind } from '../helpers/e2e-metrics.js';
-import { ProcessGroup, freePort, requireE2e, round, startStandalone } from '../helpers/e2e-processes.js';
+import { freePort, round, useStandalone } from '../helpers/e2e-processes.js';
 
 /**
  * Acceptance 2 (issue 4), the hand-off: a server under two load levels (20 req/s at 10 ms,
@@ -29,26 +28,15 @@ function truth(rate: number, p95Ms: number, meanMs: number): Record<MetricKind, 
   return { rps: rate, latency: p95Ms, concurrency: (rate * meanMs) / 1000 };
 }
 
-const group = new ProcessGroup();
-let client: KedaClient;
-
-before(async () => {
-  requireE2e();
-  const { address } = await startStandalone(group, 'standalone', '250ms');
-  client = new KedaClient(address);
-});
-after(async () => {
-  client?.close();
-  await group.killAll();
-});
+const standalone = useStandalone('250ms');
 
 test(`GetMetrics tracks a load change within ${TRACK_BUDGET_MS} ms (latency, rps, concurrency; window ${WINDOW})`, async () => {
-  const server = await startDelayServer((c, a) => group.spawn(c, a), '127.0.0.1');
+  const server = await startDelayServer((c, a) => standalone.group.spawn(c, a), '127.0.0.1');
   const kinds: MetricKind[] = ['latency', 'rps', 'concurrency'];
-  const refs = await metricRefs(client, 'handoff', { port: String(server.port), window: WINDOW, quantile: '0.95' }, kinds);
-  const load = startLoad((c, a) => group.spawn(c, a), '127.0.0.1', server.port, [PHASE_A, PHASE_B]);
+  const refs = await metricRefs(standalone.client(), 'handoff', { port: String(server.port), window: WINDOW, quantile: '0.95' }, kinds);
+  const load = startLoad((c, a) => standalone.group.spawn(c, a), '127.0.0.1', server.port, [PHASE_A, PHASE_B]);
   const aStart = await load.phaseStarted(0);
-  const samples = await sampleUntil(client, refs, aStart + (PHASE_A.seconds + PHASE_B.seconds) * 1000 - 100);
+  const samples = await sampleUntil(standalone.client(), refs, aStart + (PHASE_A.seconds + PHASE_B.seconds) * 1000 - 100);
   const result = await load.done;
   const bStart = load.phaseStarts[1]!;
   assert.equal(result.errors, 0, 'load generator saw errors');
@@ -92,9 +80,9 @@ test('rps at zero replicas counts refused connection attempts', async () => {
   const port = await freePort();
   const rate = 30;
   const seconds = 5;
-  const refs = await metricRefs(client, 'zero', { port: String(port), demandAddress: `127.0.0.1:${port}`, window: WINDOW }, ['rps']);
-  const attempts = await startRefusedAttempts((c, a) => group.spawn(c, a), '127.0.0.1', port, rate, seconds);
-  const samples = await sampleUntil(client, refs, attempts.startMs + seconds * 1000);
+  const refs = await metricRefs(standalone.client(), 'zero', { port: String(port), demandAddress: `127.0.0.1:${port}`, window: WINDOW }, ['rps']);
+  const attempts = await startRefusedAttempts((c, a) => standalone.group.spawn(c, a), '127.0.0.1', port, rate, seconds);
+  const samples = await sampleUntil(standalone.client(), refs, attempts.startMs + seconds * 1000);
   const summary = await attempts.done;
   assert.equal(summary.other, 0, 'some attempts were not refused');
   const firstNonZero = samples.find((s) => (s.values.rps ?? 0) > 0);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { KedaClient, type KedaRef } from '../../src/keda/client.js';
+import { test } from 'node:test';
+import type { KedaRef } from '../../src/keda/client.js';
 import { startDelayServer, startLoad } from '../helpers/e2e-load.js';
-import { ProcessGroup, requireE2e, round, sleep, startStandalone } from '../helpers/e2e-processes.js';
+import { round, sleep, useStandalone } from '../helpers/e2e-processes.js';
 
 /**
  * Acceptance 3 (issue 4), back to idle: after the traffic stops, IsActive (and
@@ -18,29 +18,18 @@ const LATE_SLACK_MS = 1500;
 const TRIALS = 3;
 const POLL_MS = 50;
 
-const group = new ProcessGroup();
-let client: KedaClient;
-
-before(async () => {
-  requireE2e();
-  const { address } = await startStandalone(group, 'standalone', '250ms');
-  client = new KedaClient(address);
-});
-after(async () => {
-  client?.close();
-  await group.killAll();
-});
+const standalone = useStandalone('250ms');
 
 test(`IsActive turns false activationWindow (${ACTIVATION_WINDOW_MS} ms) after the traffic stops`, async () => {
-  const server = await startDelayServer((c, a) => group.spawn(c, a), '127.0.0.1');
+  const server = await startDelayServer((c, a) => standalone.group.spawn(c, a), '127.0.0.1');
   const ref: KedaRef = {
     name: 'idle',
     namespace: 'e2e',
     metadata: { port: String(server.port), metric: 'rps', targetValue: '10', activationWindow: `${ACTIVATION_WINDOW_MS / 1000}s`, window: '5s' },
   };
-  assert.equal(await client.isActive(ref), false, 'the target must start inactive');
+  assert.equal(await standalone.client().isActive(ref), false, 'the target must start inactive');
   const streamed: { active: boolean; atMs: number }[] = [];
-  const call = client.streamIsActive(ref, (active) => streamed.push({ active, atMs: Date.now() }));
+  const call = standalone.client().streamIsActive(ref, (active) => streamed.push({ active, atMs: Date.now() }));
   const failures: string[] = [];
   try {
     for (let trial = 0; trial < TRIALS; trial++) {
@@ -49,14 +38,14 @@ test(`IsActive turns false activationWindow (${ACTIVATION_WINDOW_MS} ms) after t
       const aimMs = [150, 650, 850][trial % 3]!;
       const startAt = (aimMs - 2090 + 4000) % 1000;
       await sleep(1000 + ((startAt - (Date.now() % 1000) + 1000) % 1000));
-      const load = startLoad((c, a) => group.spawn(c, a), '127.0.0.1', server.port, [{ rate: 20, delayMs: 5, seconds: 2 }], 4);
+      const load = startLoad((c, a) => standalone.group.spawn(c, a), '127.0.0.1', server.port, [{ rate: 20, delayMs: 5, seconds: 2 }], 4);
       const reads: { active: boolean; atMs: number }[] = [];
       const deadline = Date.now() + 2000 + ACTIVATION_WINDOW_MS + LATE_SLACK_MS + 3000;
       let summary: Awaited<typeof load.done> | undefined;
       void load.done.then((s) => (summary = s), () => undefined);
       while (Date.now() < deadline) {
         const atMs = Date.now();
-        const active = await client.isActive(ref);
+        const active = await standalone.client().isActive(ref);
         reads.push({ active, atMs });
         if (summary && !active) break;
         await sleep(POLL_MS);

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { KedaClient } from '../../src/keda/client.js';
+import { test } from 'node:test';
 import { startDelayServer, startLoad } from '../helpers/e2e-load.js';
 import { meanBetween, metricRefs, relabel, sampleUntil, type MetricRef } from '../helpers/e2e-metrics.js';
-import { ProcessGroup, freePort, requireE2e, round, sleep, startStandalone } from '../helpers/e2e-processes.js';
+import { freePort, round, sleep, useStandalone } from '../helpers/e2e-processes.js';
 import { createNetns, type TestNetns } from '../helpers/netns.js';
 
 /**
@@ -17,19 +16,9 @@ const RATE_B = 40;
 const WINDOW = '3s';
 const TOLERANCE = 0.25;
 
-const group = new ProcessGroup();
 const namespaces: TestNetns[] = [];
-let client: KedaClient;
-
-before(async () => {
-  requireE2e();
-  const { address } = await startStandalone(group, 'standalone', '250ms');
-  client = new KedaClient(address);
-});
-after(async () => {
-  client?.close();
+const standalone = useStandalone('250ms', () => {
   for (const ns of namespaces) ns.dispose();
-  await group.killAll();
 });
 
 /** Offers RATE_A in pod A and RATE_B in pod B for `seconds`; returns the mean of each ref's reads over the last part. */
@@ -41,7 +30,7 @@ async function measure(podA: TestNetns, podB: TestNetns, port: number, refs: rea
   const to = start + seconds * 1000 - 300;
   await sleep(Math.max(0, from - Date.now()));
   const labelled = refs.map((r, i) => relabel(r, `ref${i}`));
-  const samples = await sampleUntil(client, labelled, to, 100);
+  const samples = await sampleUntil(standalone.client(), labelled, to, 100);
   const [doneA, doneB] = await Promise.all([loadA.done, loadB.done]);
   return {
     means: labelled.map((r) => meanBetween(samples, r.label, from, to)),
@@ -67,7 +56,7 @@ test('two pods on the same port merge into one target; netns selects one pod, al
   const sum = RATE_A + RATE_B;
 
   // 1. Only the port-wide trigger exists: both pods' traffic lands in its target.
-  const both = await metricRefs(client, 'pods-all', { port: String(port), window: WINDOW }, ['rps']);
+  const both = await metricRefs(standalone.client(), 'pods-all', { port: String(port), window: WINDOW }, ['rps']);
   const alone = await measure(podA, podB, port, both, 7);
   console.log(
     `e2e-pods: port ${port} in two netns, offered ${RATE_A} + ${RATE_B} req/s (completed ${alone.completed.join(' + ')}): ` +
@@ -77,8 +66,8 @@ test('two pods on the same port merge into one target; netns selects one pod, al
 
   // 2. Per-pod triggers (netns=A, netns=B) next to the port-wide one: each sees its own pod,
   //    and the port-wide target still sees both (the triggers overlap; a request counts for each).
-  const onlyA = await metricRefs(client, 'pods-a', { port: String(port), netns: podA.path, window: WINDOW }, ['rps']);
-  const onlyB = await metricRefs(client, 'pods-b', { port: String(port), netns: podB.path, window: WINDOW }, ['rps']);
+  const onlyA = await metricRefs(standalone.client(), 'pods-a', { port: String(port), netns: podA.path, window: WINDOW }, ['rps']);
+  const onlyB = await metricRefs(standalone.client(), 'pods-b', { port: String(port), netns: podB.path, window: WINDOW }, ['rps']);
   const together = await measure(podA, podB, port, [both[0]!, onlyA[0]!, onlyB[0]!], 7);
   const [all, a, b] = together.means as [number, number, number];
   console.log(

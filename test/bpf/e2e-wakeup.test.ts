@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { KedaClient } from '../../src/keda/client.js';
-import { ProcessGroup, freePort, quantile, refusedConnect, requireE2e, round, startStandalone } from '../helpers/e2e-processes.js';
+import { test } from 'node:test';
+import { freePort, quantile, refusedConnect, round, useStandalone } from '../helpers/e2e-processes.js';
 
 /**
  * Acceptance 1 (issue 4): a target whose demandAddress is a loopback address where nothing
@@ -15,18 +14,7 @@ const P99_BUDGET_MS = 100;
 /** Per trial: how long to wait for the `true` before calling the trial failed. */
 const TRIAL_TIMEOUT_MS = 3000;
 
-const group = new ProcessGroup();
-let client: KedaClient;
-
-before(async () => {
-  requireE2e();
-  const { address } = await startStandalone(group, 'standalone', '1s');
-  client = new KedaClient(address);
-});
-after(async () => {
-  client?.close();
-  await group.killAll();
-});
+const standalone = useStandalone('1s');
 
 test(`one refused attempt flips StreamIsActive to true: p99 <= ${P99_BUDGET_MS} ms over ${TRIALS} trials`, async () => {
   const latenciesMs: number[] = [];
@@ -34,7 +22,7 @@ test(`one refused attempt flips StreamIsActive to true: p99 <= ${P99_BUDGET_MS} 
     const port = await freePort();
     const states: { active: boolean; atNs: bigint }[] = [];
     let notify: () => void = () => undefined;
-    const call = client.streamIsActive(
+    const call = standalone.client().streamIsActive(
       { name: `wake-${trial}`, namespace: 'e2e', metadata: { demandAddress: `127.0.0.1:${port}`, metric: 'rps', targetValue: '10', activationWindow: '10s' } },
       (active) => {
         states.push({ active, atNs: process.hrtime.bigint() });

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
+import { KedaClient } from '../../src/keda/client.js';
 import { requireBpfObject } from './kernel-collector.js';
 
 /**
@@ -135,6 +137,33 @@ export async function startStandalone(group: ProcessGroup, label: string, tick =
   await proc.waitForLog((l) => l.msg === 'standalone scaler and collector running', 20_000, 'standalone start');
   const { port } = await proc.waitForLog(isListening, 1000, 'scaler listening line');
   return { proc, address: `127.0.0.1:${port}` };
+}
+
+/**
+ * A test file's standalone process and KEDA client: registers before/after hooks that start
+ * them (failing loudly without root or the BPF object) and stop them, plus `cleanup`
+ * (e.g. netns disposal) before the processes are killed.
+ */
+export function useStandalone(tick: string, cleanup: () => void = () => undefined): { readonly group: ProcessGroup; client(): KedaClient } {
+  const group = new ProcessGroup();
+  let client: KedaClient | undefined;
+  before(async () => {
+    requireE2e();
+    const { address } = await startStandalone(group, 'standalone', tick);
+    client = new KedaClient(address);
+  });
+  after(async () => {
+    client?.close();
+    cleanup();
+    await group.killAll();
+  });
+  return {
+    group,
+    client() {
+      if (!client) throw new Error('the standalone process is not running (before() failed)');
+      return client;
+    },
+  };
 }
 
 /** `scaler --listen 127.0.0.1:PORT` (a fixed port, so it can be restarted on it). */
