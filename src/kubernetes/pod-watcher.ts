@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
-import type { BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from '../backoff.js';
 import type { KubernetesError } from './errors.js';
 import { parseWith, podSchema, type Pod } from './objects.js';
 import type { NetnsMapping, PodIdentity } from './netns-mapper.js';

@@ -1,6 +1,7 @@
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
-import { Backoff, InterruptibleSleep, defaultBackoff, type BackoffOptions } from './backoff.js';
+import { Backoff, type BackoffOptions } from '../backoff.js';
+import { InterruptibleSleep, defaultBackoff } from './backoff.js';
 import { classifyApiError, describeRequest, httpStatusOf, type KubernetesError, type ResourceRequest } from './errors.js';
 import { objectKey } from './objects.js';
 
@@ -93,7 +94,7 @@ export class Reflector<T extends { metadata: { name: string; namespace?: string 
         } catch (err) {
           if (this.stopped) return;
           this.options.onError(classifyApiError(err, { ...this.options.request, verb: 'list' }));
-          await this.sleeper.sleep(this.backoff.next());
+          await this.sleeper.sleep(this.backoff.nextDelayMs());
           continue;
         }
       }
@@ -110,13 +111,13 @@ export class Reflector<T extends { metadata: { name: string; namespace?: string 
         const error = classifyApiError(outcome.err, { ...this.options.request, verb: 'watch' });
         this.options.logger.warn({ err: error.message }, 'watch failed, retrying');
         this.options.onError(error);
-        await this.sleeper.sleep(this.backoff.next());
+        await this.sleeper.sleep(this.backoff.nextDelayMs());
         continue;
       }
       if (outcome.events > 0 || Date.now() - started >= MIN_HEALTHY_WATCH_MS) {
         this.backoff.reset();
       } else {
-        await this.sleeper.sleep(this.backoff.next());
+        await this.sleeper.sleep(this.backoff.nextDelayMs());
       }
     }
   }

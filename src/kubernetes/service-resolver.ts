@@ -1,6 +1,6 @@
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
-import type { BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from '../backoff.js';
 import { KubernetesError } from './errors.js';
 import { endpointSliceSchema, parseWith, serviceSchema, type EndpointSlice, type Service } from './objects.js';
 import { Reflector } from './reflector.js';

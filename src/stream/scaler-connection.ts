@@ -4,7 +4,7 @@ import type { CollectorMessage } from '../proto/generated/kedaebpf/collector/v1/
 import type { Hello } from '../proto/generated/kedaebpf/collector/v1/Hello.js';
 import type { ScalerMessage__Output } from '../proto/generated/kedaebpf/collector/v1/ScalerMessage.js';
 import type { ProtoGrpcType as CollectorProto } from '../proto/generated/collector.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff, type BackoffOptions } from '../backoff.js';
 import type { ReportBacklog } from './report-backlog.js';
 import type { ScalerEndpoint } from './scaler-endpoints.js';
 import { parseWatchTargets, type ReceivedWatchTarget } from './watch-target.js';

@@ -1,4 +1,4 @@
-import type { BackoffOptions } from '../../src/kubernetes/backoff.js';
+import type { BackoffOptions } from '../../src/backoff.js';
 
 /** Quick retries so API-server-restart tests take well under a second per reconnect. */
 export const testBackoff: BackoffOptions = { initialMs: 20, maxMs: 200, jitter: 0 };

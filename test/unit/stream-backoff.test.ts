@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Backoff, backoffCeilingMs, DEFAULT_BACKOFF, jitteredDelayMs } from '../../src/stream/backoff.js';
+import { Backoff, backoffCeilingMs, jitteredDelayMs } from '../../src/backoff.js';
+import { DEFAULT_BACKOFF } from '../../src/stream/backoff.js';
 
 test('backoff ceiling doubles from 100 ms and caps at the maximum', () => {
-  const ceilings = Array.from({ length: 8 }, (_, attempt) => backoffCeilingMs(attempt));
+  const ceilings = Array.from({ length: 8 }, (_, attempt) => backoffCeilingMs(attempt, DEFAULT_BACKOFF));
   assert.deepEqual(ceilings, [100, 200, 400, 800, 1600, 2000, 2000, 2000]);
-  assert.equal(backoffCeilingMs(10_000), DEFAULT_BACKOFF.maxMs);
+  assert.equal(backoffCeilingMs(10_000, DEFAULT_BACKOFF), DEFAULT_BACKOFF.maxMs);
   assert.equal(backoffCeilingMs(3, { initialMs: 100, maxMs: 5000, multiplier: 2 }), 800);
   assert.equal(backoffCeilingMs(9, { initialMs: 100, maxMs: 5000, multiplier: 2 }), 5000);
 });
 
 test('full jitter stays within [0, ceiling] and reaches both ends', () => {
   for (let attempt = 0; attempt < 12; attempt++) {
-    const ceiling = backoffCeilingMs(attempt);
+    const ceiling = backoffCeilingMs(attempt, DEFAULT_BACKOFF);
     assert.equal(jitteredDelayMs(attempt, DEFAULT_BACKOFF, () => 0), 0);
     assert.equal(jitteredDelayMs(attempt, DEFAULT_BACKOFF, () => 0.999999), ceiling);
     for (let i = 0; i < 200; i++) {
