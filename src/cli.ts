@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-import { UsageError } from './config/flags.js';
+import { UsageError, formatHelp, type FlagSpec } from './config/flags.js';
 
 /** A subcommand: parses its own flags (argv after the command name) and returns an exit code. */
 export interface Command {
   readonly summary: string;
+  /** Its flags: `--help` prints them (the dispatcher handles it, so it works without required flags). */
+  readonly flags: readonly FlagSpec[];
+  /** The usage line's command part when it takes positionals, e.g. "query isactive|spec". */
+  readonly usage?: string;
   run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number>;
 }
 
@@ -49,6 +53,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const command = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(formatHelp(command.usage ?? name, command.summary, command.flags));
+    return 0;
+  }
   try {
     return await command.run(rest, process.env);
   } catch (err) {

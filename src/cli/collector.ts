@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { z } from 'zod';
 import type { Command } from '../cli.js';
-import { durationSchema, helpFlag, logLevelFlag, optionalFileSchema } from '../config/flag-schemas.js';
-import { formatHelp, parseFlags, type FlagSpec } from '../config/flags.js';
+import { durationSchema, logLevelFlag, optionalFileSchema } from '../config/flag-schemas.js';
+import { parseFlags, type FlagSpec } from '../config/flags.js';
 import { CollectorUnavailableError, DEFAULT_BPF_OBJECT } from '../collector/core.js';
 import { COLLECTOR_CAPABILITIES, openCollectorRuntime, type CollectorRuntime } from '../collector/runtime.js';
 import { createLogger, type Logger } from '../log.js';
@@ -52,7 +52,6 @@ export const collectorFlags = [
     description: 'Kubernetes mode: the host\'s cgroup fs (the DaemonSet mounts it at /host/sys/fs/cgroup). Default /sys/fs/cgroup.',
     schema: z.string().min(1).default('/sys/fs/cgroup'),
   },
-  helpFlag,
 ] as const satisfies readonly FlagSpec[];
 
 /** Opens the kernel side, or logs the one sentence saying why this host cannot run it. */
@@ -71,12 +70,9 @@ export function openRuntimeOrExplain(log: Logger, tickMs: number, objectPath: st
 
 export const collectorCommand: Command = {
   summary: SUMMARY,
+  flags: collectorFlags,
   async run(argv, env) {
     const { values } = parseFlags(collectorFlags, argv, env);
-    if (values.help) {
-      console.log(formatHelp('collector', SUMMARY, collectorFlags.filter((f) => f.name !== 'help')));
-      return 0;
-    }
     const log = createLogger(values['log-level']);
     const credentials = clientCredentials({ caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'] });
     let kubernetes: KubernetesCollectorMode | undefined;

@@ -1,6 +1,6 @@
 import type { Command } from '../cli.js';
-import { helpFlag, hostPortSchema, logLevelFlag } from '../config/flag-schemas.js';
-import { formatHelp, parseFlags, type FlagSpec } from '../config/flags.js';
+import { hostPortSchema, logLevelFlag } from '../config/flag-schemas.js';
+import { parseFlags, type FlagSpec } from '../config/flags.js';
 import { demoFlags, demoOptionsFromArgv } from '../demo/flags.js';
 import { runDemo } from '../demo/run-demo.js';
 import { ScalerMetricsSource } from '../demo/scaler-metrics-source.js';
@@ -17,17 +17,13 @@ export const demoCommandFlags = [
   { name: 'listen', env: 'KEDA_EBPF_LISTEN', valueName: 'HOST:PORT', description: 'Where the demo\'s scaler listens (query it with grpcurl meanwhile). Default 127.0.0.1:0 (a free port).', schema: hostPortSchema.default('127.0.0.1:0') },
   ...kernelFlags,
   logLevelFlag('warn', ' (logs go to stderr)'),
-  helpFlag,
 ] as const satisfies readonly FlagSpec[];
 
 export const demoCommand: Command = {
   summary: SUMMARY,
+  flags: demoCommandFlags,
   async run(argv, env) {
     const { values } = parseFlags(demoCommandFlags, argv, env);
-    if (values.help) {
-      console.log(formatHelp('demo', SUMMARY, demoCommandFlags.filter((f) => f.name !== 'help')));
-      return 0;
-    }
     const demoOptions = demoOptionsFromArgv(pickFlagArgs(argv, demoFlags), env);
     // Logs on stderr: stdout is the live view.
     const log = createLogger(values['log-level'], process.stderr);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import type { Command } from '../cli.js';
-import { formatHelp, parseFlags, type FlagSpec } from '../config/flags.js';
+import { parseFlags, type FlagSpec } from '../config/flags.js';
 import { createLogger, logLevels } from '../log.js';
 import { CollectorCore, CollectorUnavailableError, DEFAULT_BPF_OBJECT, missingCapabilitiesSentence } from '../collector/core.js';
 import { probeKernelFacts, type KernelFacts } from '../collector/kernel-facts.js';
@@ -13,7 +13,6 @@ const SUMMARY =
 export const probeFlags = [
   { name: 'bpf-object', env: 'KEDA_EBPF_BPF_OBJECT', valueName: 'FILE', description: `Compiled BPF object. Default ${DEFAULT_BPF_OBJECT}.`, schema: z.string().min(1).default(DEFAULT_BPF_OBJECT) },
   { name: 'log-level', env: 'KEDA_EBPF_LOG_LEVEL', valueName: 'LEVEL', description: `Log level (logs go to stderr): ${logLevels.join(', ')}. Default warn.`, schema: z.enum(logLevels).default('warn') },
-  { name: 'help', description: 'Show this help.', schema: z.boolean().default(false), isSwitch: true },
 ] as const satisfies readonly FlagSpec[];
 
 /** What `probe` prints on stdout. */
@@ -37,12 +36,9 @@ export interface ProbeReport {
 
 export const probeCommand: Command = {
   summary: SUMMARY,
+  flags: probeFlags,
   async run(argv, env) {
     const { values } = parseFlags(probeFlags, argv, env);
-    if (values.help) {
-      console.log(formatHelp('probe', SUMMARY, probeFlags.filter((f) => f.name !== 'help')));
-      return 0;
-    }
     const log = createLogger(values['log-level'], process.stderr);
     const objectPath = values['bpf-object'];
     let facts: KernelFacts | undefined;

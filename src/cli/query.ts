@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
 import type { Command } from '../cli.js';
-import { formatHelp, parseFlags, UsageError, type FlagSpec } from '../config/flags.js';
+import { parseFlags, UsageError, type FlagSpec } from '../config/flags.js';
 import type { ExternalScalerClient } from '../proto/generated/externalscaler/ExternalScaler.js';
 import type { GetMetricSpecResponse__Output } from '../proto/generated/externalscaler/GetMetricSpecResponse.js';
 import type { ScaledObjectRef } from '../proto/generated/externalscaler/ScaledObjectRef.js';
@@ -83,7 +83,6 @@ export const queryFlags = [
   { name: 'timeout', valueName: 'DURATION', description: 'Deadline of each unary call, and for streams the wait for the first message. Default 5s.', schema: duration('a duration').default(5000) },
   { name: 'count', valueName: 'N', description: 'stream/streamspec: stop after N messages.', schema: z.coerce.number().int().min(1).optional() },
   { name: 'duration', valueName: 'DURATION', description: 'stream/streamspec: stop after this long (default: until Ctrl-C).', schema: duration('a duration').optional() },
-  { name: 'help', description: 'Show this help.', schema: z.boolean().default(false), isSwitch: true },
 ] as const satisfies readonly FlagSpec[];
 
 type QueryFlags = ReturnType<typeof parseFlags<typeof queryFlags>>['values'];
@@ -199,12 +198,9 @@ async function runRpc(rpc: Rpc, client: ExternalScalerClient, ref: ScaledObjectR
 
 export const queryCommand: Command = {
   summary: SUMMARY,
+  flags: queryFlags,
+  usage: 'query isactive|spec|metrics|stream|streamspec',
   async run(argv, env) {
-    // Before parsing: --help must work without the required flags.
-    if (argv.includes('--help') || argv.includes('-h')) {
-      console.log(formatHelp('query isactive|spec|metrics|stream|streamspec', SUMMARY, queryFlags.filter((f) => f.name !== 'help')));
-      return 0;
-    }
     const { values, positionals } = parseFlags(queryFlags, argv, env);
     const rpc = positionals[0];
     if (positionals.length !== 1 || !(RPCS as readonly string[]).includes(rpc ?? '')) {

@@ -28,7 +28,6 @@ export function cliReference(): string {
   for (const command of COMMANDS) {
     out.push(`### \`keda-ebpf-scaler ${command.name}\``, '', '| flag | env | meaning |', '|---|---|---|');
     for (const flag of command.flags) {
-      if (flag.name === 'help') continue;
       const form = flag.isSwitch ? '' : ` ${flag.valueName ?? 'VALUE'}`;
       out.push(`| ${cell(`\`--${flag.name}${form}\``)} | ${flag.env ? `\`${flag.env}\`` : ''} | ${cell(flag.description)} |`);
     }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Command } from '../cli.js';
-import { UsageError, formatHelp, parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
-import { durationSchema, helpFlag, hostPortSchema, logLevelFlag, optionalFileSchema } from '../config/flag-schemas.js';
+import { UsageError, parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
+import { durationSchema, hostPortSchema, logLevelFlag, optionalFileSchema } from '../config/flag-schemas.js';
 import { createLogger, type Logger } from '../log.js';
 import type { KubernetesScalerMode } from '../kubernetes/scaler-mode.js';
 import type { TargetResolver } from '../scaler/resolver.js';
@@ -48,7 +48,6 @@ export const scalerFlags = [
     description: 'Kubernetes mode: the scaler\'s own Service name (see --namespace). Default keda-ebpf-scaler.',
     schema: z.string().min(1).default('keda-ebpf-scaler'),
   },
-  helpFlag,
 ] as const satisfies readonly FlagSpec[];
 
 /** The scaler server as the scaler flags describe it (also used by standalone mode). */
@@ -77,12 +76,9 @@ export function scalerServerFromFlags(values: ServerFlagValues, log: Logger, res
 
 export const scalerCommand: Command = {
   summary: SUMMARY,
+  flags: scalerFlags,
   async run(argv, env) {
     const { values } = parseFlags(scalerFlags, argv, env);
-    if (values.help) {
-      console.log(formatHelp('scaler', SUMMARY, scalerFlags.filter((f) => f.name !== 'help')));
-      return 0;
-    }
     const log = createLogger(values['log-level']);
     let kubernetes: KubernetesScalerMode | undefined;
     if (kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)) {

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Command } from '../cli.js';
-import { helpFlag } from '../config/flag-schemas.js';
-import { formatHelp, parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
+import {  } from '../config/flag-schemas.js';
+import { parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
 import { COLLECTOR_CAPABILITIES } from '../collector/runtime.js';
 import { createLogger, type Logger } from '../log.js';
 import type { ScalerServer } from '../server/server.js';
@@ -16,8 +16,8 @@ const SUMMARY =
   'demand addresses (demandAddress) to observe. Needs root (or CAP_BPF + CAP_PERFMON) for the eBPF programs.';
 
 /** The scaler's flags minus Kubernetes mode (standalone never talks to an API server). */
-const KUBERNETES_ONLY = new Set(['help', 'kubernetes', 'kubeconfig', 'namespace', 'service-name']);
-export const standaloneFlags = [...scalerFlags.filter((f) => !KUBERNETES_ONLY.has(f.name)), ...kernelFlags, helpFlag] as const satisfies readonly FlagSpec[];
+const KUBERNETES_ONLY = new Set(['kubernetes', 'kubeconfig', 'namespace', 'service-name']);
+export const standaloneFlags = [...scalerFlags.filter((f) => !KUBERNETES_ONLY.has(f.name)), ...kernelFlags] as const satisfies readonly FlagSpec[];
 
 export interface Standalone {
   readonly server: ScalerServer;
@@ -70,12 +70,9 @@ export async function startStandalone(values: FlagValues<typeof standaloneFlags>
 
 export const standaloneCommand: Command = {
   summary: SUMMARY,
+  flags: standaloneFlags,
   async run(argv, env) {
     const { values } = parseFlags(standaloneFlags, argv, env);
-    if (values.help) {
-      console.log(formatHelp('standalone', SUMMARY, standaloneFlags.filter((f) => f.name !== 'help')));
-      return 0;
-    }
     const log = createLogger(values['log-level']);
     let standalone: Standalone | undefined;
     try {

@@ -35,5 +35,3 @@ export function logLevelFlag(fallback: (typeof logLevels)[number], where = '') {
     schema: z.enum(logLevels).default(fallback),
   } as const satisfies FlagSpec;
 }
-
-export const helpFlag = { name: 'help', description: 'Show this help.', schema: z.boolean().default(false), isSwitch: true } as const satisfies FlagSpec;

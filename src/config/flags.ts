@@ -65,10 +65,6 @@ export function parseFlags<const T extends readonly FlagSpec[]>(
       raw.set(name, value);
     }
   }
-  if (raw.get('help') === true && byName.get('help')?.isSwitch) {
-    // --help must work even when required flags are missing: the caller only prints help.
-    return { values: Object.freeze({ help: true }) as unknown as FlagValues<T>, positionals };
-  }
   const input: Record<string, unknown> = {};
   for (const spec of specs) {
     let value: string | boolean | undefined = raw.get(spec.name);
