@@ -12,16 +12,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { BpfObject } from '../src/bpf/object.js';
-import { CollectorCore, DEFAULT_BPF_OBJECT } from '../src/collector/core.js';
+import { CollectorCore } from '../src/collector/core.js';
 import { createLogger } from '../src/log.js';
 import { createNetns } from '../test/helpers/netns.js';
+import { FLOOR_PROGRAM as FLOOR, attachFloorProgram, type FloorProgram } from './lib/floor.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, connections: { type: 'string', default: '32' } } });
 const SECONDS = Number(values.seconds);
 const PORT = 8091;
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
-const FLOOR = 'bench_floor_tp_btf';
 
 const ns = createNetns('floor');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kes-floor-'));
@@ -33,18 +32,15 @@ fs.writeFileSync(
 );
 const statsBefore = fs.readFileSync(STATS_SYSCTL, 'utf8').trim();
 let core: CollectorCore | undefined;
-let floor: BpfObject | undefined;
+let floor: FloorProgram | undefined;
 try {
   ns.spawn('nginx', ['-c', conf, '-e', `${dir}/error.log`]);
   execFileSync('sleep', ['0.5'], { timeout: 5000 });
   core = CollectorCore.open({ logger: createLogger('warn') });
   core.applyWatchSet([{ targetId: 'bench-nginx', servers: [{ port: PORT, netnsInode: ns.inode }], demand: [] }]);
-  floor = BpfObject.open(DEFAULT_BPF_OBJECT);
-  floor.loadOnly([FLOOR]);
-  floor.load();
-  floor.attach(FLOOR);
+  floor = attachFloorProgram();
   fs.writeFileSync(STATS_SYSCTL, '1');
-  const ids = { ...core.programIds(), [FLOOR]: floor.programId(FLOOR) };
+  const ids = { ...core.programIds(), [FLOOR]: floor.id };
   core.readTick();
   execFileSync('ip', ['netns', 'exec', ns.name, 'wrk', '-t1', `-c${values.connections}`, `-d${SECONDS}s`, `http://127.0.0.1:${PORT}/`], {
     timeout: (SECONDS + 20) * 1000,
