@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { z } from 'zod';
 import { MAP_NAMES } from '../../src/bpf/abi.js';
@@ -92,4 +92,39 @@ test('rung 1 keeps connection state in socket storage and shrinks the LRU hash t
   } finally {
     core.close();
   }
+});
+
+const probeReportSchema = z.looseObject({
+  ok: z.boolean(),
+  rung: z.string().nullable(),
+  connState: z.string().nullable(),
+  rejectedRungs: z.array(z.looseObject({ rung: z.string(), connState: z.string().optional(), reason: z.string() })),
+  error: z.string().nullable(),
+});
+
+function probe(hookRung: string): { status: number | null; report: z.infer<typeof probeReportSchema>; stderr: string } {
+  const r = spawnSync('node', ['--import', 'tsx', 'src/cli.ts', 'probe', '--hook-rung', hookRung], { encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, report: probeReportSchema.parse(JSON.parse(r.stdout)), stderr: r.stderr };
+}
+
+test('probe --hook-rung: a rung that loads is reported with its state; one that cannot is one sentence with the remedy', () => {
+  requireBpfObject();
+  const good = probe('tp_btf');
+  assert.equal(good.status, 0, good.stderr);
+  assert.deepEqual([good.report.ok, good.report.rung, good.report.connState], [true, 'tp_btf', 'sk_storage']);
+
+  const bad = probe('fentry');
+  if (bad.status === 0) {
+    assert.equal(bad.report.rung, 'fentry', 'fentry loads on this kernel');
+    return;
+  }
+  assert.equal(bad.status, 1);
+  assert.equal(bad.report.ok, false);
+  assert.match(bad.report.error ?? '', /^The collector cannot run here: hook rung fentry cannot load on this kernel: fentry \(sk_storage\): .*; fentry \(hash\): .* \(--hook-rung fentry; use --hook-rung auto to let the collector choose\)\.$/);
+  assert.equal(bad.stderr.trim().split('\n').at(-1), bad.report.error, 'the same sentence closes stderr');
+  assert.deepEqual(
+    bad.report.rejectedRungs.filter((r) => r.rung === 'fentry').map((r) => r.connState),
+    ['sk_storage', 'hash'],
+  );
+  console.log(`probe --hook-rung fentry: exit ${bad.status}: ${bad.report.error}`);
 });
