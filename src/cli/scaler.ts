@@ -8,6 +8,7 @@ import type { TargetResolver } from '../scaler/resolver.js';
 import { kubernetesEnabled, kubernetesFlags } from './kubernetes-mode.js';
 import { shutdownSignal } from './signals.js';
 import { DEFAULT_MAX_TARGETS, DEFAULT_TARGET_IDLE_EXPIRY_MS } from '../scaler/limits.js';
+import { DEFAULT_COLLECTOR_INTERVAL_MS, DEFAULT_CONNECT_GRACE_MS } from '../keda/first-report-gate.js';
 import { serverCredentials } from '../server/credentials.js';
 import { DEFAULT_LISTEN, createScalerServer, type ScalerServer } from '../server/server.js';
 
@@ -53,7 +54,8 @@ export const scalerFlags = [
 /** The scaler server as the scaler flags describe it (also used by standalone mode). */
 type ServerFlagValues = Pick<FlagValues<typeof scalerFlags>, 'listen' | 'tls-cert' | 'tls-key' | 'tls-client-ca' | 'max-targets' | 'target-idle-expiry'>;
 
-export function scalerServerFromFlags(values: ServerFlagValues, log: Logger, resolver?: TargetResolver): ScalerServer {
+/** `collectorIntervalMs`: the collectors' --tick (standalone knows it; the scaler assumes the default). */
+export function scalerServerFromFlags(values: ServerFlagValues, log: Logger, resolver?: TargetResolver, collectorIntervalMs = DEFAULT_COLLECTOR_INTERVAL_MS): ScalerServer {
   let credentials;
   try {
     credentials = serverCredentials({
@@ -71,6 +73,7 @@ export function scalerServerFromFlags(values: ServerFlagValues, log: Logger, res
     maxTargets: values['max-targets'],
     targetIdleExpiryMs: values['target-idle-expiry'],
     ...(resolver ? { resolver } : {}),
+    firstReport: { connectGraceMs: DEFAULT_CONNECT_GRACE_MS, intervalMs: collectorIntervalMs },
   });
 }
 

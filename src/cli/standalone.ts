@@ -34,7 +34,7 @@ export interface Standalone {
 export async function startStandalone(values: FlagValues<typeof standaloneFlags>, log: Logger): Promise<Standalone | undefined> {
   const runtime = openRuntimeOrExplain(log, values.tick, values['bpf-object']);
   if (!runtime) return undefined;
-  const server = scalerServerFromFlags(values, log);
+  const server = scalerServerFromFlags(values, log, undefined, values.tick);
   let port: number;
   try {
     ({ port } = await server.start());

@@ -2,6 +2,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { ScalerError } from '../errors.js';
 import { formatDurationMs, parseDurationMs } from './duration.js';
+import { resolveFromEnvKeys } from './metadata-from-env.js';
 import {
   MAX_DEMAND_ADDRESSES_PER_TRIGGER,
   MAX_PORTS_PER_TRIGGER,
@@ -177,11 +178,12 @@ export interface TriggerConfig {
 }
 
 /**
- * Parses a ScaledObjectRef's scalerMetadata. Throws ScalerError INVALID_METADATA naming every
- * bad key and its accepted form.
+ * Parses a ScaledObjectRef's scalerMetadata (`<key>FromEnv` read as `<key>`, see
+ * metadata-from-env.ts). Throws ScalerError INVALID_METADATA naming every bad key and its
+ * accepted form.
  */
 export function parseTriggerMetadata(metadata: Readonly<Record<string, string>>, namespace = ''): TriggerConfig {
-  const result = triggerMetadataSchema.safeParse(metadata);
+  const result = triggerMetadataSchema.safeParse(resolveFromEnvKeys(metadata, Object.keys(acceptedForms)));
   if (!result.success) {
     const problems = result.error.issues.map((issue) => `metadata "${String(issue.path[0] ?? '?')}": ${issue.message}`);
     throw new ScalerError('INVALID_METADATA', problems.join('; '));
