@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { libbpfStrerror } from './libbpf.js';
 
 /** Loader steps, in order (open -> configure -> load -> attach -> read -> close). */
@@ -17,14 +18,9 @@ export class BpfError extends Error {
   }
 }
 
-export const EPERM = 1;
-export const ENOENT = 2;
-export const E2BIG = 7;
-export const ENOMEM = 12;
-export const EACCES = 13;
-export const EINVAL = 22;
-export const ENOSPC = 28;
-export const EOPNOTSUPP = 95;
+export const { EPERM, ENOENT, E2BIG, ENOMEM, EACCES, EINVAL, ENOSPC, EOPNOTSUPP } = constants.errno;
+/** Kernel-internal "operation not supported" (include/linux/errno.h); no userspace name, so not in os.constants. */
+export const ENOTSUPP = 524;
 
 function describeErrno(errno: number): string {
   try {
