@@ -61,6 +61,7 @@ interface LibbpfFunctions {
   libbpf_probe_bpf_prog_type(progType: number, opts: null): number;
   libbpf_major_version(): number;
   bpf_obj_get_info_by_fd(fd: number, info: Buffer, infoLen: Buffer): number;
+  bpf_prog_get_fd_by_id(id: number): number;
   libbpf_minor_version(): number;
 }
 
@@ -131,6 +132,7 @@ export function libbpf(): Libbpf {
     libbpf_probe_bpf_prog_type: f('int libbpf_probe_bpf_prog_type(int prog_type, const void *opts)'),
     libbpf_major_version: f('uint32_t libbpf_major_version()'),
     bpf_obj_get_info_by_fd: f('int bpf_obj_get_info_by_fd(int fd, void *info, void *info_len)'),
+    bpf_prog_get_fd_by_id: f('int bpf_prog_get_fd_by_id(uint32_t id)'),
     libbpf_minor_version: f('uint32_t libbpf_minor_version()'),
   };
   cached = {

@@ -9,6 +9,9 @@ import { kubernetesEnabled, kubernetesFlags } from './kubernetes-mode.js';
 import { shutdownSignal } from './signals.js';
 import { DEFAULT_MAX_TARGETS, DEFAULT_TARGET_IDLE_EXPIRY_MS } from '../scaler/limits.js';
 import { DEFAULT_COLLECTOR_INTERVAL_MS, DEFAULT_CONNECT_GRACE_MS } from '../keda/first-report-gate.js';
+import { metricsEndpoint } from '../metrics/endpoint.js';
+import { metricsListenFlag } from '../metrics/flag.js';
+import { ScalerMetrics } from '../metrics/scaler-metrics.js';
 import { serverCredentials } from '../server/credentials.js';
 import { DEFAULT_LISTEN, createScalerServer, type ScalerServer } from '../server/server.js';
 
@@ -49,13 +52,19 @@ export const scalerFlags = [
     description: 'Kubernetes mode: the scaler\'s own Service name (see --namespace). Default keda-ebpf-scaler.',
     schema: z.string().min(1).default('keda-ebpf-scaler'),
   },
+  metricsListenFlag,
 ] as const satisfies readonly FlagSpec[];
 
 /** The scaler server as the scaler flags describe it (also used by standalone mode). */
 type ServerFlagValues = Pick<FlagValues<typeof scalerFlags>, 'listen' | 'tls-cert' | 'tls-key' | 'tls-client-ca' | 'max-targets' | 'target-idle-expiry'>;
 
 /** `collectorIntervalMs`: the collectors' --tick (standalone knows it; the scaler assumes the default). */
-export function scalerServerFromFlags(values: ServerFlagValues, log: Logger, resolver?: TargetResolver, collectorIntervalMs = DEFAULT_COLLECTOR_INTERVAL_MS): ScalerServer {
+export function scalerServerFromFlags(
+  values: ServerFlagValues,
+  log: Logger,
+  resolver?: TargetResolver,
+  extra: { readonly collectorIntervalMs?: number; readonly metrics?: ScalerMetrics } = {},
+): ScalerServer {
   let credentials;
   try {
     credentials = serverCredentials({
@@ -73,7 +82,8 @@ export function scalerServerFromFlags(values: ServerFlagValues, log: Logger, res
     maxTargets: values['max-targets'],
     targetIdleExpiryMs: values['target-idle-expiry'],
     ...(resolver ? { resolver } : {}),
-    firstReport: { connectGraceMs: DEFAULT_CONNECT_GRACE_MS, intervalMs: collectorIntervalMs },
+    firstReport: { connectGraceMs: DEFAULT_CONNECT_GRACE_MS, intervalMs: extra.collectorIntervalMs ?? DEFAULT_COLLECTOR_INTERVAL_MS },
+    ...(extra.metrics ? { metrics: extra.metrics } : {}),
   });
 }
 
@@ -94,11 +104,14 @@ export const scalerCommand: Command = {
         logger: log,
       });
     }
-    const server = scalerServerFromFlags(values, log, kubernetes?.resolver);
+    const metrics = metricsEndpoint(values['metrics-listen'], log);
+    const server = scalerServerFromFlags(values, log, kubernetes?.resolver, { metrics: new ScalerMetrics(metrics.registry) });
     try {
       await server.start();
+      await metrics.start();
     } catch (err) {
       log.fatal({ err }, 'scaler cannot start');
+      await server.stop();
       await kubernetes?.close();
       return 1;
     }
@@ -107,6 +120,7 @@ export const scalerCommand: Command = {
     const signal = await shutdownSignal();
     log.info({ signal }, 'shutting down');
     await server.stop();
+    await metrics.close();
     await kubernetes?.close();
     return 0;
   },

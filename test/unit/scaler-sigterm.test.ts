@@ -11,7 +11,7 @@ import { externalScalerClient, ref } from '../helpers/scaler-server.js';
 describe('scaler CLI graceful shutdown', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal}: streams end with OK, process exits 0`, async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'scaler', '--listen', '127.0.0.1:0', '--log-level', 'info'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'scaler', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--log-level', 'info'], {
         cwd: new URL('../../', import.meta.url).pathname,
         stdio: ['ignore', 'pipe', 'inherit'],
       });
