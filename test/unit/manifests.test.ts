@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
+import { parse } from 'yaml';
 import { addressNamesScaler } from '../../src/kubernetes/scaler-address.js';
 import { parseTriggerMetadata } from '../../src/scaler/metadata.js';
 import { kustomize, type Manifest } from '../helpers/kube-kustomize.js';
@@ -132,7 +134,8 @@ describe('manifests/base', () => {
 
     const svc = find<ServiceObj>(base, 'Service', 'keda-ebpf-scaler');
     assert.equal(svc.spec.clusterIP, 'None', 'headless: KEDA and collectors see every replica');
-    assert.deepEqual(svc.spec.ports.map((p) => p.port), [9090]);
+    assert.deepEqual(svc.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [['grpc', 9090, 'grpc'], ['metrics', 9464, 'metrics']]);
+    assert.deepEqual(c.ports?.map((p) => [p.name, p.containerPort]), [['grpc', 9090], ['metrics', 9464]], 'metrics on --metrics-listen\'s default port');
     for (const [k, v] of Object.entries(svc.spec.selector)) assert.equal(d.spec.template.metadata.labels[k], v, 'Service selects the scaler pods');
   });
 
@@ -172,6 +175,35 @@ describe('manifests/base', () => {
     const scaler = args[args.indexOf('--scaler') + 1] ?? '';
     // The collector dials the scaler's headless Service.
     assert.ok(addressNamesScaler(scaler, 'keda-ebpf-scaler', { serviceName: 'keda-ebpf-scaler', namespace: 'keda-ebpf-scaler', port: 9090 }), scaler);
+  });
+});
+
+describe('manifests/components/monitoring', () => {
+  const monitors = kustomize(`${repo}manifests/components/monitoring`);
+  interface Monitor {
+    metadata: { namespace: string };
+    spec: { selector: { matchLabels: Record<string, string> }; endpoints?: { port: string }[]; podMetricsEndpoints?: { port: string }[] };
+  }
+
+  test('is a kustomize Component (optional, added from an overlay)', () => {
+    const k = parse(readFileSync(`${repo}manifests/components/monitoring/kustomization.yaml`, 'utf8')) as { kind: string; apiVersion: string };
+    assert.deepEqual([k.apiVersion, k.kind], ['kustomize.config.k8s.io/v1alpha1', 'Component']);
+    assert.deepEqual(monitors.map((o) => `${o.apiVersion}/${o.kind}`), ['monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PodMonitor']);
+  });
+
+  test('the ServiceMonitor scrapes the scaler Service\'s metrics port; the PodMonitor the collectors\' metrics container port', () => {
+    const sm = find<Monitor>(monitors, 'ServiceMonitor');
+    const svc = find<ServiceObj & { metadata: { labels: Record<string, string> } }>(base, 'Service', 'keda-ebpf-scaler');
+    assert.equal(sm.metadata.namespace, svc.metadata.namespace);
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) assert.equal(svc.metadata.labels[k], v, 'ServiceMonitor selects the scaler Service');
+    for (const e of sm.spec.endpoints ?? []) assert.ok(svc.spec.ports.some((p) => p.name === e.port), `Service port ${e.port}`);
+
+    const pm = find<Monitor>(monitors, 'PodMonitor');
+    const ds = find<Workload>(base, 'DaemonSet', 'keda-ebpf-collector');
+    assert.equal(pm.metadata.namespace, ds.metadata.namespace);
+    for (const [k, v] of Object.entries(pm.spec.selector.matchLabels)) assert.equal(ds.spec.template.metadata.labels[k], v, 'PodMonitor selects the collector pods');
+    const ports = ds.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
+    for (const e of pm.spec.podMetricsEndpoints ?? []) assert.deepEqual(ports.find((p) => p.name === e.port)?.containerPort, 9464, `container port ${e.port}`);
   });
 });
 
