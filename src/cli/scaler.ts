@@ -10,6 +10,7 @@ import { shutdownSignal } from './signals.js';
 import { DEFAULT_MAX_TARGETS, DEFAULT_TARGET_IDLE_EXPIRY_MS } from '../scaler/limits.js';
 import { DEFAULT_COLLECTOR_INTERVAL_MS, DEFAULT_CONNECT_GRACE_MS } from '../keda/first-report-gate.js';
 import { metricsEndpoint } from '../metrics/endpoint.js';
+import { splitHostPort } from '../net/address.js';
 import { metricsListenFlag } from '../metrics/flag.js';
 import { ScalerMetrics } from '../metrics/scaler-metrics.js';
 import { serverCredentials } from '../server/credentials.js';
@@ -100,7 +101,7 @@ export const scalerCommand: Command = {
       const { loadKubeConfig } = await import('../kubernetes/kubeconfig.js');
       kubernetes = kubernetesScalerMode({
         kubeConfig: loadKubeConfig({ kubeconfigPath: values.kubeconfig }),
-        identity: { serviceName: values['service-name'], namespace: values.namespace, port: Number(values.listen.split(':').pop()) },
+        identity: { serviceName: values['service-name'], namespace: values.namespace, port: splitHostPort(values.listen, { allowPortZero: true })?.port },
         logger: log,
       });
     }
