@@ -8,6 +8,7 @@ packages=(
   clang llvm libbpf-dev libbpf1 bpftool   # BPF build and runtime
   iproute2 libcap2-bin                    # network namespaces as pods; capsh for capability tests
   nginx libnginx-mod-http-echo wrk  # real servers and load for tests, demo and benchmarks
+  nghttp2-client                          # h2load: gRPC load cheaper than the scaler it measures (bench)
   python3-grpcio                          # a second gRPC implementation for contract tests
   openssl                                 # certificates for the TLS/mTLS tests
 )
