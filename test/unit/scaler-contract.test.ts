@@ -106,7 +106,7 @@ describe('ExternalScaler contract', () => {
     const md = { port: '8081', metric: 'rps', targetValue: '5' };
     const spec = await unaryCall<{ metricSpecs: { metricName: string }[] }>((cb) => scaler.client.GetMetricSpec(ref(md), cb));
     const targetId = spec.metricSpecs[0]!.metricName.split('-').at(-1)!;
-    const collector = await connectCollector(scaler.address);
+    const collector = await connectCollector(scaler.ingestAddress);
     collector.send(report(1, [deltaFromLatencies(targetId, [1000, 2000, 3000])], clock.now()));
     await new Promise((r) => setTimeout(r, 100));
     const res = await unaryCall<{ metricValues: { metricValue: number; metricValueFloat: number }[] }>((cb) =>

@@ -5,19 +5,26 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { connectCollector } from '../helpers/scaler-collector.js';
 import { scalerFlags } from '../../src/cli/scaler.js';
-import { externalScalerClient, ref } from '../helpers/scaler-server.js';
+import { externalScalerClient, ref, testTokenFile } from '../helpers/scaler-server.js';
 
 /** The CLI as a process: SIGTERM ends KEDA's and collectors' streams with status OK and exits 0. */
 describe('scaler CLI graceful shutdown', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal}: streams end with OK, process exits 0`, async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'scaler', '--listen', '127.0.0.1:0', '--log-level', 'info'], {
+      const tokens = testTokenFile();
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'scaler', '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-token-file', tokens, '--log-level', 'info'], {
         cwd: new URL('../../', import.meta.url).pathname,
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       const killTimer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       try {
+        const ingestPort = new Promise<number>((resolve) => {
+          createInterface({ input: child.stdout }).on('line', (line) => {
+            const entry = JSON.parse(line) as { msg?: string; port?: number };
+            if (entry.msg === 'collector ingest listening' && entry.port) resolve(entry.port);
+          });
+        });
         const port = await new Promise<number>((resolve, reject) => {
           const lines = createInterface({ input: child.stdout });
           lines.on('line', (line) => {
@@ -40,7 +47,7 @@ describe('scaler CLI graceful shutdown', () => {
         const spec = client.StreamMetricSpec(ref(md));
         const activeDone = statusOf(active);
         const specDone = statusOf(spec);
-        const collector = await connectCollector(address);
+        const collector = await connectCollector(`127.0.0.1:${await ingestPort}`);
         await new Promise((r) => setTimeout(r, 200));
         const t0 = performance.now();
         child.kill(signal);
@@ -83,7 +90,7 @@ describe('scaler CLI flags', () => {
     const fromFlag = run(['--target-idle-expiry', 'soon']);
     assert.equal(fromFlag.status, 2);
     assert.match(fromFlag.stderr, /--target-idle-expiry.*duration/);
-    const tls = run(['--listen', '127.0.0.1:0', '--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem']);
+    const tls = run(['--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-auth', 'none', '--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem']);
     assert.equal(tls.status, 2);
     assert.match(tls.stderr, /cannot read certificate \/nonexistent\/cert.pem/);
   });
