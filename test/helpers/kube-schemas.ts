@@ -48,6 +48,8 @@ const enums: Record<string, Record<string, Schema>> = {
   V1SeccompProfile: { type: { enum: ['RuntimeDefault', 'Unconfined', 'Localhost'] } },
   V1HostPathVolumeSource: { type: { enum: ['', 'DirectoryOrCreate', 'Directory', 'FileOrCreate', 'File', 'Socket', 'CharDevice', 'BlockDevice'] } },
   V1DeploymentStrategy: { type: { enum: ['RollingUpdate', 'Recreate'] } },
+  V1NetworkPolicySpec: { policyTypes: { items: { enum: ['Ingress', 'Egress'] } } },
+  V1NetworkPolicyPort: { protocol: { enum: ['TCP', 'UDP', 'SCTP'] } },
   V1DaemonSetUpdateStrategy: { type: { enum: ['RollingUpdate', 'OnDelete'] } },
   V1Toleration: { operator: { enum: ['Exists', 'Equal'] }, effect: { enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] } },
   V1ObjectFieldSelector: { fieldPath: { pattern: '^(metadata\\.(name|namespace|uid|labels|annotations)|spec\\.(nodeName|serviceAccountName)|status\\.(hostIP|hostIPs|podIP|podIPs))' } },
@@ -108,6 +110,7 @@ const kindModels: Record<string, string> = {
   'apps/v1/DaemonSet': 'V1DaemonSet',
   'rbac.authorization.k8s.io/v1/ClusterRole': 'V1ClusterRole',
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'V1ClusterRoleBinding',
+  'networking.k8s.io/v1/NetworkPolicy': 'V1NetworkPolicy',
 };
 
 /** The schema of one built-in kind, or undefined for kinds this helper does not know. */
