@@ -7,6 +7,7 @@ import type { ScalerMessage } from '../proto/generated/kedaebpf/collector/v1/Sca
 import type { StreamTracker } from '../server/streams.js';
 import { AuthFailure, bearerToken, type CollectorAuthenticator, type CollectorIdentity } from './auth/identity.js';
 import type { Ingest, IngestSession } from './ingest.js';
+import { resetServerStream } from './reset-stream.js';
 import { DEFAULT_SLOW_READER_MS, WatchSetSender } from './watch-set-sender.js';
 
 /** How long a connected collector may take to authenticate and say Hello. */
@@ -99,6 +100,8 @@ export function collectorIngestHandlers(ingest: Ingest, streams: StreamTracker, 
               onSlowReader: () => {
                 ingest.countSlowReader();
                 fail(new ScalerError('SLOW_READER', `collector did not read the scaler's messages for ${options.slowReaderMs ?? DEFAULT_SLOW_READER_MS} ms; disconnected`));
+                // The status would wait behind the unread messages forever: drop the stream and them.
+                resetServerStream(call);
               },
               slowReaderMs: options.slowReaderMs ?? DEFAULT_SLOW_READER_MS,
               ...(options.maxWatchSetPartBytes !== undefined ? { maxPartBytes: options.maxWatchSetPartBytes } : {}),

@@ -209,7 +209,10 @@ function pausedCollector(address: string, collectorId: string) {
   frame.writeUInt32BE(body.length, 1);
   body.copy(frame, 5);
   stream.write(frame);
+  const closed = new Promise<number>((resolve) => stream.on('close', () => resolve(stream.rstCode ?? -1)));
   return {
+    /** Resolves with the RST_STREAM code once the scaler dropped the stream. */
+    closed,
     /** Starts reading again; resolves each decoded ScalerMessage to `onMessage`. */
     resume(onMessage: (m: ScalerMessage__Output) => void): void {
       let buffered = Buffer.alloc(0);
@@ -253,6 +256,9 @@ describe('attack 3: collectors that never read', () => {
       // Unbounded queues would hold 5 x 60 x ~7 MB = ~2 GB; one in flight + one pending per stream is ~70 MB.
       assert.ok(heapDuring - heapBefore < 150e6, `heap grew ${((heapDuring - heapBefore) / 1e6).toFixed(0)} MB`);
       assert.equal(stats.collectorsConnected, 1, 'only the reading collector is left');
+      // Reset, not left waiting behind its unread bytes (grpc-js would send the status only after them).
+      const resets = await Promise.all(paused.map((p) => Promise.race([p.closed, sleep(5000).then(() => 'still open')])));
+      assert.deepEqual(resets, resets.map(() => http2.constants.NGHTTP2_CANCEL), `RST_STREAM codes ${resets.join(',')}`);
       const latest = await healthy.waitForWatchSet((ws) => Number(ws.generation) === scaler.server.registry.generation, 10_000);
       assert.equal(latest.targets.length, 260, 'the reading collector has the newest watch set');
       for (const p of paused) p.close();

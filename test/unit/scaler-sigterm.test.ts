@@ -94,4 +94,17 @@ describe('scaler CLI flags', () => {
     assert.equal(tls.status, 2);
     assert.match(tls.stderr, /cannot read certificate \/nonexistent\/cert.pem/);
   });
+
+  it('the ingest port refuses to start without collector authentication, one sentence naming the flags', () => {
+    const none = run(['--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0']);
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /collectors must authenticate on the ingest port: give --ingest-token-file FILE or --ingest-tls-client-ca FILE/);
+    assert.doesNotMatch(none.stderr, /\n\s+at /, 'no stack trace');
+    const open = run(['--listen', '127.0.0.1:0', '--ingest-listen', '0.0.0.0:0', '--ingest-auth', 'none']);
+    assert.equal(open.status, 2);
+    assert.match(open.stderr, /--ingest-auth none .* needs a loopback --ingest-listen .*, not 0\.0\.0\.0:0/);
+    const badTokens = run(['--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-token-file', testTokenFile(['short'])]);
+    assert.equal(badTokens.status, 2);
+    assert.match(badTokens.stderr, /--ingest-token-file .* line 1: a token must be at least 16 characters/);
+  });
 });
