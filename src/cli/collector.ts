@@ -84,6 +84,9 @@ export const collectorCommand: Command = {
     const log = createLogger(values['log-level']);
     const credentials = clientCredentials({ caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'] });
     const metadata = values['token-file'] !== undefined ? tokenFileMetadata(values['token-file'], log) : undefined;
+    if (!metadata && values['tls-cert'] === undefined) {
+      log.warn('no --token-file and no --tls-cert: scalers accept this collector only with --ingest-auth none (loopback)');
+    }
     let kubernetes: KubernetesCollectorMode | undefined;
     if (kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)) {
       // Loaded only here: the Kubernetes client is ~60 MB of RSS a standalone collector never needs.
