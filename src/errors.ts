@@ -28,6 +28,12 @@ export const errorCodes = {
   PROTOCOL_VERSION: status.FAILED_PRECONDITION,
   /** A collector stream broke the protocol (no Hello first, second Hello, empty collector_id). */
   PROTOCOL_VIOLATION: status.INVALID_ARGUMENT,
+  /** A collector presented no credentials, or ones that do not verify (ingest port). */
+  COLLECTOR_UNAUTHENTICATED: status.UNAUTHENTICATED,
+  /** A verified peer that may not act as this collector (wrong ServiceAccount, another node's name). */
+  COLLECTOR_FORBIDDEN: status.PERMISSION_DENIED,
+  /** A collector stream did not read what the scaler sent it in time (bounded send queue). */
+  SLOW_READER: status.RESOURCE_EXHAUSTED,
   /** The server is stopping. */
   SHUTTING_DOWN: status.UNAVAILABLE,
   INTERNAL: status.INTERNAL,

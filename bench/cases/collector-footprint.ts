@@ -36,9 +36,10 @@ export async function collectorFootprint(ctx: CaseContext): Promise<{ collector:
   const client = new KedaClient(`127.0.0.1:${port}`);
   try {
     nginx = await startNginx(ns, { port: NGINX_PORT, cpus: '0' });
-    scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--log-level', 'info']);
+    const ingestPort = await freePort();
+    scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-auth', 'none', '--log-level', 'info']);
     await scaler.waitForLog(/scaler listening/, 30_000);
-    collector = spawnCli('collector', ['--scaler', `127.0.0.1:${port}`, '--node', 'bench-node', '--tick', '1s', '--log-level', 'info']);
+    collector = spawnCli('collector', ['--scaler', `127.0.0.1:${ingestPort}`, '--node', 'bench-node', '--tick', '1s', '--log-level', 'info']);
     await collector.waitForLog(/collector running/, 30_000);
     const ref = { name: 'footprint', namespace: 'bench', metadata: { port: String(NGINX_PORT), netns: ns.path, metric: 'rps', targetValue: '1000', window: '10s' } };
     const metricName = await client.metricName(ref);

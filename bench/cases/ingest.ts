@@ -37,7 +37,8 @@ interface StatsLine {
 export async function ingest(ctx: CaseContext): Promise<{ ingest: { cpuShare: number; rssMb: number; lagMs: number }; notes: CaseNotes }> {
   const seconds = ctx.quick ? 10 : 30;
   const port = await freePort();
-  const scaler = spawnNode(`${REPO}/bench/workers/ingest-scaler.ts`, [String(port), String(TARGETS * 2)]);
+  const ingestPort = await freePort();
+  const scaler = spawnNode(`${REPO}/bench/workers/ingest-scaler.ts`, [String(port), String(TARGETS * 2), String(ingestPort)]);
   const stats: StatsLine[] = [];
   scaler.onLine((line) => {
     if (line.msg === 'ingest-stats') stats.push(line as unknown as StatsLine);
@@ -49,7 +50,7 @@ export async function ingest(ctx: CaseContext): Promise<{ ingest: { cpuShare: nu
     for (let i = 0; i < TARGETS; i += 50) await Promise.all(Array.from({ length: Math.min(50, TARGETS - i) }, (_, k) => client.metricName(kedaTargetRef(i + k))));
     const per = NODES / SIM_PROCESSES;
     for (let p = 0; p < SIM_PROCESSES; p++) {
-      sims.push(spawnNode(`${REPO}/bench/workers/collector-sim.ts`, [`127.0.0.1:${port}`, String(p * per), String(per), String(TARGETS_PER_NODE), String(TARGETS), String((seconds + WARMUP_S) * 1000)]));
+      sims.push(spawnNode(`${REPO}/bench/workers/collector-sim.ts`, [`127.0.0.1:${ingestPort}`, String(p * per), String(per), String(TARGETS_PER_NODE), String(TARGETS), String((seconds + WARMUP_S) * 1000)]));
     }
     const setupStart = performance.now();
     await Promise.all(sims.map((s) => s.waitForLog(/^ready$/, 120_000)));

@@ -28,7 +28,7 @@ export async function scalerThroughput(ctx: CaseContext): Promise<{ scaler: { rp
   const streams = Number(process.env.BENCH_SCALER_STREAMS ?? 8);
   const seconds = ctx.quick ? 5 : 15;
   const port = await freePort();
-  const scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--max-targets', String(TARGETS * 2), '--log-level', 'warn']);
+  const scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--ingest-listen', '127.0.0.1:0', '--ingest-auth', 'none', '--max-targets', String(TARGETS * 2), '--log-level', 'warn']);
   const setup = new KedaClient(`127.0.0.1:${port}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kes-bench-h2load-'));
   try {

@@ -2,11 +2,13 @@
  * The scaler for case 7: the product's createScalerServer (the same gRPC services as the
  * `scaler` command) with a window store that also measures report lag = merge time - the
  * report's end_unix_ms (set by the simulated collector when it sent the report; one clock).
- * Prints {"msg":"listening","port"} and then every second {"msg":"ingest-stats", ...}.
- *   node --import tsx bench/workers/ingest-scaler.ts PORT MAX_TARGETS
+ * Collectors dial INGEST_PORT (loopback, any peer accepted, as `--ingest-auth none`).
+ * Prints {"msg":"listening","port","ingestPort"} and then every second {"msg":"ingest-stats", ...}.
+ *   node --import tsx bench/workers/ingest-scaler.ts PORT MAX_TARGETS INGEST_PORT
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Histogram } from '../../src/histogram/histogram.js';
+import { AnyPeerAuthenticator } from '../../src/ingest/auth/any-peer.js';
 import { createLogger } from '../../src/log.js';
 import { WindowStore, type WindowDelta } from '../../src/scaler/window-store.js';
 import { createScalerServer } from '../../src/server/server.js';
@@ -19,11 +21,16 @@ class LagMeasuringStore extends WindowStore {
   }
 }
 
-const [port, maxTargets] = process.argv.slice(2);
+const [port, maxTargets, ingestPort] = process.argv.slice(2);
 const store = new LagMeasuringStore({ maxTargets: Number(maxTargets ?? 2000) });
-const server = createScalerServer({ listen: `127.0.0.1:${port ?? 0}`, store, log: createLogger('warn') });
+const server = createScalerServer({
+  listen: `127.0.0.1:${port ?? 0}`,
+  ingest: { listen: `127.0.0.1:${ingestPort ?? 0}`, authenticator: new AnyPeerAuthenticator() },
+  store,
+  log: createLogger('warn'),
+});
 const bound = await server.start();
-process.stdout.write(`${JSON.stringify({ msg: 'listening', port: bound.port })}\n`);
+process.stdout.write(`${JSON.stringify({ msg: 'listening', port: bound.port, ingestPort: bound.ingestPort })}\n`);
 // Event-loop delay tells whether lag is the scaler's own queue or happens before it.
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();

@@ -8,6 +8,7 @@ import { COLLECTOR_CAPABILITIES, openCollectorRuntime, type CollectorRuntime } f
 import { createLogger, type Logger } from '../log.js';
 import { clientCredentials } from '../stream/credentials.js';
 import { CollectorStreamClient } from '../stream/collector-client.js';
+import { tokenFileMetadata } from '../stream/token-file.js';
 import { VERSION } from '../version.js';
 import type { NodeNamespaces } from '../collector/watch-resolution.js';
 import type { KubernetesCollectorMode } from '../kubernetes/collector-mode.js';
@@ -39,8 +40,8 @@ export const collectorFlags = [
     name: 'scaler',
     env: 'KEDA_EBPF_SCALER',
     valueName: 'HOST:PORT[,HOST:PORT...]',
-    description: 'Scaler replicas to report to; a DNS name resolving to several addresses (a headless Service) counts as several. Required.',
-    schema: z.string({ error: 'required: where the scalers listen, e.g. keda-ebpf-scaler.keda-ebpf-scaler.svc:9090' }).min(1),
+    description: 'Scaler replicas\' ingest ports (their --ingest-listen, 9091 by default) to report to; a DNS name resolving to several addresses (a headless Service) counts as several. Required.',
+    schema: z.string({ error: 'required: where the scalers\' ingest ports listen, e.g. keda-ebpf-scaler.keda-ebpf-scaler.svc:9091' }).min(1),
   },
   { name: 'node', env: 'NODE_NAME', valueName: 'NAME', description: 'This node\'s name (Kubernetes: spec.nodeName via the downward API). Default: the host name.', schema: z.string().min(1).default(os.hostname()) },
   ...kernelFlags,
@@ -48,6 +49,13 @@ export const collectorFlags = [
   { name: 'tls-ca', env: 'KEDA_EBPF_TLS_CA', valueName: 'FILE', description: 'PEM CA that signed the scalers\' certificates: dial with TLS.', schema: optionalFileSchema },
   { name: 'tls-cert', env: 'KEDA_EBPF_TLS_CERT', valueName: 'FILE', description: 'PEM client certificate for mTLS (needs --tls-key).', schema: optionalFileSchema },
   { name: 'tls-key', env: 'KEDA_EBPF_TLS_KEY', valueName: 'FILE', description: 'PEM private key of --tls-cert.', schema: optionalFileSchema },
+  {
+    name: 'token-file',
+    env: 'KEDA_EBPF_TOKEN_FILE',
+    valueName: 'FILE',
+    description: 'Bearer token for the scalers\' ingest port, read again on every connect (Kubernetes: the projected ServiceAccount token; else a token of --ingest-token-file).',
+    schema: optionalFileSchema,
+  },
   ...kubernetesFlags,
   { name: 'proc-root', env: 'KEDA_EBPF_PROC_ROOT', valueName: 'DIR', description: 'Kubernetes mode: the host\'s procfs (the DaemonSet mounts it at /host/proc). Default /proc.', schema: z.string().min(1).default('/proc') },
   {
@@ -87,6 +95,10 @@ export const collectorCommand: Command = {
     const { values } = parseFlags(collectorFlags, argv, env);
     const log = createLogger(values['log-level']);
     const credentials = clientCredentials({ caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'] });
+    const metadata = values['token-file'] !== undefined ? tokenFileMetadata(values['token-file'], log) : undefined;
+    if (!metadata && values['tls-cert'] === undefined) {
+      log.warn('no --token-file and no --tls-cert: scalers accept this collector only with --ingest-auth none (loopback)');
+    }
     let kubernetes: KubernetesCollectorMode | undefined;
     if (kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)) {
       // Loaded only here: the Kubernetes client is ~60 MB of RSS a standalone collector never needs.
@@ -114,6 +126,7 @@ export const collectorCommand: Command = {
       capabilities: COLLECTOR_CAPABILITIES,
       logger: log,
       credentials,
+      ...(metadata ? { metadata } : {}),
       onWatchSet: (targets) => {
         kubernetes?.setWatchTargets(targets);
         runtime.setWatchTargets(targets);

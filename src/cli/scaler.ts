@@ -1,3 +1,4 @@
+import type { KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
 import type { Command } from '../cli.js';
 import { UsageError, parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
@@ -6,6 +7,8 @@ import { createLogger, type Logger } from '../log.js';
 import type { KubernetesScalerMode } from '../kubernetes/scaler-mode.js';
 import type { TargetResolver } from '../scaler/resolver.js';
 import { kubernetesEnabled, kubernetesFlags } from './kubernetes-mode.js';
+import { ingestFlags, ingestListenerFromFlags, plausibilityFromFlags } from './ingest-flags.js';
+import type { IngestListenerOptions } from '../ingest/listener.js';
 import { shutdownSignal } from './signals.js';
 import { DEFAULT_MAX_TARGETS, DEFAULT_TARGET_IDLE_EXPIRY_MS } from '../scaler/limits.js';
 import { DEFAULT_COLLECTOR_INTERVAL_MS, DEFAULT_CONNECT_GRACE_MS } from '../keda/first-report-gate.js';
@@ -19,7 +22,7 @@ import { DEFAULT_LISTEN, createScalerServer, type ScalerServer } from '../server
 const SUMMARY = 'Run the scaler: the gRPC service KEDA calls (externalscaler.ExternalScaler), fed by collector reports.';
 
 export const scalerFlags = [
-  { name: 'listen', env: 'KEDA_EBPF_LISTEN', valueName: 'HOST:PORT', description: `Address of the gRPC server (KEDA, collectors, reflection, health). Default ${DEFAULT_LISTEN}.`, schema: hostPortSchema.default(DEFAULT_LISTEN) },
+  { name: 'listen', env: 'KEDA_EBPF_LISTEN', valueName: 'HOST:PORT', description: `Address of the gRPC server KEDA calls (ExternalScaler, reflection, health; collectors use --ingest-listen). Default ${DEFAULT_LISTEN}.`, schema: hostPortSchema.default(DEFAULT_LISTEN) },
   logLevelFlag('info'),
   {
     name: 'max-targets',
@@ -38,6 +41,7 @@ export const scalerFlags = [
   { name: 'tls-cert', env: 'KEDA_EBPF_TLS_CERT', valueName: 'FILE', description: 'PEM server certificate: serve TLS (needs --tls-key).', schema: optionalFileSchema },
   { name: 'tls-key', env: 'KEDA_EBPF_TLS_KEY', valueName: 'FILE', description: 'PEM private key of --tls-cert.', schema: optionalFileSchema },
   { name: 'tls-client-ca', env: 'KEDA_EBPF_TLS_CLIENT_CA', valueName: 'FILE', description: 'PEM CA: require client certificates signed by it (mTLS).', schema: optionalFileSchema },
+  ...ingestFlags,
   ...kubernetesFlags,
   {
     name: 'namespace',
@@ -57,14 +61,18 @@ export const scalerFlags = [
 ] as const satisfies readonly FlagSpec[];
 
 /** The scaler server as the scaler flags describe it (also used by standalone mode). */
-type ServerFlagValues = Pick<FlagValues<typeof scalerFlags>, 'listen' | 'tls-cert' | 'tls-key' | 'tls-client-ca' | 'max-targets' | 'target-idle-expiry'>;
+type ServerFlagValues = Pick<FlagValues<typeof scalerFlags>, 'listen' | 'tls-cert' | 'tls-key' | 'tls-client-ca' | 'max-targets' | 'target-idle-expiry'> &
+  Partial<Pick<FlagValues<typeof scalerFlags>, 'ingest-max-rate' | 'ingest-max-in-flight'>>;
 
-/** `collectorIntervalMs`: the collectors' --tick (standalone knows it; the scaler assumes the default). */
+/**
+ * `collectorIntervalMs`: the collectors' --tick (standalone knows it; the scaler assumes the default).
+ * `ingest`: the collectors' port (cli/ingest-flags.ts); standalone mode has none (its collector is in-process).
+ */
 export function scalerServerFromFlags(
   values: ServerFlagValues,
   log: Logger,
   resolver?: TargetResolver,
-  extra: { readonly collectorIntervalMs?: number; readonly metrics?: ScalerMetrics } = {},
+  extra: { readonly collectorIntervalMs?: number; readonly metrics?: ScalerMetrics; readonly ingest?: IngestListenerOptions } = {},
 ): ScalerServer {
   let credentials;
   try {
@@ -85,6 +93,10 @@ export function scalerServerFromFlags(
     ...(resolver ? { resolver } : {}),
     firstReport: { connectGraceMs: DEFAULT_CONNECT_GRACE_MS, intervalMs: extra.collectorIntervalMs ?? DEFAULT_COLLECTOR_INTERVAL_MS },
     ...(extra.metrics ? { metrics: extra.metrics } : {}),
+    ...(extra.ingest ? { ingest: extra.ingest } : {}),
+    ...(values['ingest-max-rate'] !== undefined && values['ingest-max-in-flight'] !== undefined
+      ? { plausibility: plausibilityFromFlags({ 'ingest-max-rate': values['ingest-max-rate'], 'ingest-max-in-flight': values['ingest-max-in-flight'] }) }
+      : {}),
   });
 }
 
@@ -95,18 +107,21 @@ export const scalerCommand: Command = {
     const { values } = parseFlags(scalerFlags, argv, env);
     const log = createLogger(values['log-level']);
     let kubernetes: KubernetesScalerMode | undefined;
+    let kubeConfig: KubeConfig | undefined;
     if (kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)) {
       // Loaded only here: the Kubernetes client is ~60 MB of RSS outside Kubernetes mode.
       const { kubernetesScalerMode } = await import('../kubernetes/scaler-mode.js');
       const { loadKubeConfig } = await import('../kubernetes/kubeconfig.js');
+      kubeConfig = loadKubeConfig({ kubeconfigPath: values.kubeconfig });
       kubernetes = kubernetesScalerMode({
-        kubeConfig: loadKubeConfig({ kubeconfigPath: values.kubeconfig }),
+        kubeConfig,
         identity: { serviceName: values['service-name'], namespace: values.namespace, port: splitHostPort(values.listen, { allowPortZero: true })?.port },
         logger: log,
       });
     }
+    const ingest = await ingestListenerFromFlags(values, kubeConfig, log);
     const metrics = metricsEndpoint(values['metrics-listen'], log);
-    const server = scalerServerFromFlags(values, log, kubernetes?.resolver, { metrics: new ScalerMetrics(metrics.registry) });
+    const server = scalerServerFromFlags(values, log, kubernetes?.resolver, { metrics: new ScalerMetrics(metrics.registry), ...(ingest ? { ingest } : {}) });
     try {
       await server.start();
       await metrics.start();

@@ -11,6 +11,7 @@ import { ScalerMetrics } from '../metrics/scaler-metrics.js';
 import { InProcessUplink } from '../stream/in-process-uplink.js';
 import { VERSION } from '../version.js';
 import { kernelFlags, openRuntimeOrExplain } from './collector.js';
+import { INGEST_FLAG_NAMES } from './ingest-flags.js';
 import { scalerFlags, scalerServerFromFlags } from './scaler.js';
 import { shutdownSignal } from './signals.js';
 
@@ -20,7 +21,8 @@ const SUMMARY =
 
 /** The scaler's flags minus Kubernetes mode (standalone never talks to an API server). */
 const KUBERNETES_ONLY = new Set(['kubernetes', 'kubeconfig', 'namespace', 'service-name']);
-export const standaloneFlags = [...scalerFlags.filter((f) => !KUBERNETES_ONLY.has(f.name)), ...kernelFlags] as const satisfies readonly FlagSpec[];
+// No ingest port either: the collector is in this process and reports without a socket.
+export const standaloneFlags = [...scalerFlags.filter((f) => !KUBERNETES_ONLY.has(f.name) && !INGEST_FLAG_NAMES.has(f.name)), ...kernelFlags] as const satisfies readonly FlagSpec[];
 
 export interface Standalone {
   readonly server: ScalerServer;

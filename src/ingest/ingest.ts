@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
 import { ScalerError } from '../errors.js';
+import { AuthFailure, type CollectorIdentity } from './auth/identity.js';
 import type { WatchSet } from '../proto/generated/kedaebpf/collector/v1/WatchSet.js';
 import type { Welcome } from '../proto/generated/kedaebpf/collector/v1/Welcome.js';
-import { MAX_REMEMBERED_COLLECTORS } from '../scaler/limits.js';
+import { MAX_REMEMBERED_COLLECTORS, MAX_SEQUENCE_STEP } from '../scaler/limits.js';
 import { checkTargetDelta } from './delta-check.js';
 import type { TargetRegistry } from '../scaler/registry.js';
+import { DEFAULT_PLAUSIBILITY, implausibility, type PlausibilityLimits } from './plausibility.js';
+import { StreamClock } from './report-time.js';
 import {
   SUPPORTED_PROTOCOL_VERSION,
   describeIssue,
@@ -40,8 +43,18 @@ export interface IngestStats {
    * for, or one that expired here a moment ago, is normal). Also in rejectedByReason.
    */
   deltasUnknownTarget: number;
-  /** Rejections by reason (the first zod issue's path, or "unknown-target", "report"). */
+  /** Rejections by reason (the first zod issue's path, or "unknown-target", "report", "implausible-rate", "duplicate-target"). */
   rejectedByReason: Record<string, number>;
+  /** Peers refused on the ingest port, by reason ("missing-credentials", "token-rejected", "wrong-audience", ...). */
+  authFailures: Record<string, number>;
+  /** Collector streams disconnected because they left the scaler's writes unread (bounded send queue). */
+  slowReadersDisconnected: number;
+  /** Well-formed deltas refused as implausible (rate over --ingest-max-rate, in-flight over --ingest-max-in-flight, a target twice in one report). */
+  deltasImplausible: number;
+  /** A collector's sequence went far backwards (a reset or a corrupt number): its numbering restarted there. */
+  sequenceResets: number;
+  /** Reports placed at arrival because the collector's wall clock disagreed (collectors without monotonic times). */
+  clockSkewCorrected: number;
 }
 
 export interface ReportOutcome {
@@ -73,6 +86,10 @@ export interface IngestOptions {
   readonly clock: () => number;
   readonly scalerId: string;
   readonly log: Logger;
+  /** Default DEFAULT_PLAUSIBILITY. */
+  readonly plausibility?: PlausibilityLimits;
+  /** The wall clock, used only to place reports of collectors that send no monotonic times. Default: `clock`. */
+  readonly wallClock?: () => number;
 }
 
 /** One warn line per rejected report, but at most one per collector per this many ms. */
@@ -90,6 +107,11 @@ export class Ingest {
     deltasRejected: 0,
     deltasUnknownTarget: 0,
     rejectedByReason: {},
+    authFailures: {},
+    slowReadersDisconnected: 0,
+    deltasImplausible: 0,
+    sequenceResets: 0,
+    clockSkewCorrected: 0,
   };
   /** collector_id -> highest merged sequence; Map order = LRU order. */
   private readonly lastSequence = new Map<string, number>();
@@ -102,16 +124,19 @@ export class Ingest {
   private readonly log: Logger;
   /** A report may name at most as many targets as this scaler can track. */
   private readonly reportHeader: ReturnType<typeof reportSchema>;
+  private readonly plausibility: PlausibilityLimits;
+  private watchSetCache: WatchSet | undefined;
 
   constructor(private readonly options: IngestOptions) {
     this.reportHeader = reportSchema(options.registry.store.maxTargets);
     this.registry = options.registry;
     this.clock = options.clock;
     this.log = options.log;
+    this.plausibility = options.plausibility ?? DEFAULT_PLAUSIBILITY;
   }
 
   stats(): IngestStats {
-    return { ...this.counters, rejectedByReason: { ...this.counters.rejectedByReason } };
+    return { ...this.counters, rejectedByReason: { ...this.counters.rejectedByReason }, authFailures: { ...this.counters.authFailures } };
   }
 
   /** Listeners learn which targets got new data, right after it entered the store. */
@@ -126,7 +151,21 @@ export class Ingest {
     return () => this.reportListeners.delete(listener);
   }
 
+  countAuthFailure(reason: string): void {
+    this.counters.authFailures[reason] = (this.counters.authFailures[reason] ?? 0) + 1;
+  }
+
+  countSlowReader(): void {
+    this.counters.slowReadersDisconnected++;
+  }
+
+  /** One object per generation, shared by every stream (not one copy per collector). */
   watchSet(): WatchSet {
+    if (this.watchSetCache?.generation !== this.registry.generation) this.watchSetCache = this.buildWatchSet();
+    return this.watchSetCache;
+  }
+
+  private buildWatchSet(): WatchSet {
     return {
       generation: this.registry.generation,
       targets: this.registry.list().map((t) => ({
@@ -142,18 +181,29 @@ export class Ingest {
     };
   }
 
-  /** Hello -> session. Throws ScalerError (PROTOCOL_VERSION, PROTOCOL_VIOLATION). */
-  openSession(hello: HelloInput): IngestSession {
+  /**
+   * Hello -> session, for a peer that proved `identity` (the gRPC shell authenticates; the
+   * in-process collector of standalone mode is trusted). The node comes from the identity
+   * when it is bound to one: a Hello naming another node is refused. Throws ScalerError
+   * (PROTOCOL_VERSION, PROTOCOL_VIOLATION, COLLECTOR_FORBIDDEN).
+   */
+  openSession(hello: HelloInput, identity: CollectorIdentity = { method: 'in-process', principal: 'in-process' }): IngestSession {
     const parsed = helloSchema.safeParse(hello);
     if (!parsed.success) throw new ScalerError('PROTOCOL_VIOLATION', `bad Hello: ${describeIssue(parsed.error)}`);
     const h = parsed.data;
     if (h.protocol_version !== SUPPORTED_PROTOCOL_VERSION) {
       throw new ScalerError('PROTOCOL_VERSION', `collector speaks protocol version ${h.protocol_version}; this scaler speaks ${SUPPORTED_PROTOCOL_VERSION}`);
     }
-    const nodeName = h.node_name || h.collector_id;
-    const log = this.log.child({ collectorId: h.collector_id, node: nodeName });
+    if (identity.nodeName !== undefined && h.node_name !== '' && h.node_name !== identity.nodeName) {
+      throw new AuthFailure('node-mismatch', `collector authenticated for node "${identity.nodeName}" may not speak for node "${h.node_name}"`);
+    }
+    const nodeName = identity.nodeName ?? (h.node_name || h.collector_id);
+    // Sequences, gauges and restarts are kept per (node, collector_id): a collector can name
+    // any collector_id, but only within its own node, so it cannot wedge or wipe another's.
+    const sourceId = `${nodeName}/${h.collector_id}`;
+    const log = this.log.child({ collectorId: h.collector_id, node: nodeName, auth: identity.method, principal: identity.principal });
     const previous = this.nodeCollector.get(nodeName);
-    if (previous !== undefined && previous !== h.collector_id) {
+    if (previous !== undefined && previous !== sourceId) {
       // Restart: the old process's gauges are meaningless now; its deltas stay (they happened),
       // and the new one starts from zero, so the window shows a gap rather than a spike.
       this.counters.collectorRestarts++;
@@ -162,19 +212,19 @@ export class Ingest {
       log.info({ previousCollectorId: previous }, 'collector restarted: gap in its data');
     }
     this.nodeCollector.delete(nodeName);
-    this.nodeCollector.set(nodeName, h.collector_id);
+    this.nodeCollector.set(nodeName, sourceId);
     if (this.nodeCollector.size > MAX_REMEMBERED_COLLECTORS) this.nodeCollector.delete(this.nodeCollector.keys().next().value!);
     const welcome: Welcome = {
       protocol_version: SUPPORTED_PROTOCOL_VERSION,
       scaler_id: this.options.scalerId,
-      last_sequence: this.lastSequence.get(h.collector_id) ?? 0,
+      last_sequence: this.lastSequence.get(sourceId) ?? 0,
     };
     this.counters.collectorsConnected++;
     log.info({ version: h.version, hookRung: h.hook_rung, capabilities: h.capabilities, lastSequence: welcome.last_sequence }, 'collector connected');
-    return this.session(h.collector_id, nodeName, welcome, log);
+    return this.session(h.collector_id, sourceId, nodeName, welcome, new StreamClock(h.monotonic_ms ?? 0, this.clock()), log);
   }
 
-  private session(collectorId: string, nodeName: string, welcome: Welcome, log: Logger): IngestSession {
+  private session(collectorId: string, sourceId: string, nodeName: string, welcome: Welcome, streamClock: StreamClock, log: Logger): IngestSession {
     const unsubscribes: (() => void)[] = [];
     let closed = false;
     let lastRejectLogMs = -Infinity;
@@ -194,7 +244,7 @@ export class Ingest {
       collectorId,
       nodeName,
       welcome,
-      report: (report) => this.observed(report, this.merge(collectorId, report, reject)),
+      report: (report) => this.observed(report, this.merge(sourceId, report, reject, streamClock, log)),
       watchSet: () => this.watchSet(),
       onWatchSet: (listener) => {
         const off = this.registry.onChange(() => listener(this.watchSet()));
@@ -205,7 +255,7 @@ export class Ingest {
         if (closed) return;
         closed = true;
         this.counters.collectorsConnected--;
-        this.registry.store.forgetSource(collectorId);
+        this.registry.store.forgetSource(sourceId);
         for (const off of unsubscribes) off();
         log.info('collector disconnected');
       },
@@ -221,37 +271,58 @@ export class Ingest {
     this.counters.rejectedByReason[reason] = (this.counters.rejectedByReason[reason] ?? 0) + 1;
   }
 
-  /** Records the highest sequence seen from a collector (LRU-bounded) and counts skipped ones. */
-  private advanceSequence(collectorId: string, sequence: number): void {
-    const last = this.lastSequence.get(collectorId) ?? 0;
-    if (sequence <= last) return;
-    if (last > 0 && sequence > last + 1) this.counters.sequenceGaps += sequence - last - 1;
-    this.lastSequence.delete(collectorId);
-    this.lastSequence.set(collectorId, sequence);
+  /**
+   * What a report's sequence means for a source: "new" (merge it), "duplicate" (a resend of
+   * one already merged: skip), or "reset" (far below the last one: the collector's numbering
+   * restarted, or the last one was corrupt, e.g. 2^53-1; merge it and continue from here, so
+   * no sequence can wedge a collector into "every later report is a duplicate").
+   */
+  private classifySequence(sourceId: string, sequence: number): 'new' | 'duplicate' | 'reset' {
+    const last = this.lastSequence.get(sourceId) ?? 0;
+    if (sequence > last) return 'new';
+    return last - sequence <= MAX_SEQUENCE_STEP ? 'duplicate' : 'reset';
+  }
+
+  /** Records the sequence as the source's latest (LRU-bounded) and counts skipped ones. */
+  private advanceSequence(sourceId: string, sequence: number): void {
+    const last = this.lastSequence.get(sourceId) ?? 0;
+    if (sequence > last && last > 0 && sequence > last + 1) this.counters.sequenceGaps += Math.min(sequence - last - 1, MAX_SEQUENCE_STEP);
+    this.lastSequence.delete(sourceId);
+    this.lastSequence.set(sourceId, sequence);
     if (this.lastSequence.size > MAX_REMEMBERED_COLLECTORS) this.lastSequence.delete(this.lastSequence.keys().next().value!);
   }
 
-  private merge(collectorId: string, report: ReportInput, reject: (problem: string) => void): ReportOutcome {
+  private merge(sourceId: string, report: ReportInput, reject: (problem: string) => void, streamClock: StreamClock, log: Logger): ReportOutcome {
     const store = this.registry.store;
     const header = this.reportHeader.safeParse(report);
     if (!header.success) {
       const problem = describeIssue(header.error);
       // A rejected report was still received: it is not a gap, and resending it cannot help.
-      if (Number.isSafeInteger(report.sequence) && report.sequence > 0) this.advanceSequence(collectorId, report.sequence);
+      if (Number.isSafeInteger(report.sequence) && report.sequence > 0 && this.classifySequence(sourceId, report.sequence) !== 'duplicate') this.advanceSequence(sourceId, report.sequence);
       this.counters.reportsRejected++;
       this.countReject(`report.${String(header.error.issues[0]?.path[0] ?? 'invalid')}`);
       reject(problem);
       return { accepted: false, duplicate: false, deltasAccepted: 0, deltasRejected: report.targets?.length ?? 0, deltasUnknownTarget: 0, problem };
     }
-    const last = this.lastSequence.get(collectorId) ?? 0;
-    if (report.sequence <= last) {
+    const kind = this.classifySequence(sourceId, report.sequence);
+    if (kind === 'duplicate') {
       this.counters.reportsDuplicate++;
       return { accepted: true, duplicate: true, deltasAccepted: 0, deltasRejected: 0, deltasUnknownTarget: 0 };
     }
-    this.advanceSequence(collectorId, report.sequence);
+    if (kind === 'reset') {
+      this.counters.sequenceResets++;
+      log.warn({ sequence: report.sequence, last: this.lastSequence.get(sourceId) }, 'collector sequence went far backwards: numbering restarts here');
+    }
+    this.advanceSequence(sourceId, report.sequence);
 
     const now = this.clock();
-    const at = report.end_unix_ms > 0 ? report.end_unix_ms : now;
+    const placed = streamClock.place(report, now, (this.options.wallClock ?? this.clock)());
+    if (placed.skewMs !== undefined) {
+      this.counters.clockSkewCorrected++;
+      reject(`collector wall clock is ${Math.round(placed.skewMs / 1000)} s off the scaler's and it sends no monotonic times: report placed at arrival`);
+    }
+    const at = placed.atMs;
+    const seen = new Set<string>();
     const updated = new Set<string>();
     let accepted = 0;
     let rejected = 0;
@@ -263,6 +334,23 @@ export class Ingest {
         this.countReject(checked.field);
         rejected++;
         firstProblem ??= `target ${String(raw?.target_id ?? '?')}: ${checked.problem}`;
+        continue;
+      }
+      if (seen.has(checked.delta.target_id)) {
+        // One target twice in one report would multiply its counts past every per-delta bound.
+        this.countReject('duplicate-target');
+        this.counters.deltasImplausible++;
+        rejected++;
+        firstProblem ??= `target ${checked.delta.target_id}: appears more than once in one report`;
+        continue;
+      }
+      seen.add(checked.delta.target_id);
+      const implausible = implausibility(checked.delta, report.interval_ms, this.plausibility);
+      if (implausible) {
+        this.countReject(implausible[0]);
+        this.counters.deltasImplausible++;
+        rejected++;
+        firstProblem ??= `target ${checked.delta.target_id}: ${implausible[1]}`;
         continue;
       }
       if (!store.has(checked.delta.target_id)) {
@@ -286,7 +374,7 @@ export class Ingest {
         now,
         report.interval_ms,
       );
-      store.setInFlight(d.target_id, collectorId, d.in_flight, now);
+      store.setInFlight(d.target_id, sourceId, d.in_flight, now);
       updated.add(d.target_id);
       accepted++;
     }

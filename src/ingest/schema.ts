@@ -18,6 +18,7 @@ export const helloSchema = z.object({
   version: z.string().max(128),
   hook_rung: z.string().max(32),
   capabilities: z.array(z.string().max(64)).max(64),
+  monotonic_ms: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 
 export type HelloInput = z.input<typeof helloSchema>;
@@ -61,6 +62,7 @@ export function reportSchema(maxTargetsPerReport: number) {
     end_unix_ms: z.number().int().min(0),
     targets: z.array(z.unknown()).max(maxTargetsPerReport, `more than ${maxTargetsPerReport} targets in one report`),
     wakeup: z.boolean(),
+    end_monotonic_ms: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   });
 }
 
@@ -70,6 +72,8 @@ export interface ReportInput {
   readonly end_unix_ms: number;
   readonly targets: readonly TargetDeltaInput[];
   readonly wakeup: boolean;
+  /** The interval's end on the collector's monotonic clock (see Hello.monotonic_ms); 0/absent: none. */
+  readonly end_monotonic_ms?: number;
 }
 
 /** "field: message" for the first issue, for one log line and the counter's reason. */

@@ -5,27 +5,64 @@ import type { CollectorIngestHandlers } from '../proto/generated/kedaebpf/collec
 import type { CollectorMessage__Output } from '../proto/generated/kedaebpf/collector/v1/CollectorMessage.js';
 import type { ScalerMessage } from '../proto/generated/kedaebpf/collector/v1/ScalerMessage.js';
 import type { StreamTracker } from '../server/streams.js';
+import { AuthFailure, bearerToken, type CollectorAuthenticator, type CollectorIdentity } from './auth/identity.js';
 import type { Ingest, IngestSession } from './ingest.js';
+import { resetServerStream } from './reset-stream.js';
+import { DEFAULT_SLOW_READER_MS, WatchSetSender } from './watch-set-sender.js';
 
-/** How long a connected collector may take to say Hello. */
+/** How long a connected collector may take to authenticate and say Hello. */
 const HELLO_TIMEOUT_MS = 10_000;
+
+/** Messages a peer may send before its credentials are verified (Hello, and a report racing it). */
+const MAX_MESSAGES_BEFORE_AUTH = 4;
+
+/** One warn line about refused peers per this many ms; the rest are counted (IngestStats.authFailures). */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 type ConnectCall = grpc.ServerDuplexStream<CollectorMessage__Output, ScalerMessage>;
 
+export interface CollectorIngestOptions {
+  /** Who may act as a collector; checked before a peer's first message is read. */
+  readonly authenticator: CollectorAuthenticator;
+  /** A stream that leaves the scaler's writes unread this long is disconnected. Default 30 s. */
+  readonly slowReaderMs?: number;
+  /** Bytes per WatchSet message. Default WATCH_SET_PART_BYTES (1 MiB). */
+  readonly maxWatchSetPartBytes?: number;
+}
+
 /**
- * gRPC shell of CollectorIngest.Connect: Hello -> Welcome + WatchSet; WatchSet again on
- * every registry change; reports handed to Ingest (bad ones are counted there, the stream
+ * gRPC shell of CollectorIngest.Connect (served on the ingest port only): credentials
+ * first (UNAUTHENTICATED / PERMISSION_DENIED before anything is read or revealed), then
+ * Hello -> Welcome + WatchSet (in parts, through a bounded per-stream queue); WatchSet again
+ * on every registry change; reports handed to Ingest (bad ones are counted there, the stream
  * stays up). Protocol violations end the stream with an error status.
  */
-export function collectorIngestHandlers(ingest: Ingest, streams: StreamTracker, log: Logger): CollectorIngestHandlers {
+export function collectorIngestHandlers(ingest: Ingest, streams: StreamTracker, log: Logger, options: CollectorIngestOptions): CollectorIngestHandlers {
+  let lastRefusalLogMs = -Infinity;
+  let refusalsSinceLog = 0;
+  const logRefusal = (fields: Record<string, unknown>): void => {
+    const now = Date.now();
+    if (now - lastRefusalLogMs >= REFUSAL_LOG_INTERVAL_MS) {
+      log.warn({ ...fields, refusedSinceLastLine: refusalsSinceLog }, 'collector stream refused');
+      lastRefusalLogMs = now;
+      refusalsSinceLog = 0;
+    } else {
+      refusalsSinceLog++;
+      log.debug(fields, 'collector stream refused');
+    }
+  };
   return {
     Connect(call: ConnectCall): void {
       let session: IngestSession | undefined;
+      let sender: WatchSetSender | undefined;
+      let identity: CollectorIdentity | undefined;
       let finished = false;
+      const early: CollectorMessage__Output[] = [];
       const helloTimer = setTimeout(() => fail(new ScalerError('PROTOCOL_VIOLATION', `no Hello within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
       const cleanup = (): void => {
         clearTimeout(helloTimer);
         untrack();
+        sender?.close();
         session?.close();
       };
       const finish = (end: () => void): void => {
@@ -36,7 +73,8 @@ export function collectorIngestHandlers(ingest: Ingest, streams: StreamTracker, 
       };
       const fail = (err: unknown): void => {
         const status = toGrpcStatus(err);
-        log.warn({ code: status.code, details: status.details, peer: call.getPeer() }, 'collector stream refused');
+        if (err instanceof AuthFailure) ingest.countAuthFailure(err.reason);
+        logRefusal({ code: status.code, details: status.details, peer: call.getPeer(), ...(err instanceof AuthFailure ? { reason: err.reason } : {}), ...(identity ? { principal: identity.principal } : {}) });
         finish(() => call.emit('error', { code: status.code, details: status.details }));
       };
       const untrack = streams.add({ end: () => finish(() => call.end()) });
@@ -45,17 +83,33 @@ export function collectorIngestHandlers(ingest: Ingest, streams: StreamTracker, 
         return;
       }
 
-      call.on('data', (message: CollectorMessage__Output) => {
+      const handle = (message: CollectorMessage__Output): void => {
         if (finished) return;
         try {
           if (message.body === 'hello' && message.hello) {
             if (session) throw new ScalerError('PROTOCOL_VIOLATION', 'second Hello on one stream');
             clearTimeout(helloTimer);
-            session = ingest.openSession(message.hello);
-            call.write({ welcome: session.welcome });
-            call.write({ watch_set: session.watchSet() });
-            session.onWatchSet((watchSet) => {
-              if (!finished) call.write({ watch_set: watchSet });
+            session = ingest.openSession(message.hello, identity);
+            const s = session;
+            call.write({ welcome: s.welcome });
+            sender = new WatchSetSender({
+              write: (watchSet, done) => {
+                if (finished) return;
+                call.write({ watch_set: watchSet }, done);
+              },
+              onSlowReader: () => {
+                ingest.countSlowReader();
+                fail(new ScalerError('SLOW_READER', `collector did not read the scaler's messages for ${options.slowReaderMs ?? DEFAULT_SLOW_READER_MS} ms; disconnected`));
+                // The status would wait behind the unread messages forever: drop the stream and them.
+                resetServerStream(call);
+              },
+              slowReaderMs: options.slowReaderMs ?? DEFAULT_SLOW_READER_MS,
+              ...(options.maxWatchSetPartBytes !== undefined ? { maxPartBytes: options.maxWatchSetPartBytes } : {}),
+            });
+            const out = sender;
+            out.send(s.watchSet());
+            s.onWatchSet((watchSet) => {
+              if (!finished) out.send(watchSet);
             });
           } else if (message.body === 'report' && message.report) {
             if (!session) throw new ScalerError('PROTOCOL_VIOLATION', 'Report before Hello');
@@ -66,7 +120,29 @@ export function collectorIngestHandlers(ingest: Ingest, streams: StreamTracker, 
         } catch (err) {
           fail(err);
         }
+      };
+
+      // Messages are held (a few) until the peer's credentials are verified: an unverified
+      // peer gets no Welcome, no watch set, and its reports are never parsed.
+      call.on('data', (message: CollectorMessage__Output) => {
+        if (finished) return;
+        if (identity) handle(message);
+        else if (early.length < MAX_MESSAGES_BEFORE_AUTH) early.push(message);
+        else fail(new ScalerError('PROTOCOL_VIOLATION', 'too many messages before the credentials were verified'));
       });
+      options.authenticator
+        .authenticate({
+          ...(bearerToken(call.metadata) !== undefined ? { bearerToken: bearerToken(call.metadata)! } : {}),
+          ...(call.getAuthContext?.()?.sslPeerCertificate ? { certificate: call.getAuthContext()!.sslPeerCertificate! } : {}),
+        })
+        .then(
+          (verified) => {
+            if (finished) return;
+            identity = verified;
+            for (const message of early.splice(0)) handle(message);
+          },
+          (err: unknown) => fail(err),
+        );
       // The collector closed its side: close ours with OK.
       call.on('end', () => finish(() => call.end()));
       call.on('cancelled', () => {

@@ -37,7 +37,7 @@ export class KubernetesError extends Error {
 
 /** What a request was doing, for error messages that say which permission is missing. */
 export interface ResourceRequest {
-  readonly verb: 'list' | 'watch' | 'get';
+  readonly verb: 'list' | 'watch' | 'get' | 'create';
   /** API group: '' for core, 'discovery.k8s.io', 'keda.sh'. */
   readonly group: string;
   readonly resource: string;
@@ -71,7 +71,7 @@ export function classifyApiError(err: unknown, req: ResourceRequest): Kubernetes
     return new KubernetesError(
       'FORBIDDEN',
       `forbidden to ${what}: the service account needs RBAC permission ` +
-        `{apiGroups: [${group}], resources: ["${req.resource}"], verbs: ["get", "list", "watch"]} (see manifests/base/rbac.yaml)`,
+        `{apiGroups: [${group}], resources: ["${req.resource}"], verbs: [${req.verb === 'create' ? '"create"' : '"get", "list", "watch"'}]} (see manifests/base/rbac.yaml)`,
       { cause: err },
     );
   }

@@ -24,6 +24,12 @@ export const MAX_DEMAND_ADDRESSES_PER_TRIGGER = 64;
 /** KEDA's minimum target value (it rejects smaller ones). */
 export const MIN_TARGET_VALUE = 0.001;
 
+/**
+ * Largest target value: a billion ms, req/s or concurrent requests per replica is already no
+ * target; larger ones only overflow KEDA's int64 targetSize (1e308 became 9.2e18).
+ */
+export const MAX_TARGET_VALUE = 1e9;
+
 /** A report interval longer than this is not a tick but a bug (or a clock jump). */
 export const MAX_REPORT_INTERVAL_MS = 3_600_000;
 
@@ -38,3 +44,10 @@ export const MAX_REMEMBERED_COLLECTORS = 4096;
 
 /** Ids kept in the "recently refused/expired" lists of the stats object. */
 export const RECENT_IDS_KEPT = 32;
+
+/**
+ * How far below a collector's last sequence a report may be and still count as a resend
+ * (duplicate); further below, the numbering restarted. Collectors keep ~120 reports for
+ * resending, so 10k is generous, and it keeps one corrupt sequence (2^53-1) from wedging.
+ */
+export const MAX_SEQUENCE_STEP = 10_000;

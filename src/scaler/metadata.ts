@@ -6,6 +6,7 @@ import { resolveFromEnvKeys } from './metadata-from-env.js';
 import {
   MAX_DEMAND_ADDRESSES_PER_TRIGGER,
   MAX_PORTS_PER_TRIGGER,
+  MAX_TARGET_VALUE,
   MAX_WINDOW_MS,
   MIN_TARGET_VALUE,
   MIN_WINDOW_MS,
@@ -29,7 +30,7 @@ export const acceptedForms = {
   demandAddress: `a comma list of ip:port (IPv6 as [addr]:port, at most ${MAX_DEMAND_ADDRESSES_PER_TRIGGER}), e.g. "10.96.0.10:80,[fd00::1]:80"`,
   metric: 'one of latency, rps, concurrency',
   quantile: 'a number strictly between 0 and 1, e.g. "0.95"',
-  targetValue: `a number >= ${MIN_TARGET_VALUE} (ms for latency, req/s or concurrent requests per replica)`,
+  targetValue: `a number from ${MIN_TARGET_VALUE} to ${MAX_TARGET_VALUE} (ms for latency, req/s or concurrent requests per replica)`,
   window: `a duration of whole seconds from ${formatDurationMs(MIN_WINDOW_MS)} to ${formatDurationMs(MAX_WINDOW_MS)}, e.g. "30s" or "2m"`,
   activationRequests: 'an integer >= 1',
   activationWindow: `a duration of whole seconds from ${formatDurationMs(MIN_WINDOW_MS)} to ${formatDurationMs(MAX_WINDOW_MS)}, e.g. "60s"`,
@@ -120,7 +121,7 @@ export const triggerMetadataSchema = z
     }),
     targetValue: key('targetValue', (t) => {
       const v = parseNumber(t);
-      return v !== undefined && v >= MIN_TARGET_VALUE ? v : undefined;
+      return v !== undefined && v >= MIN_TARGET_VALUE && v <= MAX_TARGET_VALUE ? v : undefined;
     }),
     window: key('window', parseWindow),
     activationRequests: key('activationRequests', (t) => (/^\d{1,9}$/.test(t) && Number(t) >= 1 ? Number(t) : undefined)),

@@ -4,7 +4,9 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { Ingest, type IngestStats } from '../ingest/ingest.js';
-import { collectorIngestHandlers } from '../ingest/service.js';
+import { createIngestListener, type IngestListener, type IngestListenerOptions } from '../ingest/listener.js';
+import type { PlausibilityLimits } from '../ingest/plausibility.js';
+import { monotonicClock } from '../clock.js';
 import { FirstReportGate } from '../keda/first-report-gate.js';
 import { externalScalerHandlers } from '../keda/service.js';
 import { targetIdOf } from '../keda/trigger.js';
@@ -12,16 +14,16 @@ import { createLogger } from '../log.js';
 import { instrumentExternalScaler } from '../metrics/instrument-keda.js';
 import type { ScalerMetrics } from '../metrics/scaler-metrics.js';
 import type { ExternalScalerHandlers } from '../proto/generated/externalscaler/ExternalScaler.js';
-import { loadCollector, loadExternalScaler, reflectionPackageDefinition } from '../proto/load.js';
+import { loadExternalScaler, reflectionPackageDefinition } from '../proto/load.js';
 import { TargetRegistry } from '../scaler/registry.js';
 import { StandaloneResolver, type TargetResolver } from '../scaler/resolver.js';
 import { WindowStore, type WindowStoreStats } from '../scaler/window-store.js';
 import { StreamTracker } from './streams.js';
 
 /**
- * The scaler's one gRPC server on one port: externalscaler.ExternalScaler (KEDA),
- * kedaebpf.collector.v1.CollectorIngest (collectors), server reflection and
- * grpc.health.v1.Health. Everything it runs on can be injected (clock, store, registry,
+ * The scaler's gRPC servers: on the KEDA port externalscaler.ExternalScaler, server
+ * reflection and grpc.health.v1.Health; on the ingest port (ingest/listener.ts)
+ * kedaebpf.collector.v1.CollectorIngest for authenticated collectors. Everything it runs on can be injected (clock, store, registry,
  * resolver) so tests and the standalone mode wire their own.
  */
 export interface ScalerServerOptions {
@@ -30,8 +32,15 @@ export interface ScalerServerOptions {
   /** Default: plaintext. See server/credentials.ts for TLS/mTLS. */
   readonly credentials?: grpc.ServerCredentials;
   readonly log?: Logger;
-  /** Unix ms; default Date.now. */
+  /** Unix-ms-like; default monotonicClock (wall-clock steps move nothing). */
   readonly clock?: () => number;
+  /**
+   * The collectors' port (CollectorIngest, authenticated). Undefined: no ingest port, for
+   * the standalone mode whose collector is in-process (server.ingest.openSession()).
+   */
+  readonly ingest?: IngestListenerOptions;
+  /** Bounds on what a collector may claim per report. Default DEFAULT_PLAUSIBILITY. */
+  readonly plausibility?: PlausibilityLimits;
   readonly maxTargets?: number;
   readonly targetIdleExpiryMs?: number;
   /** Give a store, or a registry (which brings its store), to share them with other code. */
@@ -62,8 +71,8 @@ export interface ScalerServer {
   readonly store: WindowStore;
   /** The collector protocol without gRPC: an in-process collector calls ingest.openSession(). */
   readonly ingest: Ingest;
-  /** Binds and starts serving; resolves with the bound port. */
-  start(): Promise<{ port: number }>;
+  /** Binds and starts serving; resolves with the bound port (and the ingest port, when there is one). */
+  start(): Promise<{ port: number; ingestPort?: number }>;
   /** Graceful: NOT_SERVING, end every stream with OK, stop accepting, wait for calls. */
   stop(): Promise<void>;
   stats(): ScalerStats;
@@ -71,11 +80,12 @@ export interface ScalerServer {
 
 export const DEFAULT_LISTEN = '0.0.0.0:9090';
 
-const SERVICE_NAMES = ['', 'externalscaler.ExternalScaler', 'kedaebpf.collector.v1.CollectorIngest'] as const;
+const SERVICE_NAMES = ['', 'externalscaler.ExternalScaler'] as const;
+const REFLECTED_SERVICES = ['externalscaler.ExternalScaler', 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'] as const;
 
 export function createScalerServer(options: ScalerServerOptions = {}): ScalerServer {
   const log = options.log ?? createLogger('info');
-  const clock = options.clock ?? Date.now;
+  const clock = options.clock ?? monotonicClock;
   const store =
     options.registry?.store ??
     options.store ??
@@ -85,7 +95,8 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
     });
   const registry = options.registry ?? new TargetRegistry(store, options.resolver ?? new StandaloneResolver(), log.child({ component: 'registry' }));
   const streams = new StreamTracker();
-  const ingest = new Ingest({ registry, clock, scalerId: options.scalerId ?? randomUUID(), log: log.child({ component: 'ingest' }) });
+  const ingest = new Ingest({ registry, clock, scalerId: options.scalerId ?? randomUUID(), log: log.child({ component: 'ingest' }), ...(options.plausibility ? { plausibility: options.plausibility } : {}), ...(options.clock ? {} : { wallClock: Date.now }) });
+  const ingestListener: IngestListener | undefined = options.ingest && createIngestListener(options.ingest, ingest, streams, log.child({ component: 'ingest' }));
 
   const firstReport = options.firstReport && new FirstReportGate({ ingest, store, clock, ...options.firstReport });
   options.metrics?.observe(ingest, store, clock);
@@ -93,8 +104,8 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
 
   const server = new grpc.Server();
   server.addService(loadExternalScaler().externalscaler.ExternalScaler.service, instrumented(externalScalerHandlers({ registry, ingest, streams, clock, log: log.child({ component: 'keda' }), ...(firstReport ? { firstReport } : {}) })));
-  server.addService(loadCollector().kedaebpf.collector.v1.CollectorIngest.service, collectorIngestHandlers(ingest, streams, log.child({ component: 'ingest' })));
-  new ReflectionService(reflectionPackageDefinition()).addToServer(server);
+  // Reflection lists what this port serves; the collector ingest service has its own port.
+  new ReflectionService(reflectionPackageDefinition(), { services: [...REFLECTED_SERVICES] }).addToServer(server);
   const health = new HealthImplementation(Object.fromEntries(SERVICE_NAMES.map((name) => [name, 'SERVING' as const])));
   health.addToServer(server);
 
@@ -128,7 +139,18 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
           sweepTimer.unref();
           firstReport?.started();
           log.info({ listen, port, maxTargets: store.maxTargets, targetIdleExpiryMs: store.idleExpiryMs }, 'scaler listening');
-          resolve({ port });
+          if (!ingestListener) {
+            resolve({ port });
+            return;
+          }
+          ingestListener.start().then(
+            (ingestPort) => resolve({ port, ingestPort }),
+            (ingestErr: unknown) => {
+              clearInterval(sweepTimer);
+              server.forceShutdown();
+              reject(ingestErr instanceof Error ? ingestErr : new Error(String(ingestErr)));
+            },
+          );
         });
       }),
     stop: () => {
@@ -136,19 +158,25 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
         clearInterval(sweepTimer);
         firstReport?.close();
         for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
+        ingestListener?.setNotServing();
         const open = streams.size;
         streams.endAll();
         const force = setTimeout(() => {
           log.warn('calls still running after the grace period: cutting them');
           server.forceShutdown();
+          ingestListener?.forceShutdown();
           resolve();
         }, options.shutdownGraceMs ?? 5000);
         force.unref();
-        server.tryShutdown(() => {
+        let pending = ingestListener ? 2 : 1;
+        const stopped = (): void => {
+          if (--pending > 0) return;
           clearTimeout(force);
           log.info({ streamsEnded: open }, 'scaler stopped');
           resolve();
-        });
+        };
+        server.tryShutdown(stopped);
+        ingestListener?.tryShutdown(stopped);
       });
       return stopping;
     },

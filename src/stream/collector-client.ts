@@ -49,6 +49,8 @@ export interface CollectorStreamClientOptions {
   readonly collectorId?: string;
   /** Jitter source, [0, 1). Default Math.random. */
   readonly random?: () => number;
+  /** Call credentials for every Connect (stream/token-file.ts: the bearer token, read per connect). */
+  readonly metadata?: () => grpc.Metadata;
 }
 
 /** Headless Service membership changes at pod start/stop; 15 s follows it without hammering DNS. */
@@ -181,6 +183,7 @@ export class CollectorStreamClient {
         stableMs: this.options.stableMs ?? 10_000,
         welcomeTimeoutMs: this.options.welcomeTimeoutMs ?? 10_000,
         logger: this.log,
+        ...(this.options.metadata ? { metadata: this.options.metadata } : {}),
         onWatchSet: (scalerKey, targets) => {
           if (this.connections.get(scalerKey)?.connection !== connection) return;
           if (this.union.set(scalerKey, targets)) this.emitWatchSet();

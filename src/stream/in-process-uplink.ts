@@ -3,6 +3,7 @@ import type { CollectorTick, ReceivedWatchTarget } from '../collector/types.js';
 import type { Ingest } from '../ingest/ingest.js';
 import type { HelloInput } from '../ingest/schema.js';
 import type { Logger } from '../log.js';
+import { monotonicMs } from '../clock.js';
 import { tickToReport } from './report-encode.js';
 import { parseWatchTargets } from './watch-target.js';
 
@@ -22,7 +23,7 @@ export class InProcessUplink implements ReportUplink {
     onWatchSet: (targets: readonly ReceivedWatchTarget[]) => void,
     private readonly log: Logger,
   ) {
-    this.session = ingest.openSession(hello);
+    this.session = ingest.openSession({ ...hello, monotonic_ms: Math.max(1, monotonicMs()) });
     const deliver = (targets: Parameters<typeof parseWatchTargets>[0]): void => {
       const parsed = parseWatchTargets(targets);
       if (parsed.rejected.length) log.warn({ rejected: parsed.rejected }, 'watch targets rejected');

@@ -1,3 +1,4 @@
+import { monotonicMs } from '../clock.js';
 import type { CollectorTick } from '../collector/types.js';
 
 /** One target of a wire Report, every field set (the generated type makes them optional). */
@@ -20,6 +21,7 @@ export interface EncodedReport {
   end_unix_ms: number;
   targets: EncodedTargetDelta[];
   wakeup: boolean;
+  end_monotonic_ms: number;
 }
 
 /** A collector tick as the wire Report with the given sequence (sparse buckets -> parallel arrays). */
@@ -44,5 +46,8 @@ export function tickToReport(tick: CollectorTick, sequence: number): EncodedRepo
     end_unix_ms: Math.round(tick.endUnixMs),
     targets,
     wakeup: tick.wakeup,
+    // Encoded right after the kernel read: the interval's end on this process's monotonic
+    // clock, which the scaler places relative to this stream's Hello (wall clocks may step).
+    end_monotonic_ms: Math.max(1, monotonicMs()),
   };
 }

@@ -7,6 +7,8 @@ import type { ProtoGrpcType as CollectorProto } from '../proto/generated/collect
 import { Backoff, type BackoffOptions } from '../backoff.js';
 import type { ReportBacklog } from './report-backlog.js';
 import type { ScalerEndpoint } from './scaler-endpoints.js';
+import { monotonicMs } from '../clock.js';
+import { WatchSetAssembler } from './watch-set-assembly.js';
 import { parseWatchTargets, type ReceivedWatchTarget } from './watch-target.js';
 
 /** Protocol major version this collector speaks (Hello.protocol_version). */
@@ -28,6 +30,8 @@ export interface ScalerConnectionOptions {
   readonly welcomeTimeoutMs: number;
   readonly logger: Logger;
   readonly onWatchSet: (scalerKey: string, targets: readonly ReceivedWatchTarget[]) => void;
+  /** Call credentials sent with every Connect (e.g. the bearer token, read again per connect). */
+  readonly metadata?: () => grpc.Metadata;
 }
 
 /** What a connection has done so far (for status output and tests). */
@@ -44,6 +48,8 @@ export interface ScalerConnectionStatus {
   /** Reports this scaler lacked but the backlog no longer held, over all reconnects. */
   readonly reportsLost: number;
   readonly scalerId?: string;
+  /** Why the latest watch set from this scaler could not be applied (undefined: it was). */
+  readonly watchSetProblem?: string;
 }
 
 /** Repeat "still unreachable" warnings at most this often; the attempts in between log at debug. */
@@ -76,6 +82,8 @@ export class ScalerConnection {
   private readonly log: Logger;
   private counters = { connects: 0, reportsWritten: 0, lastResent: 0, reportsLost: 0 };
   private scalerId: string | undefined;
+  private assembler = new WatchSetAssembler();
+  private watchSetProblem: string | undefined;
 
   constructor(private readonly options: ScalerConnectionOptions) {
     this.backoff = new Backoff(options.backoff, options.random);
@@ -98,6 +106,7 @@ export class ScalerConnection {
       state: this.state,
       ...this.counters,
       ...(this.scalerId !== undefined ? { scalerId: this.scalerId } : {}),
+      ...(this.watchSetProblem !== undefined ? { watchSetProblem: this.watchSetProblem } : {}),
     };
   }
 
@@ -172,7 +181,8 @@ export class ScalerConnection {
         : {}),
     };
     const client = new proto.kedaebpf.collector.v1.CollectorIngest(endpoint.target, credentials, channelOptions);
-    const call = client.Connect();
+    const call = this.options.metadata ? client.Connect(this.options.metadata()) : client.Connect();
+    this.assembler = new WatchSetAssembler();
     this.client = client;
     this.call = call;
     call.on('data', (message: ScalerMessage__Output) => this.onMessage(call, message));
@@ -183,7 +193,7 @@ export class ScalerConnection {
       this.log.warn({ timeoutMs: this.options.welcomeTimeoutMs }, 'scaler sent no Welcome in time; reconnecting');
       call.cancel();
     }, this.options.welcomeTimeoutMs);
-    call.write({ hello: this.options.hello });
+    call.write({ hello: { ...this.options.hello, monotonic_ms: Math.max(1, monotonicMs()) } });
   }
 
   private onMessage(call: grpc.ClientDuplexStream<CollectorMessage, ScalerMessage__Output>, message: ScalerMessage__Output): void {
@@ -207,8 +217,16 @@ export class ScalerConnection {
       this.log.info({ scalerId: welcome.scaler_id, lastSequence: welcome.last_sequence, resend: resent }, 'connected to scaler');
       this.pump();
     } else if (message.watch_set) {
-      const { targets, rejected } = parseWatchTargets(message.watch_set.targets);
-      for (const line of rejected) this.log.warn({ generation: message.watch_set.generation }, `watch target rejected: ${line}`);
+      const assembled = this.assembler.add(message.watch_set);
+      if (assembled.kind === 'partial') return;
+      if (assembled.kind === 'broken') {
+        this.watchSetProblem = assembled.problem;
+        this.log.warn({ problem: assembled.problem }, 'watch set from this scaler cannot be applied; waiting for the next one');
+        return;
+      }
+      const { targets, rejected } = parseWatchTargets(assembled.targets);
+      for (const line of rejected) this.log.warn({ generation: assembled.generation }, `watch target rejected: ${line}`);
+      this.watchSetProblem = rejected.length > 0 ? `${rejected.length} watch targets rejected; first: ${rejected[0]}` : undefined;
       this.options.onWatchSet(this.key, targets);
     }
   }
@@ -252,7 +270,14 @@ export class ScalerConnection {
     const delay = this.backoff.nextDelayMs();
     const fields = { code: grpc.status[status.code], details: status.details, retryInMs: delay, attempt: this.backoff.attempts };
     const now = Date.now();
-    if (wasReady) {
+    if (status.code === grpc.status.RESOURCE_EXHAUSTED && /larger than max/i.test(status.details)) {
+      // The scaler's messages do not fit this collector's receive limit: its targets are not observed.
+      this.watchSetProblem = `a message from the scaler exceeds the receive limit: ${status.details}`;
+      this.log.error(fields, 'watch set from this scaler cannot be received (message too large); its targets are not observed');
+    } else if (status.code === grpc.status.UNAUTHENTICATED || status.code === grpc.status.PERMISSION_DENIED) {
+      this.log.error(fields, 'scaler refused this collector\'s credentials (check --token-file, or the client certificate and its CN); retrying');
+      this.lastUnreachableWarn = now;
+    } else if (wasReady) {
       this.log.warn(fields, 'scaler stream ended; reconnecting');
       this.lastUnreachableWarn = now;
     } else if (now - this.lastUnreachableWarn >= UNREACHABLE_WARN_INTERVAL_MS) {

@@ -22,9 +22,10 @@ const clients: KedaClient[] = [];
 before(async () => {
   requireE2e();
   const ports = [await freePort(), await freePort()];
+  const ingestPorts = [await freePort(), await freePort()];
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
-  await Promise.all(ports.map((p, i) => startScalerProcess(group, `scaler-${i}`, p)));
-  await startCollectorProcess(group, 'collector', addresses, `${TICK_MS}ms`);
+  await Promise.all(ports.map((p, i) => startScalerProcess(group, `scaler-${i}`, p, ingestPorts[i]!)));
+  await startCollectorProcess(group, 'collector', ingestPorts.map((p) => `127.0.0.1:${p}`), `${TICK_MS}ms`);
   for (const a of addresses) clients.push(new KedaClient(a));
 });
 after(async () => {

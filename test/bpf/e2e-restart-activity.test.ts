@@ -47,9 +47,10 @@ function firstStreamMessage(client: KedaClient, ref: KedaRef, timeoutMs: number)
 
 test(`${RESTARTS} scaler restarts under load: the first StreamIsActive message and IsActive are true every time`, async () => {
   const port = await freePort();
+  const ingestPort = await freePort();
   const address = `127.0.0.1:${port}`;
-  scaler = await startScalerProcess(group, 'scaler-0', port);
-  await startCollectorProcess(group, 'collector', [address], '250ms');
+  scaler = await startScalerProcess(group, 'scaler-0', port, ingestPort);
+  await startCollectorProcess(group, 'collector', [`127.0.0.1:${ingestPort}`], '250ms');
   const server = await startDelayServer((c, a) => group.spawn(c, a), '127.0.0.1');
   const ref: KedaRef = { name: 'restart-activity', namespace: 'default', metadata: { scalerAddress: address, port: String(server.port), metric: 'rps', targetValue: '10' } };
   const load = startLoad((c, a) => group.spawn(c, a), '127.0.0.1', server.port, [{ rate: RATE, delayMs: 5, seconds: LOAD_SECONDS }], 4);
@@ -63,7 +64,7 @@ test(`${RESTARTS} scaler restarts under load: the first StreamIsActive message a
   const rounds: { stream: boolean | undefined; streamMs: number; isActive: boolean | string; isActiveMs: number }[] = [];
   for (let i = 1; i <= RESTARTS; i++) {
     await scaler.kill('SIGKILL');
-    scaler = await startScalerProcess(group, `scaler-${i}`, port);
+    scaler = await startScalerProcess(group, `scaler-${i}`, port, ingestPort);
     client = new KedaClient(address);
     // KEDA reopens its stream and polls as soon as the scaler answers again.
     const calledAt = Date.now();

@@ -34,6 +34,7 @@ const LOAD_SECONDS = 40;
 
 const group = new ProcessGroup();
 let scalerPort: number;
+let ingestPort: number;
 let address: string;
 let client: KedaClient;
 let scaler: CliProcess;
@@ -42,9 +43,10 @@ let collector: CliProcess;
 before(async () => {
   requireE2e();
   scalerPort = await freePort();
+  ingestPort = await freePort();
   address = `127.0.0.1:${scalerPort}`;
-  scaler = await startScalerProcess(group, 'scaler', scalerPort);
-  collector = await startCollectorProcess(group, 'collector', [address], '250ms');
+  scaler = await startScalerProcess(group, 'scaler', scalerPort, ingestPort);
+  collector = await startCollectorProcess(group, 'collector', [`127.0.0.1:${ingestPort}`], '250ms');
   client = new KedaClient(address);
 });
 after(async () => {
@@ -86,7 +88,7 @@ test('kill -9 of the scaler and of the collector under load: resume, gap, no pha
   await scaler.kill('SIGKILL');
   const killedAt = Date.now();
   await sleep(1000);
-  scaler = await startScalerProcess(group, 'scaler-2', scalerPort);
+  scaler = await startScalerProcess(group, 'scaler-2', scalerPort, ingestPort);
   const restartedAt = Date.now();
   client.close();
   client = new KedaClient(address);
@@ -140,7 +142,7 @@ test('kill -9 of the scaler and of the collector under load: resume, gap, no pha
 
   // 3. The collector comes back: traffic again, no phantom spike.
   const collectorStartAt = Date.now();
-  collector = await startCollectorProcess(group, 'collector-2', [address], '250ms');
+  collector = await startCollectorProcess(group, 'collector-2', [`127.0.0.1:${ingestPort}`], '250ms');
   const collectorUp = Date.now();
   const back = await sampleUntil(client, refs, collectorUp + 5000, 100);
   const firstBack = back.find((s) => (s.values.rps ?? 0) > 0);

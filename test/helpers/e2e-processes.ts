@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import { KedaClient } from '../../src/keda/client.js';
 import { requireBpfObject } from './kernel-collector.js';
+import { testTokenFile } from './scaler-server.js';
 
 /**
  * The product as users run it: `keda-ebpf-scaler <command>` as separate processes (run
@@ -166,16 +167,23 @@ export function useStandalone(tick: string, cleanup: () => void = () => undefine
   };
 }
 
-/** `scaler --listen 127.0.0.1:PORT` (a fixed port, so it can be restarted on it). */
-export async function startScalerProcess(group: ProcessGroup, label: string, port: number): Promise<CliProcess> {
-  const proc = group.cli(label, ['scaler', '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0']);
+/** One token file shared by the e2e scaler and collector processes of a test file (token authentication). */
+let e2eTokenFile: string | undefined;
+const tokenFile = (): string => (e2eTokenFile ??= testTokenFile());
+
+/**
+ * `scaler --listen 127.0.0.1:PORT --ingest-listen 127.0.0.1:INGEST_PORT` with token
+ * authentication (fixed ports, so it can be restarted on them); collectors dial INGEST_PORT.
+ */
+export async function startScalerProcess(group: ProcessGroup, label: string, port: number, ingestPort: number): Promise<CliProcess> {
+  const proc = group.cli(label, ['scaler', '--listen', `127.0.0.1:${port}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-token-file', tokenFile(), '--metrics-listen', '127.0.0.1:0']);
   await proc.waitForLog(isListening, 20_000, 'scaler listening');
   return proc;
 }
 
-/** `collector --scaler A[,B] --node NAME --tick T`; resolves once it runs. */
+/** `collector --scaler A[,B] --node NAME --tick T --token-file F` (A, B: ingest addresses); resolves once it runs. */
 export async function startCollectorProcess(group: ProcessGroup, label: string, scalers: readonly string[], tick = '250ms'): Promise<CliProcess> {
-  const proc = group.cli(label, ['collector', '--scaler', scalers.join(','), '--node', 'e2e-node', '--tick', tick, '--metrics-listen', '127.0.0.1:0']);
+  const proc = group.cli(label, ['collector', '--scaler', scalers.join(','), '--node', 'e2e-node', '--tick', tick, '--token-file', tokenFile(), '--metrics-listen', '127.0.0.1:0']);
   await proc.waitForLog((l) => l.msg === 'collector running', 20_000, 'collector start');
   return proc;
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -8,8 +8,26 @@ import { KubeConfig } from '@kubernetes/client-node';
  * JSON for the resources this project reads (list with metadata.resourceVersion, watch as
  * newline-delimited {"type","object"} events resumable from a resourceVersion, 410 Gone
  * when that resourceVersion is compacted, 403 Forbidden Status objects for denied RBAC,
- * field and equality label selectors). The real @kubernetes/client-node talks to it.
+ * field and equality label selectors) and for TokenReview (POST
+ * /apis/authentication.k8s.io/v1/tokenreviews, 201 with the status a real API server gives
+ * for the ServiceAccount tokens it issued with issueServiceAccountToken()). The real
+ * @kubernetes/client-node talks to it.
  */
+
+/** What the stand-in recorded when it issued a ServiceAccount token (the claims of a projected token). */
+export interface IssuedToken {
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly audiences: readonly string[];
+  /** Unix ms. */
+  readonly expiresAtMs: number;
+  /** Bound pod and node (a projected token); absent for a token not bound to a pod. */
+  readonly podName?: string;
+  readonly nodeName?: string;
+}
+
+/** The API server's own audience: what a TokenReview without spec.audiences checks against. */
+export const API_SERVER_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 
 export interface KubeObject {
   apiVersion: string;
@@ -69,6 +87,10 @@ export class StandInApiServer {
   /** Resources whose API is not served (a CRD that is not installed): 404. */
   private readonly hidden = new Set<string>();
   readonly requests: RequestRecord[] = [];
+  /** token -> claims: the stand-in's "signature check" is knowing the token it issued. */
+  private readonly tokens = new Map<string, IssuedToken>();
+  /** TokenReviews answered (any outcome). */
+  tokenReviews = 0;
 
   /** Starts listening on 127.0.0.1 (a fresh port the first time, the same one after stop()). */
   async start(): Promise<void> {
@@ -158,6 +180,33 @@ export class StandInApiServer {
     this.denied.delete(namespace === undefined ? plural : `${plural}/${namespace}`);
   }
 
+  /**
+   * Issues a ServiceAccount token as the kubelet's projected volume would get it from the
+   * TokenRequest API: JWT-shaped (header.claims.signature, claims with iss/aud/exp/sub and the
+   * kubernetes.io pod/node binding). Only this stand-in can review it.
+   */
+  issueServiceAccountToken(token: Partial<IssuedToken> & { namespace: string; serviceAccount: string }): string {
+    const issued: IssuedToken = { audiences: ['keda-ebpf-scaler'], expiresAtMs: Date.now() + 600_000, ...token };
+    const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const claims = {
+      aud: issued.audiences,
+      exp: Math.floor(issued.expiresAtMs / 1000),
+      iat: Math.floor(Date.now() / 1000),
+      iss: API_SERVER_AUDIENCE,
+      jti: randomUUID(),
+      sub: `system:serviceaccount:${issued.namespace}:${issued.serviceAccount}`,
+      'kubernetes.io': {
+        namespace: issued.namespace,
+        serviceaccount: { name: issued.serviceAccount, uid: randomUUID() },
+        ...(issued.podName ? { pod: { name: issued.podName, uid: randomUUID() } } : {}),
+        ...(issued.nodeName ? { node: { name: issued.nodeName, uid: randomUUID() } } : {}),
+      },
+    };
+    const jwt = `${b64({ alg: 'RS256', kid: 'stand-in' })}.${b64(claims)}.${randomBytes(32).toString('base64url')}`;
+    this.tokens.set(jwt, issued);
+    return jwt;
+  }
+
   /** Sends a BOOKMARK with the current resourceVersion to every open watch. */
   bookmark(): void {
     for (const w of this.watches) {
@@ -168,6 +217,36 @@ export class StandInApiServer {
 
   openWatches(plural?: string): number {
     return [...this.watches].filter((w) => plural === undefined || w.plural === plural).length;
+  }
+
+  private tokenReview(req: IncomingMessage, reply: (status: number, body: unknown) => void): void {
+    if (this.denied.has('tokenreviews')) {
+      reply(403, status(403, 'Forbidden', 'tokenreviews.authentication.k8s.io is forbidden: User "system:serviceaccount:keda-ebpf-scaler:keda-ebpf-scaler" cannot create resource "tokenreviews" in API group "authentication.k8s.io" at the cluster scope', { kind: 'tokenreviews', group: 'authentication.k8s.io' }));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let body: TokenReviewBody;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as TokenReviewBody;
+      } catch (err) {
+        reply(400, status(400, 'BadRequest', `the body of the request was in an unknown format: ${(err as Error).message}`));
+        return;
+      }
+      if (body.kind !== 'TokenReview' || body.apiVersion !== 'authentication.k8s.io/v1' || typeof body.spec?.token !== 'string' || body.spec.token === '') {
+        reply(400, status(400, 'BadRequest', 'TokenReview.authentication.k8s.io "" is invalid: spec.token: Required value'));
+        return;
+      }
+      this.tokenReviews++;
+      reply(201, {
+        kind: 'TokenReview',
+        apiVersion: 'authentication.k8s.io/v1',
+        metadata: { creationTimestamp: null },
+        spec: body.spec,
+        status: reviewStatus(this.tokens.get(body.spec.token), body.spec.audiences, Date.now()),
+      });
+    });
   }
 
   private key(plural: string, namespace: string | undefined, name: string): string {
@@ -200,6 +279,10 @@ export class StandInApiServer {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    if (req.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') {
+      this.tokenReview(req, reply);
+      return;
+    }
     const route = parsePath(url.pathname);
     if (req.method !== 'GET' || !route || this.hidden.has(route.type.plural)) {
       reply(404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`));
@@ -259,6 +342,45 @@ export class StandInApiServer {
       for (const entry of this.history) if (entry.rv > from) this.deliver(w, entry);
     }
   }
+}
+
+interface TokenReviewBody {
+  apiVersion?: string;
+  kind?: string;
+  spec?: { token?: string; audiences?: string[] };
+}
+
+/**
+ * TokenReview as kube-apiserver answers it: always 201 Created with the review echoed; the
+ * outcome is in status (authenticated + user + audiences, or an error string and an empty
+ * user). Error texts follow the API server's ("[invalid bearer token, ...]").
+ */
+function reviewStatus(issued: IssuedToken | undefined, requested: readonly string[] | undefined, now: number): Record<string, unknown> {
+  const invalid = (why: string) => ({ user: {}, error: `[invalid bearer token, ${why}]` });
+  if (!issued) return invalid('square/go-jose: error in cryptographic primitive');
+  if (issued.expiresAtMs <= now) return invalid('service account token has expired');
+  const audiences = requested && requested.length > 0 ? requested : [API_SERVER_AUDIENCE];
+  const granted = audiences.filter((a) => issued.audiences.includes(a));
+  if (granted.length === 0) return invalid(`token audiences ${JSON.stringify(issued.audiences)} is invalid for the target audiences ${JSON.stringify(audiences)}`);
+  const extra: Record<string, string[]> = { 'authentication.kubernetes.io/credential-id': [`JTI=${randomUUID()}`] };
+  if (issued.podName) {
+    extra['authentication.kubernetes.io/pod-name'] = [issued.podName];
+    extra['authentication.kubernetes.io/pod-uid'] = [randomUUID()];
+  }
+  if (issued.nodeName) {
+    extra['authentication.kubernetes.io/node-name'] = [issued.nodeName];
+    extra['authentication.kubernetes.io/node-uid'] = [randomUUID()];
+  }
+  return {
+    authenticated: true,
+    user: {
+      username: `system:serviceaccount:${issued.namespace}:${issued.serviceAccount}`,
+      uid: randomUUID(),
+      groups: ['system:serviceaccounts', `system:serviceaccounts:${issued.namespace}`, 'system:authenticated'],
+      extra,
+    },
+    audiences: granted,
+  };
 }
 
 function writeEvent(res: ServerResponse, type: string, object: unknown): void {

@@ -9,12 +9,14 @@ import type { TargetDelta } from '../../src/proto/generated/kedaebpf/collector/v
 import type { WatchSet__Output } from '../../src/proto/generated/kedaebpf/collector/v1/WatchSet.js';
 import type { Welcome__Output } from '../../src/proto/generated/kedaebpf/collector/v1/Welcome.js';
 import { loadCollector } from '../../src/proto/load.js';
+import { WatchSetAssembler } from '../../src/stream/watch-set-assembly.js';
+import { TEST_COLLECTOR_TOKEN } from './scaler-server.js';
 
 /** A synthetic collector speaking CollectorIngest.Connect over a real stream. */
 export interface TestCollector {
   readonly welcome: Welcome__Output;
   readonly stream: grpc.ClientDuplexStream<CollectorMessage, ScalerMessage__Output>;
-  /** Every WatchSet received so far, newest last. */
+  /** Every complete WatchSet received so far (parts put together), newest last. */
   readonly watchSets: WatchSet__Output[];
   /** Resolves with the first WatchSet (received after `after`) satisfying `predicate`. */
   waitForWatchSet(predicate: (ws: WatchSet__Output) => boolean, timeoutMs?: number): Promise<WatchSet__Output>;
@@ -24,7 +26,10 @@ export interface TestCollector {
   close(): void;
 }
 
-export function hello(overrides: Partial<Hello> = {}): Required<Hello> {
+/** A Hello with every field set; monotonic_ms 0 (absent) unless given: reports then carry wall-clock times. */
+export type TestHello = Omit<Required<Hello>, 'monotonic_ms'> & { monotonic_ms: number };
+
+export function hello(overrides: Partial<TestHello> = {}): TestHello {
   return {
     protocol_version: 1,
     node_name: 'node-a',
@@ -32,19 +37,35 @@ export function hello(overrides: Partial<Hello> = {}): Required<Hello> {
     version: 'test',
     hook_rung: 'tp_btf',
     capabilities: ['demand'],
+    monotonic_ms: 0,
     ...overrides,
   };
 }
 
-export function collectorClient(address: string): CollectorIngestClient {
+export function collectorClient(address: string, credentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): CollectorIngestClient {
   const { CollectorIngest } = loadCollector().kedaebpf.collector.v1;
-  return new CollectorIngest(address, grpc.credentials.createInsecure());
+  return new CollectorIngest(address, credentials, options);
 }
 
-export async function connectCollector(address: string, helloMessage: Hello = hello()): Promise<TestCollector> {
-  const client = collectorClient(address);
-  const stream = client.Connect();
+export interface ConnectOptions {
+  /** Bearer token sent as `authorization` metadata; null sends none. Default TEST_COLLECTOR_TOKEN. */
+  readonly token?: string | null;
+  readonly credentials?: grpc.ChannelCredentials;
+  readonly channelOptions?: grpc.ChannelOptions;
+}
+
+/** Call metadata carrying a bearer token (what the collector's --token-file sends). */
+export function bearerMetadata(token: string | null): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  if (token !== null) metadata.set('authorization', `Bearer ${token}`);
+  return metadata;
+}
+
+export async function connectCollector(address: string, helloMessage: Hello = hello(), options: ConnectOptions = {}): Promise<TestCollector> {
+  const client = collectorClient(address, options.credentials, options.channelOptions);
+  const stream = client.Connect(bearerMetadata(options.token === undefined ? TEST_COLLECTOR_TOKEN : options.token));
   const watchSets: WatchSet__Output[] = [];
+  const assembler = new WatchSetAssembler();
   const waiters = new Set<() => void>();
   let resolveWelcome: (w: Welcome__Output) => void = () => undefined;
   const welcome = new Promise<Welcome__Output>((resolve) => (resolveWelcome = resolve));
@@ -55,7 +76,10 @@ export async function connectCollector(address: string, helloMessage: Hello = he
   stream.on('data', (message: ScalerMessage__Output) => {
     if (message.welcome) resolveWelcome(message.welcome);
     if (message.watch_set) {
-      watchSets.push(message.watch_set);
+      // Large watch sets arrive in parts: record each complete one, as the collector applies it.
+      const assembled = assembler.add(message.watch_set);
+      if (assembled.kind !== 'complete') return;
+      watchSets.push({ ...message.watch_set, targets: assembled.targets, part: 0, parts: 1 });
       for (const w of [...waiters]) w();
     }
   });

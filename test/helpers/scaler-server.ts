@@ -1,26 +1,52 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { TokenFileAuthenticator } from '../../src/ingest/auth/token-file.js';
 import { createLogger } from '../../src/log.js';
 import type { ExternalScalerClient } from '../../src/proto/generated/externalscaler/ExternalScaler.js';
 import type { ScaledObjectRef } from '../../src/proto/generated/externalscaler/ScaledObjectRef.js';
 import { loadExternalScaler } from '../../src/proto/load.js';
 import { createScalerServer, type ScalerServer, type ScalerServerOptions } from '../../src/server/server.js';
 
-/** A real scaler on a real ephemeral loopback port, plus a grpc-js client built from proto/externalscaler.proto. */
+/** The token every test collector sends by default (test/helpers/scaler-collector.ts). */
+export const TEST_COLLECTOR_TOKEN = 'test-collector-token-0123456789';
+
+/** A token file holding `lines` (default: the shared test token), in a fresh temporary directory. */
+export function testTokenFile(lines: readonly string[] = [TEST_COLLECTOR_TOKEN]): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'keda-ebpf-tokens-')), 'tokens');
+  writeFileSync(path, `${lines.join('\n')}\n`, { mode: 0o600 });
+  return path;
+}
+
+/**
+ * A real scaler on real ephemeral loopback ports (KEDA's and the collectors' ingest port,
+ * token-authenticated with TEST_COLLECTOR_TOKEN unless `ingest` says otherwise), plus a
+ * grpc-js client built from proto/externalscaler.proto.
+ */
 export interface TestScaler {
   readonly server: ScalerServer;
   readonly address: string;
+  /** HOST:PORT of the ingest port (collectors). */
+  readonly ingestAddress: string;
   readonly client: ExternalScalerClient;
   close(): Promise<void>;
 }
 
 export async function startTestScaler(options: ScalerServerOptions = {}): Promise<TestScaler> {
-  const server = createScalerServer({ listen: '127.0.0.1:0', log: createLogger('silent'), ...options });
-  const { port } = await server.start();
+  const server = createScalerServer({
+    listen: '127.0.0.1:0',
+    log: createLogger('silent'),
+    ingest: { listen: '127.0.0.1:0', authenticator: new TokenFileAuthenticator(testTokenFile()) },
+    ...options,
+  });
+  const { port, ingestPort } = await server.start();
   const address = `127.0.0.1:${port}`;
   const client = externalScalerClient(address);
   return {
     server,
     address,
+    ingestAddress: `127.0.0.1:${ingestPort ?? 0}`,
     client,
     async close() {
       client.close();

@@ -28,7 +28,7 @@ describe('first answer after start-up', () => {
       // The collector comes back a moment later (its reconnect backoff), learns the target,
       // and its first delta covers only the instant since it started watching: no requests.
       await new Promise((r) => setTimeout(r, 200));
-      const collector = await connectCollector(scaler.address);
+      const collector = await connectCollector(scaler.ingestAddress);
       const watched = await collector.waitForWatchSet((ws) => ws.targets.length > 0);
       const id = watched.targets[0]!.target_id;
       collector.send(report(1, [deltaFromLatencies(id, [])]));
@@ -46,7 +46,7 @@ describe('first answer after start-up', () => {
   it('is bounded: a collector that never reports delays the first answer by at most grace + interval', async () => {
     const scaler = await startTestScaler({ firstReport: { connectGraceMs: GRACE_MS, intervalMs: INTERVAL_MS } });
     try {
-      const collector = await connectCollector(scaler.address);
+      const collector = await connectCollector(scaler.ingestAddress);
       const started = Date.now();
       const res = await unaryCall<{ result: boolean }>((cb) => scaler.client.IsActive(ref(metadata), cb));
       const waited = Date.now() - started;

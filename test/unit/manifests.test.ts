@@ -3,6 +3,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
+import { collectorFlags } from '../../src/cli/collector.js';
+import { scalerFlags } from '../../src/cli/scaler.js';
+import { parseFlags } from '../../src/config/flags.js';
 import { addressNamesScaler } from '../../src/kubernetes/scaler-address.js';
 import { parseTriggerMetadata } from '../../src/scaler/metadata.js';
 import { kustomize, type Manifest } from '../helpers/kube-kustomize.js';
@@ -50,7 +53,7 @@ interface Workload {
         hostNetwork?: boolean;
         securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
         containers: Container[];
-        volumes?: { name: string; hostPath?: { path: string } }[];
+        volumes?: { name: string; hostPath?: { path: string }; projected?: { sources: { serviceAccountToken?: { audience?: string; expirationSeconds?: number; path: string } }[] } }[];
       };
     };
   };
@@ -67,11 +70,18 @@ describe('manifests/base', () => {
       [
         'Namespace/keda-ebpf-scaler',
         'ServiceAccount/keda-ebpf-scaler',
+        'ServiceAccount/keda-ebpf-collector',
         'ClusterRole/keda-ebpf-scaler-read',
         'ClusterRoleBinding/keda-ebpf-scaler-read',
+        'ClusterRole/keda-ebpf-scaler-tokenreview',
+        'ClusterRoleBinding/keda-ebpf-scaler-tokenreview',
+        'ClusterRole/keda-ebpf-collector-read',
+        'ClusterRoleBinding/keda-ebpf-collector-read',
         'Service/keda-ebpf-scaler',
         'Deployment/keda-ebpf-scaler',
         'DaemonSet/keda-ebpf-collector',
+        'NetworkPolicy/keda-ebpf-scaler',
+        'NetworkPolicy/keda-ebpf-collector',
       ],
     );
     for (const o of base) {
@@ -98,20 +108,84 @@ describe('manifests/base', () => {
     }
   });
 
-  test('RBAC is read-only and covers exactly what the code lists and watches', () => {
-    const role = find<{ rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }>(base, 'ClusterRole');
-    const granted = new Set<string>();
-    for (const rule of role.rules) {
-      assert.deepEqual([...rule.verbs].sort(), ['get', 'list', 'watch'], 'verbs are read-only');
-      for (const g of rule.apiGroups) for (const r of rule.resources) granted.add(`${r}.${g}`);
+  test('RBAC: one ServiceAccount per role; reads exactly what each lists and watches, plus create on tokenreviews for the scaler', () => {
+    type Role = { metadata: { name: string }; rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
+    type Binding = { roleRef: { name: string }; subjects: { kind: string; name: string; namespace: string }[] };
+    const grantsOf = (account: string): Set<string> => {
+      const granted = new Set<string>();
+      for (const b of base.filter((o) => o.kind === 'ClusterRoleBinding') as unknown as Binding[]) {
+        if (!b.subjects.some((s) => s.kind === 'ServiceAccount' && s.name === account && s.namespace === 'keda-ebpf-scaler')) continue;
+        const role = find<Role>(base, 'ClusterRole', b.roleRef.name);
+        for (const rule of role.rules) for (const g of rule.apiGroups) for (const r of rule.resources) for (const v of rule.verbs) granted.add(`${v} ${r}.${g}`);
+      }
+      return granted;
+    };
+    const read = (resource: string) => ['get', 'list', 'watch'].map((v) => `${v} ${resource}`);
+    assert.deepEqual(
+      [...grantsOf('keda-ebpf-scaler')].sort(),
+      [...read('endpointslices.discovery.k8s.io'), ...read('scaledobjects.keda.sh'), ...read('services.'), 'create tokenreviews.authentication.k8s.io'].sort(),
+    );
+    assert.deepEqual([...grantsOf('keda-ebpf-collector')].sort(), read('pods.').sort());
+    assert.equal(find<Workload>(base, 'Deployment').spec.template.spec.serviceAccountName, 'keda-ebpf-scaler');
+    assert.equal(find<Workload>(base, 'DaemonSet').spec.template.spec.serviceAccountName, 'keda-ebpf-collector');
+  });
+
+  test('ingest: the scaler verifies the collectors\' projected tokens (audience, ServiceAccount) on a port of its own', () => {
+    const scalerArgs = find<Workload>(base, 'Deployment').spec.template.spec.containers[0]!.args ?? [];
+    const { values } = parseFlags(scalerFlags, scalerArgs.slice(1), {});
+    assert.equal(values['ingest-auth'], 'kubernetes');
+    assert.equal(values.listen, '0.0.0.0:9090');
+    assert.equal(values['ingest-listen'], '0.0.0.0:9091');
+    const ds = find<Workload>(base, 'DaemonSet');
+    assert.equal(`keda-ebpf-scaler:${ds.spec.template.spec.serviceAccountName}`, values['ingest-service-account'], 'the scaler accepts the collectors\' ServiceAccount');
+    const collector = ds.spec.template.spec.containers[0]!;
+    const collectorArgs = parseFlags(collectorFlags, (collector.args ?? []).slice(1), {}).values;
+    const projected = ds.spec.template.spec.volumes?.find((v) => v.projected)?.projected?.sources[0]?.serviceAccountToken;
+    assert.ok(projected, 'a projected ServiceAccount token volume');
+    assert.equal(projected.audience, values['ingest-audience'], 'issued for the audience the scaler checks');
+    assert.ok((projected.expirationSeconds ?? 3600) <= 3600, 'short-lived');
+    const mount = collector.volumeMounts?.find((m) => m.name === ds.spec.template.spec.volumes?.find((v) => v.projected)?.name);
+    assert.equal(collectorArgs['token-file'], `${mount?.mountPath}/${projected.path}`, '--token-file is the projected token');
+    const svc = find<ServiceObj>(base, 'Service', 'keda-ebpf-scaler');
+    const ingestPort = svc.spec.ports.find((p) => p.name === 'ingest')?.port;
+    assert.equal(ingestPort, 9091);
+    assert.ok(addressNamesScaler(collectorArgs.scaler, 'keda-ebpf-scaler', { serviceName: 'keda-ebpf-scaler', namespace: 'keda-ebpf-scaler', port: ingestPort }), 'collectors dial the ingest port');
+  });
+
+  test('NetworkPolicies: KEDA\'s operator reaches only the KEDA port, collectors only the ingest port; nothing reaches the collectors', () => {
+    type Peer = { namespaceSelector?: { matchLabels: Record<string, string> }; podSelector?: { matchLabels: Record<string, string> } };
+    type Policy = { spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress?: { from: Peer[]; ports: { port: string | number; protocol: string }[] }[] } };
+    const deployment = find<Workload>(base, 'Deployment');
+    const daemonSet = find<Workload>(base, 'DaemonSet');
+    const selects = (selector: Record<string, string>, w: Workload) => Object.entries(selector).every(([k, v]) => w.spec.template.metadata.labels[k] === v);
+    const scalerPolicy = find<Policy>(base, 'NetworkPolicy', 'keda-ebpf-scaler');
+    assert.ok(selects(scalerPolicy.spec.podSelector.matchLabels, deployment), 'selects the scaler pods');
+    assert.deepEqual(scalerPolicy.spec.policyTypes, ['Ingress']);
+    const containerPort = (name: string | number) => deployment.spec.template.spec.containers[0]!.ports?.find((p) => p.name === name)?.containerPort;
+    const rules = scalerPolicy.spec.ingress ?? [];
+    assert.equal(rules.length, 2);
+    const [keda, collectors] = rules as [(typeof rules)[0], (typeof rules)[0]];
+    assert.deepEqual(keda.ports.map((p) => containerPort(p.port)), [9090]);
+    assert.equal(keda.from[0]?.namespaceSelector?.matchLabels['kubernetes.io/metadata.name'], 'keda');
+    assert.equal(keda.from[0]?.podSelector?.matchLabels['app.kubernetes.io/name'], 'keda-operator');
+    assert.deepEqual(collectors.ports.map((p) => containerPort(p.port)), [9091]);
+    assert.equal(collectors.from.length, 1);
+    assert.equal(collectors.from[0]?.namespaceSelector, undefined, 'collectors of this namespace only');
+    assert.ok(selects(collectors.from[0]!.podSelector!.matchLabels, daemonSet), 'admits the collector pods');
+    assert.ok(!selects(collectors.from[0]!.podSelector!.matchLabels, deployment), 'not the scaler pods');
+    assert.equal(validationError(scalerPolicy as unknown as Manifest), undefined);
+    for (const [what, mutate] of [
+      ['a port that is neither a number nor a name', (p: Policy) => Object.assign(p.spec.ingress![0]!.ports[0]!, { port: { grpc: 1 } })],
+      ['a pod selector that is not an object', (p: Policy) => Object.assign(p.spec, { podSelector: 'keda-ebpf-scaler' })],
+    ] as const) {
+      const copy = structuredClone(scalerPolicy);
+      mutate(copy);
+      assert.notEqual(validationError(copy as unknown as Manifest), undefined, `the NetworkPolicy schema rejects ${what}`);
     }
-    assert.deepEqual([...granted].sort(), ['endpointslices.discovery.k8s.io', 'pods.', 'scaledobjects.keda.sh', 'services.']);
-    const binding = find<{ roleRef: { name: string }; subjects: { kind: string; name: string; namespace: string }[] }>(base, 'ClusterRoleBinding');
-    assert.equal(binding.roleRef.name, 'keda-ebpf-scaler-read');
-    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'keda-ebpf-scaler', namespace: 'keda-ebpf-scaler' }]);
-    for (const w of [find<Workload>(base, 'Deployment'), find<Workload>(base, 'DaemonSet')]) {
-      assert.equal(w.spec.template.spec.serviceAccountName, 'keda-ebpf-scaler');
-    }
+    const collectorPolicy = find<Policy>(base, 'NetworkPolicy', 'keda-ebpf-collector');
+    assert.ok(selects(collectorPolicy.spec.podSelector.matchLabels, daemonSet));
+    assert.deepEqual(collectorPolicy.spec.policyTypes, ['Ingress']);
+    assert.equal(collectorPolicy.spec.ingress, undefined, 'no ingress to collectors');
   });
 
   test('scaler: 2 replicas, non-root, read-only root fs, gRPC probes on the serving port, requests and limits', () => {
@@ -121,7 +195,7 @@ describe('manifests/base', () => {
     assert.equal(pod.securityContext?.runAsNonRoot, true);
     assert.ok((pod.securityContext?.runAsUser ?? 0) > 0);
     const c = pod.containers[0]!;
-    assert.deepEqual(c.args, ['scaler', '--listen', '0.0.0.0:9090']);
+    assert.equal(c.args?.[0], 'scaler');
     assert.equal(c.image, 'ghcr.io/keda-ebpf-scaler/keda-ebpf-scaler:0.1.0');
     assert.equal(c.securityContext?.readOnlyRootFilesystem, true);
     assert.equal(c.securityContext?.allowPrivilegeEscalation, false);
@@ -134,8 +208,23 @@ describe('manifests/base', () => {
 
     const svc = find<ServiceObj>(base, 'Service', 'keda-ebpf-scaler');
     assert.equal(svc.spec.clusterIP, 'None', 'headless: KEDA and collectors see every replica');
-    assert.deepEqual(svc.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [['grpc', 9090, 'grpc'], ['metrics', 9464, 'metrics']]);
-    assert.deepEqual(c.ports?.map((p) => [p.name, p.containerPort]), [['grpc', 9090], ['metrics', 9464]], 'metrics on --metrics-listen\'s default port');
+    assert.deepEqual(
+      svc.spec.ports.map((p) => [p.name, p.port, p.targetPort]),
+      [
+        ['grpc', 9090, 'grpc'],
+        ['ingest', 9091, 'ingest'],
+        ['metrics', 9464, 'metrics'],
+      ],
+    );
+    assert.deepEqual(
+      c.ports?.map((p) => [p.name, p.containerPort]),
+      [
+        ['grpc', 9090],
+        ['ingest', 9091],
+        ['metrics', 9464],
+      ],
+      "KEDA's port, the collectors' ingest port, and metrics on --metrics-listen's default port",
+    );
     for (const [k, v] of Object.entries(svc.spec.selector)) assert.equal(d.spec.template.metadata.labels[k], v, 'Service selects the scaler pods');
   });
 
@@ -173,8 +262,8 @@ describe('manifests/base', () => {
     assert.equal(args[0], 'collector');
     assert.equal(args[args.indexOf('--node') + 1], '$(NODE_NAME)');
     const scaler = args[args.indexOf('--scaler') + 1] ?? '';
-    // The collector dials the scaler's headless Service.
-    assert.ok(addressNamesScaler(scaler, 'keda-ebpf-scaler', { serviceName: 'keda-ebpf-scaler', namespace: 'keda-ebpf-scaler', port: 9090 }), scaler);
+    // The collector dials the scaler's headless Service, on its ingest port.
+    assert.ok(addressNamesScaler(scaler, 'keda-ebpf-scaler', { serviceName: 'keda-ebpf-scaler', namespace: 'keda-ebpf-scaler', port: 9091 }), scaler);
   });
 });
 

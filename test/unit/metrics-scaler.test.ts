@@ -27,7 +27,7 @@ describe('scaler metrics', () => {
     scaler = await startTestScaler({ metrics: new ScalerMetrics(registry) });
     endpoint = await startMetricsServer('127.0.0.1:0', registry, createLogger('silent'));
     url = `http://127.0.0.1:${endpoint.port}/metrics`;
-    collector = await connectCollector(scaler.address);
+    collector = await connectCollector(scaler.ingestAddress);
   });
   after(async () => {
     collector.close();

@@ -28,6 +28,8 @@ const SERVICES = [
   'grpc.reflection.v1alpha.ServerReflection',
   'kedaebpf.collector.v1.CollectorIngest',
 ];
+/** What the KEDA port serves and lists: collectors have their own port (--ingest-listen). */
+const KEDA_PORT_SERVICES = SERVICES.filter((s) => s !== 'kedaebpf.collector.v1.CollectorIngest');
 /** Same as the README's example trigger. */
 const metadata = { port: '8080', metric: 'latency', quantile: '0.95', targetValue: '50' };
 
@@ -51,7 +53,7 @@ describe('reflection serves real descriptors', () => {
     // Traffic on the example target, 100 ms of latency per request: active, p95 = 100 ms.
     const spec = await unaryCall<{ metricSpecs: { metricName: string }[] }>((cb) => scaler.client.GetMetricSpec(ref(metadata), cb));
     const targetId = spec.metricSpecs[0]!.metricName.split('-').at(-1)!;
-    collector = await connectCollector(scaler.address);
+    collector = await connectCollector(scaler.ingestAddress);
     let sequence = 0;
     const send = (): void => collector.send(report(++sequence, [deltaFromLatencies(targetId, Array(20).fill(100_000))]));
     send();
@@ -64,13 +66,14 @@ describe('reflection serves real descriptors', () => {
     rmSync(emptyDir, { recursive: true, force: true });
   });
 
-  it('buf curl lists every service and method', async () => {
-    assert.deepEqual((await buf(['--list-services', url])).trim().split('\n'), SERVICES);
+  it('buf curl lists every service and method the KEDA port serves', async () => {
+    assert.deepEqual((await buf(['--list-services', url])).trim().split('\n'), KEDA_PORT_SERVICES);
     const methods = (await buf(['--list-methods', url])).trim().split('\n');
     for (const m of ['GetMetricSpec', 'GetMetrics', 'IsActive', 'StreamIsActive', 'StreamMetricSpec']) assert.ok(methods.includes(`externalscaler.ExternalScaler/${m}`), m);
-    for (const m of ['grpc.health.v1.Health/Check', 'grpc.health.v1.Health/Watch', 'kedaebpf.collector.v1.CollectorIngest/Connect', 'grpc.reflection.v1.ServerReflection/ServerReflectionInfo']) {
+    for (const m of ['grpc.health.v1.Health/Check', 'grpc.health.v1.Health/Watch', 'grpc.reflection.v1.ServerReflection/ServerReflectionInfo']) {
       assert.ok(methods.includes(m), m);
     }
+    assert.ok(!methods.some((m) => m.startsWith('kedaebpf.collector.v1.')), 'the ingest service is not on the KEDA port');
   });
 
   it('buf curl calls GetMetricSpec, GetMetrics, IsActive, StreamIsActive (bounded) and Health/Check', async () => {
@@ -180,7 +183,7 @@ grpcurl() {
   };
 
   const assertReadmeOutput = (out: string): void => {
-    for (const s of SERVICES) assert.ok(out.includes(s), `lists ${s}`);
+    for (const s of KEDA_PORT_SERVICES) assert.ok(out.includes(s), `lists ${s}`);
     assert.ok(out.includes('externalscaler.ExternalScaler/StreamIsActive'), 'lists methods');
     assert.match(out, /"metricName": "ebpf-latency-p95-[0-9a-f]{12}"/);
     assert.match(out, /"metricValues": \[\s*\{\s*"metricName": "ebpf-latency-p95-[0-9a-f]{12}",\s*"metricValue": "\d+"/, 'GetMetrics answered');

@@ -56,7 +56,7 @@ describe('ingest through the real collector stream (real clock)', () => {
   });
 
   it('pushes the WatchSet on hello and whenever a target is added; Welcome carries last_sequence', async () => {
-    const collector = await connectCollector(scaler.address, hello({ collector_id: 'ws-1', node_name: 'node-ws' }));
+    const collector = await connectCollector(scaler.ingestAddress, hello({ collector_id: 'ws-1', node_name: 'node-ws' }));
     assert.equal(collector.welcome.protocol_version, 1);
     assert.equal(collector.welcome.last_sequence, 0);
     await collector.waitForWatchSet(() => true);
@@ -70,13 +70,13 @@ describe('ingest through the real collector stream (real clock)', () => {
     await sleep(50);
     collector.close();
     await collector.status;
-    const again = await connectCollector(scaler.address, hello({ collector_id: 'ws-1', node_name: 'node-ws' }));
+    const again = await connectCollector(scaler.ingestAddress, hello({ collector_id: 'ws-1', node_name: 'node-ws' }));
     assert.equal(again.welcome.last_sequence, 3, 'reconnect: scaler tells what it has');
     again.send(report(3, [deltaFromLatencies(id, [100])])); // resend of a merged report: skipped
     await sleep(50);
     assert.equal(scaler.server.stats().ingest.reportsDuplicate, 1);
     again.close();
-    const restarted = await connectCollector(scaler.address, hello({ collector_id: 'ws-2', node_name: 'node-ws' }));
+    const restarted = await connectCollector(scaler.ingestAddress, hello({ collector_id: 'ws-2', node_name: 'node-ws' }));
     assert.equal(restarted.welcome.last_sequence, 0);
     assert.equal(scaler.server.stats().ingest.collectorRestarts, 1);
     restarted.close();
@@ -85,7 +85,7 @@ describe('ingest through the real collector stream (real clock)', () => {
   it('IsActive flips on the first request and back after activationWindow; StreamIsActive pushes within 100 ms', async () => {
     const md = { port: '7100', metric: 'rps', targetValue: '1', activationWindow: '2s' };
     const id = idOf(await specName(scaler, md));
-    const collector = await connectCollector(scaler.address, hello({ collector_id: 'act-1', node_name: 'node-act' }));
+    const collector = await connectCollector(scaler.ingestAddress, hello({ collector_id: 'act-1', node_name: 'node-act' }));
     assert.equal(await isActive(scaler, md), false);
 
     const stream = scaler.client.StreamIsActive(ref(md));
@@ -135,7 +135,7 @@ describe('ingest through the real collector stream (real clock)', () => {
   it('in-flight requests keep a target active while they last', async () => {
     const md = { port: '7150', targetValue: '1', activationWindow: '1s' };
     const id = idOf(await specName(scaler, md));
-    const collector = await connectCollector(scaler.address, hello({ collector_id: 'inflight-1', node_name: 'node-inflight' }));
+    const collector = await connectCollector(scaler.ingestAddress, hello({ collector_id: 'inflight-1', node_name: 'node-inflight' }));
     collector.send(report(1, [deltaFromLatencies(id, [], { in_flight: 2 })]));
     await sleep(50);
     assert.equal(await isActive(scaler, md), true);
@@ -154,7 +154,7 @@ describe('ingest through the real collector stream (real clock)', () => {
     }
     const base = { port: '7200', metric: 'latency', targetValue: '100' };
     const id = idOf(await specName(scaler, base));
-    const collector = await connectCollector(scaler.address, hello({ collector_id: 'lat-1', node_name: 'node-lat' }));
+    const collector = await connectCollector(scaler.ingestAddress, hello({ collector_id: 'lat-1', node_name: 'node-lat' }));
     for (let r = 0; r < 10; r++) collector.send(report(r + 1, [deltaFromLatencies(id, sample.slice(r * 1000, (r + 1) * 1000))]));
     await sleep(100);
     const sorted = [...sample].sort((a, b) => a - b);
@@ -184,7 +184,7 @@ describe('ingest with a manual clock: exact rps and concurrency', () => {
     const concMd = { port: '7300', metric: 'concurrency', window: '10s', targetValue: '2' };
     const id = idOf(await specName(scaler, rpsMd));
     assert.equal(idOf(await specName(scaler, concMd)), id, 'triggers observing the same thing share a target');
-    const collector = await connectCollector(scaler.address, hello({ collector_id: 'exact-1', node_name: 'node-exact' }));
+    const collector = await connectCollector(scaler.ingestAddress, hello({ collector_id: 'exact-1', node_name: 'node-exact' }));
     // Second k of 10: (k+1)*10 requests of 20 ms each, and k refused demand attempts.
     let requests = 0;
     let latencySumUs = 0;
@@ -231,7 +231,7 @@ describe('malformed collector input: rejected and counted, stream and server sta
   it('rejects bad reports and deltas, keeps merging good ones on the same stream', async () => {
     const md = { port: '7400', metric: 'rps', targetValue: '1' };
     const id = idOf(await specName(scaler, md));
-    const collector = await connectCollector(scaler.address, hello({ collector_id: 'bad-1', node_name: 'node-bad' }));
+    const collector = await connectCollector(scaler.ingestAddress, hello({ collector_id: 'bad-1', node_name: 'node-bad' }));
     const good = (): TargetDelta => deltaFromLatencies(id, [1000]);
     const cases: { name: string; targets: TargetDelta[]; intervalMs?: number; reason: string }[] = [
       { name: 'bucket index out of range', targets: [{ ...good(), bucket_index: [384], bucket_count: [1] }], reason: 'bucket_index' },
@@ -277,11 +277,12 @@ describe('malformed collector input: rejected and counted, stream and server sta
   });
 
   it('protocol violations end only that stream, with a clear status', async () => {
-    const { collectorClient } = await import('../helpers/scaler-collector.js');
+    const { collectorClient, bearerMetadata } = await import('../helpers/scaler-collector.js');
+    const { TEST_COLLECTOR_TOKEN } = await import('../helpers/scaler-server.js');
     const statusOf = (messages: object[]) =>
       new Promise<grpc.StatusObject>((resolve) => {
-        const client = collectorClient(scaler.address);
-        const stream = client.Connect();
+        const client = collectorClient(scaler.ingestAddress);
+        const stream = client.Connect(bearerMetadata(TEST_COLLECTOR_TOKEN));
         stream.on('data', () => undefined);
         stream.on('error', () => undefined);
         stream.on('status', (s) => {

@@ -5,19 +5,27 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { connectCollector, deltaFromLatencies, report } from '../helpers/scaler-collector.js';
 import { scalerFlags } from '../../src/cli/scaler.js';
-import { externalScalerClient, ref } from '../helpers/scaler-server.js';
+import { externalScalerClient, ref, testTokenFile } from '../helpers/scaler-server.js';
 
 /** The CLI as a process: SIGTERM ends KEDA's and collectors' streams with status OK and exits 0. */
 describe('scaler CLI graceful shutdown', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal}: streams end with OK, process exits 0`, async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'scaler', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--log-level', 'info'], {
-        cwd: new URL('../../', import.meta.url).pathname,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const tokens = testTokenFile();
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli.ts', 'scaler', '--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-token-file', tokens, '--metrics-listen', '127.0.0.1:0', '--log-level', 'info'],
+        { cwd: new URL('../../', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       const killTimer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       try {
+        const ingestPort = new Promise<number>((resolve) => {
+          createInterface({ input: child.stdout }).on('line', (line) => {
+            const entry = JSON.parse(line) as { msg?: string; port?: number };
+            if (entry.msg === 'collector ingest listening' && entry.port) resolve(entry.port);
+          });
+        });
         const port = await new Promise<number>((resolve, reject) => {
           const lines = createInterface({ input: child.stdout });
           lines.on('line', (line) => {
@@ -40,7 +48,7 @@ describe('scaler CLI graceful shutdown', () => {
         const spec = client.StreamMetricSpec(ref(md));
         const activeDone = statusOf(active);
         const specDone = statusOf(spec);
-        const collector = await connectCollector(address);
+        const collector = await connectCollector(`127.0.0.1:${await ingestPort}`);
         // The first StreamIsActive message waits for the collectors' first report on the target.
         const watched = await collector.waitForWatchSet((ws) => ws.targets.length > 0);
         collector.send(report(1, [deltaFromLatencies(watched.targets[0]!.target_id, [1000])]));
@@ -86,8 +94,21 @@ describe('scaler CLI flags', () => {
     const fromFlag = run(['--target-idle-expiry', 'soon']);
     assert.equal(fromFlag.status, 2);
     assert.match(fromFlag.stderr, /--target-idle-expiry.*duration/);
-    const tls = run(['--listen', '127.0.0.1:0', '--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem']);
+    const tls = run(['--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-auth', 'none', '--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem']);
     assert.equal(tls.status, 2);
     assert.match(tls.stderr, /cannot read certificate \/nonexistent\/cert.pem/);
+  });
+
+  it('the ingest port refuses to start without collector authentication, one sentence naming the flags', () => {
+    const none = run(['--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0']);
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /collectors must authenticate on the ingest port: give --ingest-token-file FILE or --ingest-tls-client-ca FILE/);
+    assert.doesNotMatch(none.stderr, /\n\s+at /, 'no stack trace');
+    const open = run(['--listen', '127.0.0.1:0', '--ingest-listen', '0.0.0.0:0', '--ingest-auth', 'none']);
+    assert.equal(open.status, 2);
+    assert.match(open.stderr, /--ingest-auth none .* needs a loopback --ingest-listen .*, not 0\.0\.0\.0:0/);
+    const badTokens = run(['--listen', '127.0.0.1:0', '--ingest-listen', '127.0.0.1:0', '--ingest-token-file', testTokenFile(['short'])]);
+    assert.equal(badTokens.status, 2);
+    assert.match(badTokens.stderr, /--ingest-token-file .* line 1: a token must be at least 16 characters/);
   });
 });

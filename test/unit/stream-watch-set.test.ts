@@ -90,7 +90,10 @@ test('a tick becomes a wire report with sparse buckets as parallel arrays', () =
     },
     42,
   );
-  assert.deepEqual(report, {
+  // The interval's end on this process's monotonic clock, taken at encoding (right after the read).
+  const { end_monotonic_ms: endMonotonicMs, ...rest } = report;
+  assert.ok(endMonotonicMs >= 1 && Math.abs(endMonotonicMs - performance.now()) < 1000, `end_monotonic_ms ${endMonotonicMs} vs performance.now() ${performance.now()}`);
+  assert.deepEqual(rest, {
     sequence: 42,
     interval_ms: 250,
     end_unix_ms: 1_700_000_000_123,

@@ -10,6 +10,7 @@ export interface Report {
   'end_unix_ms'?: (number | string | Long);
   'targets'?: (_kedaebpf_collector_v1_TargetDelta)[];
   'wakeup'?: (boolean);
+  'end_monotonic_ms'?: (number | string | Long);
 }
 
 export interface Report__Output {
@@ -18,4 +19,5 @@ export interface Report__Output {
   'end_unix_ms': (number);
   'targets': (_kedaebpf_collector_v1_TargetDelta__Output)[];
   'wakeup': (boolean);
+  'end_monotonic_ms': (number);
 }

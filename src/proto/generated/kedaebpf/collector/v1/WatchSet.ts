@@ -7,9 +7,13 @@ import type { Long } from '@grpc/proto-loader';
 export interface WatchSet {
   'generation'?: (number | string | Long);
   'targets'?: (_kedaebpf_collector_v1_WatchTarget)[];
+  'part'?: (number);
+  'parts'?: (number);
 }
 
 export interface WatchSet__Output {
   'generation': (number);
   'targets': (_kedaebpf_collector_v1_WatchTarget__Output)[];
+  'part': (number);
+  'parts': (number);
 }

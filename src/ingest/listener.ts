@@ -1,0 +1,67 @@
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { loadCollector } from '../proto/load.js';
+import type { StreamTracker } from '../server/streams.js';
+import type { CollectorAuthenticator } from './auth/identity.js';
+import type { Ingest } from './ingest.js';
+import { collectorIngestHandlers } from './service.js';
+
+/**
+ * The collectors' own port: CollectorIngest (and grpc.health.v1) only, apart from the port
+ * KEDA calls, so a NetworkPolicy can admit KEDA to one and the collectors to the other, and
+ * each port has its own credentials (a collector CA that is not KEDA's).
+ */
+export interface IngestListenerOptions {
+  /** HOST:PORT; port 0 picks a free one. */
+  readonly listen: string;
+  /** Default: plaintext (then a token authenticates collectors). */
+  readonly credentials?: grpc.ServerCredentials;
+  readonly authenticator: CollectorAuthenticator;
+  /** See CollectorIngestOptions. */
+  readonly slowReaderMs?: number;
+  readonly maxWatchSetPartBytes?: number;
+}
+
+export const DEFAULT_INGEST_LISTEN = '0.0.0.0:9091';
+
+const SERVICE_NAMES = ['', 'kedaebpf.collector.v1.CollectorIngest'] as const;
+
+export interface IngestListener {
+  /** Binds; resolves with the bound port. Throws Error "cannot listen on ...". */
+  start(): Promise<number>;
+  setNotServing(): void;
+  tryShutdown(done: () => void): void;
+  forceShutdown(): void;
+}
+
+export function createIngestListener(options: IngestListenerOptions, ingest: Ingest, streams: StreamTracker, log: Logger): IngestListener {
+  const server = new grpc.Server();
+  server.addService(
+    loadCollector().kedaebpf.collector.v1.CollectorIngest.service,
+    collectorIngestHandlers(ingest, streams, log, {
+      authenticator: options.authenticator,
+      ...(options.slowReaderMs !== undefined ? { slowReaderMs: options.slowReaderMs } : {}),
+      ...(options.maxWatchSetPartBytes !== undefined ? { maxWatchSetPartBytes: options.maxWatchSetPartBytes } : {}),
+    }),
+  );
+  const health = new HealthImplementation(Object.fromEntries(SERVICE_NAMES.map((name) => [name, 'SERVING' as const])));
+  health.addToServer(server);
+  return {
+    start: () =>
+      new Promise((resolve, reject) => {
+        server.bindAsync(options.listen, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => {
+          if (err) reject(new Error(`cannot listen on ${options.listen} (--ingest-listen): ${err.message}`, { cause: err }));
+          else {
+            log.info({ listen: options.listen, port, auth: options.authenticator.method }, 'collector ingest listening');
+            resolve(port);
+          }
+        });
+      }),
+    setNotServing: () => {
+      for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
+    },
+    tryShutdown: (done) => server.tryShutdown(() => done()),
+    forceShutdown: () => server.forceShutdown(),
+  };
+}
