@@ -6,10 +6,11 @@ import type { ExternalScalerHandlers } from '../proto/generated/externalscaler/E
 import type { GetMetricSpecResponse } from '../proto/generated/externalscaler/GetMetricSpecResponse.js';
 import type { IsActiveResponse } from '../proto/generated/externalscaler/IsActiveResponse.js';
 import type { ScaledObjectRef__Output } from '../proto/generated/externalscaler/ScaledObjectRef.js';
-import { evaluate } from '../scaler/evaluate.js';
+import { evaluate, evaluateActivity } from '../scaler/evaluate.js';
 import type { TargetRegistry } from '../scaler/registry.js';
 import { sameMetricName } from '../scaler/target.js';
 import type { StreamTracker } from '../server/streams.js';
+import { ActivityStreams } from './activity-streams.js';
 import { prepareTrigger, type PreparedTrigger } from './trigger.js';
 
 export interface KedaServiceDeps {
@@ -18,10 +19,9 @@ export interface KedaServiceDeps {
   readonly streams: StreamTracker;
   readonly clock: () => number;
   readonly log: Logger;
+  /** Shared with whoever wants its stats (the server); made here when not given. */
+  readonly activityStreams?: ActivityStreams;
 }
-
-/** A stream re-checks its state this long after the predicted change, to land past the slot edge. */
-const TIMER_SLACK_MS = 5;
 
 function metricSpecResponse(p: PreparedTrigger): GetMetricSpecResponse {
   const targetValue = p.trigger.targetValue;
@@ -50,6 +50,9 @@ function requestedMatches(requested: string, expected: string): boolean {
 export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHandlers {
   const { registry, ingest, streams, clock, log } = deps;
   const store = registry.store;
+  // One listener for every StreamIsActive: updates are coalesced per target (activity-streams.ts).
+  const activityStreams = deps.activityStreams ?? new ActivityStreams(store, clock);
+  ingest.onTargetsUpdated((ids) => activityStreams.markDirty(ids));
 
   function unary<Req, Res>(handler: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
@@ -129,33 +132,17 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
 
     IsActive: unary(async (request: ScaledObjectRef__Output): Promise<IsActiveResponse> => {
       const p = await prepareTrigger(request, registry, clock(), log);
-      return { result: evaluate(store, p.target.id, p.trigger, clock()).active };
+      return { result: evaluateActivity(store, p.target.id, p.trigger, clock()).active };
     }),
 
-    StreamIsActive: serverStream<IsActiveResponse>('StreamIsActive', (p, write) => {
-      let last: boolean | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      const check = (): void => {
-        const now = clock();
-        const e = evaluate(store, p.target.id, p.trigger, now);
-        store.touch(p.target.id, now);
-        if (e.active !== last) {
-          last = e.active;
-          write({ result: e.active });
-          p.log.debug({ active: e.active, activity: e.activity, inFlight: e.inFlight }, 'activity changed');
-        }
-        clearTimeout(timer);
-        timer = e.nextChangeMs === undefined ? undefined : setTimeout(check, Math.max(0, e.nextChangeMs - now) + TIMER_SLACK_MS);
-      };
-      const off = ingest.onTargetsUpdated((ids) => {
-        if (ids.has(p.target.id)) check();
-      });
-      check();
-      return () => {
-        off();
-        clearTimeout(timer);
-      };
-    }),
+    StreamIsActive: serverStream<IsActiveResponse>('StreamIsActive', (p, write) =>
+      activityStreams.subscribe(p.target.id, p.trigger, {
+        onChange: (active, detail) => {
+          write({ result: active });
+          p.log.debug({ active, ...detail }, 'activity changed');
+        },
+      }),
+    ),
 
     StreamMetricSpec: serverStream<GetMetricSpecResponse>('StreamMetricSpec', (p, write) => {
       // The spec depends only on the trigger's metadata, fixed for the life of the stream:

@@ -19,7 +19,7 @@ export interface PreparedTrigger {
 export async function prepareTrigger(ref: ScaledObjectRef__Output | null | undefined, registry: TargetRegistry, now: number, log: Logger): Promise<PreparedTrigger> {
   const namespace = ref?.namespace ?? '';
   const trigger = parseTriggerMetadata(ref?.scalerMetadata ?? {}, namespace);
-  const target = await registry.register(trigger.selection, now);
+  const target = await registry.register(trigger.selection, now, `${namespace}/${ref?.name ?? ''}`);
   registry.store.ensureHistory(target.id, Math.max(trigger.windowMs, trigger.activationWindowMs));
   return {
     trigger,

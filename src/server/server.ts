@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import { Ingest, type IngestStats } from '../ingest/ingest.js';
 import { collectorIngestHandlers } from '../ingest/service.js';
 import { externalScalerHandlers } from '../keda/service.js';
+import { ActivityStreams, type ActivityStreamsStats } from '../keda/activity-streams.js';
+import { DEFAULT_MAX_REPORT_BYTES } from '../scaler/limits.js';
 import { createLogger } from '../log.js';
 import { loadCollector, loadExternalScaler, reflectionPackageDefinition } from '../proto/load.js';
 import { TargetRegistry } from '../scaler/registry.js';
@@ -39,6 +41,11 @@ export interface ScalerServerOptions {
   readonly sweepIntervalMs?: number;
   /** How long stop() waits for calls to finish before cutting them. Default 5 s. */
   readonly shutdownGraceMs?: number;
+  /** Largest message decoded (bigger ones end the stream with RESOURCE_EXHAUSTED before decoding). Default 256 KiB. */
+  readonly maxReceiveMessageBytes?: number;
+  /** Window store bounds (when no store or registry is given); see WindowStoreOptions. */
+  readonly maxHistogramBytes?: number;
+  readonly maxTargetsPerScaledObject?: number;
 }
 
 export interface ScalerStats {
@@ -46,6 +53,10 @@ export interface ScalerStats {
   readonly ingest: IngestStats;
   readonly openStreams: number;
   readonly watchSetGeneration: number;
+  /** StreamIsActive re-evaluation: groups, flushes, evaluations, coalesced updates. */
+  readonly activityStreams: ActivityStreamsStats;
+  /** Warning lines (target refused / evicted) held back by the rate limit. */
+  readonly warningsSuppressed: number;
 }
 
 export interface ScalerServer {
@@ -73,13 +84,17 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
     new WindowStore({
       ...(options.maxTargets !== undefined ? { maxTargets: options.maxTargets } : {}),
       ...(options.targetIdleExpiryMs !== undefined ? { idleExpiryMs: options.targetIdleExpiryMs } : {}),
+      ...(options.maxHistogramBytes !== undefined ? { maxHistogramBytes: options.maxHistogramBytes } : {}),
+      ...(options.maxTargetsPerScaledObject !== undefined ? { maxTargetsPerScaledObject: options.maxTargetsPerScaledObject } : {}),
     });
   const registry = options.registry ?? new TargetRegistry(store, options.resolver ?? new StandaloneResolver(), log.child({ component: 'registry' }));
   const streams = new StreamTracker();
   const ingest = new Ingest({ registry, clock, scalerId: options.scalerId ?? randomUUID(), log: log.child({ component: 'ingest' }) });
 
-  const server = new grpc.Server();
-  server.addService(loadExternalScaler().externalscaler.ExternalScaler.service, externalScalerHandlers({ registry, ingest, streams, clock, log: log.child({ component: 'keda' }) }));
+  const activityStreams = new ActivityStreams(store, clock);
+  // Checked on each message's length prefix, before any decoding (attack 9: 1M-entry arrays).
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_REPORT_BYTES });
+  server.addService(loadExternalScaler().externalscaler.ExternalScaler.service, externalScalerHandlers({ registry, ingest, streams, clock, log: log.child({ component: 'keda' }), activityStreams }));
   server.addService(loadCollector().kedaebpf.collector.v1.CollectorIngest.service, collectorIngestHandlers(ingest, streams, log.child({ component: 'ingest' })));
   new ReflectionService(reflectionPackageDefinition()).addToServer(server);
   const health = new HealthImplementation(Object.fromEntries(SERVICE_NAMES.map((name) => [name, 'SERVING' as const])));
@@ -93,6 +108,8 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
     ingest: ingest.stats(),
     openStreams: streams.size,
     watchSetGeneration: registry.generation,
+    activityStreams: activityStreams.stats(),
+    warningsSuppressed: registry.warningsSuppressed,
   });
 
   return {
@@ -120,6 +137,7 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
     stop: () => {
       stopping ??= new Promise<void>((resolve) => {
         clearInterval(sweepTimer);
+        activityStreams.close();
         for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
         const open = streams.size;
         streams.endAll();
