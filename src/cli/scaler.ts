@@ -8,6 +8,8 @@ import type { TargetResolver } from '../scaler/resolver.js';
 import { kubernetesEnabled, kubernetesFlags } from './kubernetes-mode.js';
 import { shutdownSignal } from './signals.js';
 import { DEFAULT_MAX_TARGETS, DEFAULT_TARGET_IDLE_EXPIRY_MS } from '../scaler/limits.js';
+import { resourceFlags } from './resource-flags.js';
+import { oneSentence } from './startup-checks.js';
 import { serverCredentials } from '../server/credentials.js';
 import { DEFAULT_LISTEN, createScalerServer, type ScalerServer } from '../server/server.js';
 
@@ -30,6 +32,7 @@ export const scalerFlags = [
     description: `Forget a target no RPC or stream asked about for this long (e.g. 15m). Default ${DEFAULT_TARGET_IDLE_EXPIRY_MS / 60_000}m.`,
     schema: durationSchema(`${DEFAULT_TARGET_IDLE_EXPIRY_MS / 60_000}m`, 1000),
   },
+  ...resourceFlags,
   { name: 'tls-cert', env: 'KEDA_EBPF_TLS_CERT', valueName: 'FILE', description: 'PEM server certificate: serve TLS (needs --tls-key).', schema: optionalFileSchema },
   { name: 'tls-key', env: 'KEDA_EBPF_TLS_KEY', valueName: 'FILE', description: 'PEM private key of --tls-cert.', schema: optionalFileSchema },
   { name: 'tls-client-ca', env: 'KEDA_EBPF_TLS_CLIENT_CA', valueName: 'FILE', description: 'PEM CA: require client certificates signed by it (mTLS).', schema: optionalFileSchema },
@@ -51,7 +54,10 @@ export const scalerFlags = [
 ] as const satisfies readonly FlagSpec[];
 
 /** The scaler server as the scaler flags describe it (also used by standalone mode). */
-type ServerFlagValues = Pick<FlagValues<typeof scalerFlags>, 'listen' | 'tls-cert' | 'tls-key' | 'tls-client-ca' | 'max-targets' | 'target-idle-expiry'>;
+type ServerFlagValues = Pick<
+  FlagValues<typeof scalerFlags>,
+  'listen' | 'tls-cert' | 'tls-key' | 'tls-client-ca' | 'max-targets' | 'target-idle-expiry' | 'max-report-bytes' | 'max-histogram-memory' | 'max-targets-per-scaledobject'
+>;
 
 export function scalerServerFromFlags(values: ServerFlagValues, log: Logger, resolver?: TargetResolver): ScalerServer {
   let credentials;
@@ -70,6 +76,9 @@ export function scalerServerFromFlags(values: ServerFlagValues, log: Logger, res
     log,
     maxTargets: values['max-targets'],
     targetIdleExpiryMs: values['target-idle-expiry'],
+    maxReceiveMessageBytes: values['max-report-bytes'],
+    maxHistogramBytes: values['max-histogram-memory'],
+    maxTargetsPerScaledObject: values['max-targets-per-scaledobject'],
     ...(resolver ? { resolver } : {}),
   });
 }
@@ -81,12 +90,15 @@ export const scalerCommand: Command = {
     const { values } = parseFlags(scalerFlags, argv, env);
     const log = createLogger(values['log-level']);
     let kubernetes: KubernetesScalerMode | undefined;
+    let kubeConfig: { close(): void } | undefined;
     if (kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)) {
       // Loaded only here: the Kubernetes client is ~60 MB of RSS outside Kubernetes mode.
       const { kubernetesScalerMode } = await import('../kubernetes/scaler-mode.js');
-      const { loadKubeConfig } = await import('../kubernetes/kubeconfig.js');
+      const { kubeConfigFromFlags } = await import('./kubeconfig-flags.js');
+      const loaded = kubeConfigFromFlags(values.kubeconfig, env);
+      kubeConfig = loaded;
       kubernetes = kubernetesScalerMode({
-        kubeConfig: loadKubeConfig({ kubeconfigPath: values.kubeconfig }),
+        kubeConfig: loaded,
         identity: { serviceName: values['service-name'], namespace: values.namespace, port: Number(values.listen.split(':').pop()) },
         logger: log,
       });
@@ -95,7 +107,10 @@ export const scalerCommand: Command = {
     try {
       await server.start();
     } catch (err) {
-      log.fatal({ err }, 'scaler cannot start');
+      // One sentence, no stack (the cause is in the message): attack 11.
+      log.fatal({ reason: oneSentence(err) }, 'scaler cannot start');
+      console.error(`keda-ebpf-scaler scaler: ${oneSentence(err)}; give --listen a free local HOST:PORT`);
+      kubeConfig?.close();
       await kubernetes?.close();
       return 1;
     }
@@ -103,6 +118,8 @@ export const scalerCommand: Command = {
     void kubernetes?.attach(server.registry).catch((err: unknown) => log.error({ err }, 'ScaledObject pre-registration failed'));
     const signal = await shutdownSignal();
     log.info({ signal }, 'shutting down');
+    // Cut API requests first: shutdown never waits on an API server (attack 10).
+    kubeConfig?.close();
     await server.stop();
     await kubernetes?.close();
     return 0;
