@@ -10,6 +10,7 @@ import { shutdownSignal } from './signals.js';
 import { DEFAULT_MAX_TARGETS, DEFAULT_TARGET_IDLE_EXPIRY_MS } from '../scaler/limits.js';
 import { resourceFlags } from './resource-flags.js';
 import { oneSentence } from './startup-checks.js';
+import { routeGrpcLogs } from '../server/grpc-log.js';
 import { serverCredentials } from '../server/credentials.js';
 import { DEFAULT_LISTEN, createScalerServer, type ScalerServer } from '../server/server.js';
 
@@ -89,6 +90,7 @@ export const scalerCommand: Command = {
   async run(argv, env) {
     const { values } = parseFlags(scalerFlags, argv, env);
     const log = createLogger(values['log-level']);
+    routeGrpcLogs(log);
     let kubernetes: KubernetesScalerMode | undefined;
     let kubeConfig: { close(): void } | undefined;
     if (kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)) {

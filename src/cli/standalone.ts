@@ -11,6 +11,7 @@ import { kernelFlags, openRuntimeOrExplain } from './collector.js';
 import { scalerFlags, scalerServerFromFlags } from './scaler.js';
 import { shutdownSignal } from './signals.js';
 import { checkBpfObject, oneSentence } from './startup-checks.js';
+import { routeGrpcLogs } from '../server/grpc-log.js';
 
 const SUMMARY =
   'Run scaler and collector in one process on this host, no Kubernetes: trigger metadata names ports (port, netns) and ' +
@@ -76,6 +77,7 @@ export const standaloneCommand: Command = {
     const { values } = parseFlags(standaloneFlags, argv, env);
     checkBpfObject(values['bpf-object']);
     const log = createLogger(values['log-level']);
+    routeGrpcLogs(log);
     let standalone: Standalone | undefined;
     try {
       standalone = await startStandalone(values, log);

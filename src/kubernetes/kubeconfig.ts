@@ -27,7 +27,6 @@ export class KubeConfigError extends Error {
 
 interface RequestContextLike {
   setSignal?(signal: AbortSignal): void;
-  getSignal?(): AbortSignal | undefined;
 }
 
 type AnyAgent = HttpAgent | HttpsAgent;
@@ -52,18 +51,32 @@ export class BoundedKubeConfig extends KubeConfig {
     };
   }
 
-  /** Called by the generated clients before every request: add the deadline. */
+  /** Controllers of requests younger than the deadline (each dropped when its deadline passes). */
+  private readonly live = new Set<AbortController>();
+
+  /**
+   * Called by the generated clients before every request: add the deadline. A plain timer
+   * and controller, not AbortSignal.any(AbortSignal.timeout()): Node 20 may collect such a
+   * composite's timeout signal before it fires (seen here as a list that never ended).
+   */
   override async applySecurityAuthentication(context: Parameters<KubeConfig['applySecurityAuthentication']>[0]): Promise<void> {
     await super.applySecurityAuthentication(context);
-    const ctx = context as unknown as RequestContextLike;
-    const own = AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.requestTimeoutMs)]);
-    const given = ctx.getSignal?.();
-    ctx.setSignal?.(given ? AbortSignal.any([given, own]) : own);
+    const controller = new AbortController();
+    if (this.closing.signal.aborted) controller.abort(this.closing.signal.reason);
+    this.live.add(controller);
+    const timer = setTimeout(() => {
+      this.live.delete(controller);
+      controller.abort(new Error(`no answer from the Kubernetes API server within ${this.requestTimeoutMs} ms`));
+    }, this.requestTimeoutMs);
+    timer.unref();
+    (context as unknown as RequestContextLike).setSignal?.(controller.signal);
   }
 
   /** Aborts every request still open and refuses new ones. */
   close(): void {
     this.closing.abort(new Error('shutting down'));
+    for (const controller of this.live) controller.abort(this.closing.signal.reason);
+    this.live.clear();
     for (const agent of this.agents) agent.destroy();
     this.agents.clear();
   }
