@@ -8,15 +8,20 @@
  *       every watch-set target whose id is in the scaler's watch set and port starts PREFIX.
  *   flood.ts streams ADDRESS COUNT PORT
  *       opens COUNT StreamIsActive on the trigger {port: PORT, window: 10m} and holds them.
- *   flood.ts reports ADDRESS COLLECTORS PER_SECOND SECONDS
- *       COLLECTORS collector streams report full histograms for the whole watch set,
- *       PER_SECOND reports per second in total.
+ *   flood.ts reports ADDRESS COLLECTORS PER_SECOND SECONDS [ID,ID...]
+ *       COLLECTORS collector streams report full histograms for the given target ids (default:
+ *       the whole watch set), PER_SECOND reports per second in total.
+ *   flood.ts streams-many ADDRESS COUNT TARGETS
+ *       opens COUNT StreamIsActive spread over the benchmark's TARGETS ScaledObjects
+ *       (keda-targets.ts) and holds them; prints {"msg":"ended"} for any that ends early.
  *   flood.ts huge ADDRESS STREAMS COUNT
  *       STREAMS collector streams each send COUNT reports with 1M-entry bucket arrays
  *       (each refused: the worker reconnects and sends the next one).
  */
 import * as grpc from '@grpc/grpc-js';
 import { BUCKET_COUNT } from '../../src/histogram/layout.js';
+import { KedaClient } from '../../src/keda/client.js';
+import { kedaTargetRef } from './keda-targets.js';
 import type { CollectorMessage } from '../../src/proto/generated/kedaebpf/collector/v1/CollectorMessage.js';
 import type { ScalerMessage__Output } from '../../src/proto/generated/kedaebpf/collector/v1/ScalerMessage.js';
 import { loadCollector, loadExternalScaler } from '../../src/proto/load.js';
@@ -97,13 +102,40 @@ if (mode === 'fill') {
   for (const s of streams) s.cancel();
   client.close();
   say({ msg: 'done', streams: count });
+} else if (mode === 'streams-many') {
+  const count = Number(rest[0] ?? 2000);
+  const targets = Number(rest[1] ?? 1000);
+  const keda = new KedaClient(address);
+  let opened = 0;
+  let ended = 0;
+  const calls = Array.from({ length: count }, (_, i) => {
+    let first = true;
+    return keda.streamIsActive(
+      kedaTargetRef(i % targets),
+      () => {
+        if (!first) return;
+        first = false;
+        if (++opened === count) say({ msg: 'ready', streams: count });
+      },
+      (err) => {
+        ended++;
+        say({ msg: 'ended', index: i, ended, error: err?.message ?? null });
+      },
+    );
+  });
+  await new Promise((resolve) => process.once('SIGTERM', resolve));
+  const endedBeforeStop = ended;
+  for (const c of calls) c.cancel();
+  keda.close();
+  say({ msg: 'done', streams: count, opened, endedBeforeStop });
 } else if (mode === 'reports') {
   const collectors = Number(rest[0] ?? 50);
   const perSecond = Number(rest[1] ?? 50);
   const seconds = Number(rest[2] ?? 30);
   const client = new CollectorIngest(address, grpc.credentials.createInsecure());
   const cs = Array.from({ length: collectors }, (_, i) => connect(`bench-reports-${i}`, client));
-  const ids = await cs[0]!.targets;
+  const ids = rest[3] ? rest[3].split(',') : await cs[0]!.targets;
+  await cs[0]!.targets;
   say({ msg: 'ready', collectors, targets: ids.length });
   const sequences = new Array<number>(collectors).fill(0);
   let sent = 0;

@@ -13,8 +13,13 @@ if (!address || !intervalMs || !durationMs) throw new Error('usage: keda-probe.t
 const client = new KedaClient(address);
 const ref: KedaRef = { name: 'probe', namespace: 'bench', metadata: { scalerAddress: 'bench:9090', port: '19999', metric: 'rps', targetValue: '10' } };
 const name = await client.metricName(ref);
+// Listening before saying ready (no race with the sender); a signal listener alone does
+// not keep the event loop alive, so a timer holds it.
+const holder = setInterval(() => undefined, 1000);
+const go = new Promise((resolve) => process.once('SIGUSR2', resolve));
 process.stdout.write(`${JSON.stringify({ msg: 'ready' })}\n`);
-await new Promise((resolve) => process.once('SIGUSR2', resolve));
+await go;
+clearInterval(holder);
 const latencies: number[] = [];
 let errors = 0;
 const firstErrors: string[] = [];
