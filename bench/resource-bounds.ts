@@ -1,6 +1,8 @@
 /**
  * Resource bounds and starvation (issue 10): the attacks that cost memory or starved KEDA,
- * replayed against the real `scaler` CLI process (default flags) on loopback, and a soak.
+ * replayed on loopback against the `scaler` CLI process (default flags) or, where live heap
+ * or event-loop delay is measured, against its server with the same defaults in a process
+ * that can collect garbage on demand (workers/heap-scaler.ts); and a soak.
  * Prints figures; never fails on them (goals, not assertions).
  *
  *   node --import tsx bench/resource-bounds.ts guard   (~3 min)
@@ -11,10 +13,12 @@
  *   node --import tsx bench/resource-bounds.ts soak [--minutes 10]
  *     200 simulated collectors (50 target deltas each per second), 1,000 targets, 2,000
  *     open StreamIsActive, KEDA-shaped polling (operator every 30 s, HPA every 15 s):
- *     RSS over time and its plateau, p99 of KEDA calls, errors.
+ *     RSS over time and its plateau, live heap after GC, the scaler's event-loop delay
+ *     (its own stalls, apart from a busy client's), p99 of KEDA calls, errors.
  * Writes bench/results/resource-bounds-<mode>.json.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { KedaClient } from '../src/keda/client.js';
@@ -25,7 +29,7 @@ import { ENTRY_BYTES, SPARSE_OVERHEAD_BYTES } from '../src/scaler/sparse-counts.
 import { targetId } from '../src/scaler/target.js';
 import { rssMb } from './lib/proc-stat.js';
 import { REPO, cleanupCli, freePort, prepareCli, spawnCli, spawnNode, type CliProcess } from './lib/procs.js';
-import { round, sleep } from './lib/stats.js';
+import { maxOf, quantile, round, sleep } from './lib/stats.js';
 
 const log = (m: string): void => console.error(`[resource-bounds] ${m}`);
 const worker = (name: string): string => path.join(REPO, 'bench/workers', name);
@@ -153,12 +157,22 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
   const PER_NODE = 50;
   const SIM_PROCESSES = 4;
   const durationMs = minutes * 60_000;
-  const { scaler, address } = await startScaler();
+  // The scaler's server with the CLI's defaults, in a process that reports its event-loop
+  // delay and can collect garbage on demand (heap-scaler.ts).
+  const port = await freePort();
+  const scaler = spawnNode(worker('heap-scaler.ts'), [String(port), '10000'], { nodeFlags: ['--expose-gc'] });
+  await scaler.waitForLog(/^listening$/, 30_000);
+  const address = `127.0.0.1:${port}`;
+  const samples: Record<string, number>[] = [];
+  scaler.onLine((l) => {
+    if (l.msg === 'sample') samples.push(l as Record<string, number>);
+  });
   const extra: CliProcess[] = [];
   try {
-    const poll = spawnNode(worker('keda-poll.ts'), [address, String(TARGETS), String(durationMs)]);
-    extra.push(poll);
-    await poll.waitForLog(/^ready$/, 120_000);
+    // Two polling processes (500 ScaledObjects each), so a busy client adds less of its own delay.
+    const polls = [0, 1].map((k) => spawnNode(worker('keda-poll.ts'), [address, String(TARGETS / 2), String(durationMs), String((k * TARGETS) / 2)]));
+    extra.push(...polls);
+    await Promise.all(polls.map((p) => p.waitForLog(/^ready$/, 120_000)));
     const streams = spawnNode(worker('flood.ts'), ['streams-many', address, '2000', String(TARGETS)]);
     extra.push(streams);
     let streamsEnded = 0;
@@ -174,22 +188,44 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
     await Promise.all(sims.map((s) => s.waitForLog(/^ready$/, 180_000)));
     log(`soak: ${TARGETS} targets, 2000 streams, ${NODES} collectors ready; running ${minutes} min`);
     const minutesSeen: unknown[] = [];
-    poll.onLine((l) => {
+    polls[0]!.onLine((l) => {
       if (l.msg === 'minute') {
         minutesSeen.push(l);
-        log(`minute ${minutesSeen.length}: ${JSON.stringify(l)} RSS ${rssMb(scaler.pid).toFixed(1)} MB`);
+        const last = samples.at(-1);
+        log(`minute ${minutesSeen.length} (first poller): ${JSON.stringify(l)} RSS ${rssMb(scaler.pid).toFixed(1)} MB, scaler loop delay p99 ${last?.loopDelayP99Ms?.toFixed(1)} ms, load ${os.loadavg()[0]?.toFixed(1)}`);
       }
     });
     for (const s of sims) s.child.kill('SIGUSR2');
-    poll.child.kill('SIGUSR2');
+    for (const p of polls) p.child.kill('SIGUSR2');
     const rss: { s: number; mb: number }[] = [];
     const t0 = Date.now();
-    const sampler = setInterval(() => rss.push({ s: Math.round((Date.now() - t0) / 1000), mb: round(rssMb(scaler.pid), 1) }), 5000);
-    const summary = await poll.waitForLog(/^done$/, durationMs + 120_000);
+    const loads: number[] = [];
+    const sampler = setInterval(() => {
+      rss.push({ s: Math.round((Date.now() - t0) / 1000), mb: round(rssMb(scaler.pid), 1) });
+      loads.push(os.loadavg()[0] ?? 0);
+    }, 5000);
+    const firstSample = samples.length;
+    const done = await Promise.all(polls.map((p) => p.waitForLog(/^done$/, durationMs + 120_000)));
+    const latencies = done.flatMap((d) => d.latenciesMs as number[]);
+    const summary = {
+      calls: latencies.length,
+      errors: done.reduce((n, d) => n + Number(d.errors), 0),
+      firstErrors: done.flatMap((d) => d.firstErrors as string[]).slice(0, 5),
+      p50Ms: round(quantile(latencies, 0.5), 2),
+      p99Ms: round(quantile(latencies, 0.99), 2),
+      maxMs: round(maxOf(latencies), 2),
+    };
     clearInterval(sampler);
+    const during = samples.slice(firstSample);
+    const heapAfterGc = await new Promise<Record<string, unknown>>((resolve) => {
+      scaler.onLine((l) => {
+        if (l.msg === 'heap') resolve(l);
+      });
+      scaler.child.kill('SIGUSR2');
+    });
     const half = rss.filter((r) => r.s >= (minutes * 60) / 2);
     const firstHalf = rss.filter((r) => r.s < (minutes * 60) / 2);
-    const maxOf = (xs: { mb: number }[]): number => Math.max(...xs.map((x) => x.mb));
+    const maxMb = (xs: { mb: number }[]): number => maxOf(xs.map((x) => x.mb));
     const slope = half.length > 1 ? ((half.at(-1)!.mb - half[0]!.mb) / (half.at(-1)!.s - half[0]!.s)) * 60 : 0;
     const simsDone = await Promise.all(sims.map((s) => s.waitForLog(/^done$/, 60_000).catch(() => ({ sent: -1 }))));
     const sigtermMs = await stopTimed(scaler);
@@ -203,10 +239,16 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
       kedaPerMinute: minutesSeen,
       streamsEndedEarly: streamsEnded,
       reportsSent: simsDone.reduce((n, s) => n + Number(s.sent), 0),
-      rssMaxFirstHalfMb: round(maxOf(firstHalf), 1),
-      rssMaxSecondHalfMb: round(maxOf(half), 1),
+      rssMaxFirstHalfMb: round(maxMb(firstHalf), 1),
+      rssMaxSecondHalfMb: round(maxMb(half), 1),
       rssSecondHalfSlopeMbPerMin: round(slope, 2),
       rssSeries: rss.filter((_, i) => i % 6 === 0),
+      liveHeapAfterGcMb: round(Number(heapAfterGc.heapUsedMb) + Number(heapAfterGc.externalMb), 1),
+      storeAccountingMb: round(Number((heapAfterGc.store as { estimatedBytes: number }).estimatedBytes) / 1e6, 1),
+      scalerLoopDelayP99MsWorst10s: round(maxOf(during.map((x) => x.loopDelayP99Ms ?? 0)), 1),
+      scalerLoopDelayP99MsMedian10s: round(quantile(during.map((x) => x.loopDelayP99Ms ?? 0), 0.5), 1),
+      scalerLoopDelayMaxMs: round(maxOf(during.map((x) => x.loopDelayMaxMs ?? 0)), 1),
+      loadAverage1mMedian: round(quantile(loads, 0.5), 2),
       formulaWorstCaseMb: round((TARGETS * MAX_FINE_SLOTS * SLOT_BYTES + Math.min(DEFAULT_MAX_HISTOGRAM_BYTES, TARGETS * MAX_FINE_SLOTS * (perSlotMaxBytes - SLOT_BYTES))) / 1e6, 1),
       sigtermMs,
     };

@@ -21,3 +21,10 @@ export function round(value: number, digits = 3): number {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Largest value (0 for an empty list); no spread, so it works for lists of any length. */
+export function maxOf(values: readonly number[]): number {
+  let max = 0;
+  for (const v of values) if (v > max) max = v;
+  return max;
+}

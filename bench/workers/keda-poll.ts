@@ -5,19 +5,21 @@
  * evenly, each call with KEDA's 3 s deadline. Prints {"msg":"ready"} once every target
  * answered, starts on SIGUSR2, prints {"msg":"minute", ...} every minute and
  * {"msg":"done", calls, errors, p50Ms, p99Ms, maxMs} after DURATION_MS.
- *   node --import tsx bench/workers/keda-poll.ts ADDRESS TARGETS DURATION_MS
+ * Targets FIRST .. FIRST+TARGETS-1 (FIRST defaults to 0), so several processes can share the polling.
+ *   node --import tsx bench/workers/keda-poll.ts ADDRESS TARGETS DURATION_MS [FIRST]
  */
 import { KedaClient } from '../../src/keda/client.js';
-import { quantile, round } from '../lib/stats.js';
+import { maxOf, quantile, round } from '../lib/stats.js';
 import { kedaTargetRef } from './keda-targets.js';
 
-const [address, targetsArg, durationArg] = process.argv.slice(2);
+const [address, targetsArg, durationArg, firstArg] = process.argv.slice(2);
 if (!address || !targetsArg || !durationArg) throw new Error('usage: keda-poll.ts ADDRESS TARGETS DURATION_MS');
 const targets = Number(targetsArg);
+const first = Number(firstArg ?? 0);
 const client = new KedaClient(address);
 const names: string[] = [];
 for (let i = 0; i < targets; i += 50) {
-  const batch = await Promise.all(Array.from({ length: Math.min(50, targets - i) }, (_, k) => client.metricName(kedaTargetRef(i + k))));
+  const batch = await Promise.all(Array.from({ length: Math.min(50, targets - i) }, (_, k) => client.metricName(kedaTargetRef(first + i + k))));
   names.push(...batch);
 }
 // Listening before saying ready (no race with the sender); a signal listener alone does
@@ -56,7 +58,7 @@ const track = (p: Promise<void>): void => {
 const operatorPoll = (i: number): void =>
   track(
     (async () => {
-      const ref = kedaTargetRef(i);
+      const ref = kedaTargetRef(first + i);
       await timed(() => client.metricName(ref));
       await timed(() => client.metricValue(ref, names[i]!));
       await timed(() => client.isActive(ref));
@@ -65,7 +67,7 @@ const operatorPoll = (i: number): void =>
 const hpaPoll = (i: number): void =>
   track(
     (async () => {
-      const ref = kedaTargetRef(i);
+      const ref = kedaTargetRef(first + i);
       await timed(() => client.metricName(ref));
       await timed(() => client.metricValue(ref, names[i]!));
     })(),
@@ -85,7 +87,7 @@ for (let i = 0; i < targets; i++) {
   }, (phase + 7_500) % 15_000));
 }
 const minuteTimer = setInterval(() => {
-  process.stdout.write(`${JSON.stringify({ msg: 'minute', calls: minute.length, errors: minuteErrors, p99Ms: round(quantile(minute, 0.99), 2), maxMs: round(Math.max(0, ...minute), 2) })}\n`);
+  process.stdout.write(`${JSON.stringify({ msg: 'minute', calls: minute.length, errors: minuteErrors, p99Ms: round(quantile(minute, 0.99), 2), maxMs: round(maxOf(minute), 2) })}\n`);
   minute = [];
   minuteErrors = 0;
 }, 60_000);
@@ -94,7 +96,7 @@ for (const t of timers) clearInterval(t);
 clearInterval(minuteTimer);
 await Promise.all([...pending]);
 client.close();
-const summary = { msg: 'done', calls: all.length, errors, firstErrors, p50Ms: round(quantile(all, 0.5), 2), p99Ms: round(quantile(all, 0.99), 2), maxMs: round(Math.max(0, ...all), 2) };
+const summary = { msg: 'done', calls: all.length, errors, firstErrors, latenciesMs: all.map((x) => round(x, 2)), p50Ms: round(quantile(all, 0.5), 2), p99Ms: round(quantile(all, 0.99), 2), maxMs: round(maxOf(all), 2) };
 all = [];
 process.stdout.write(`${JSON.stringify(summary)}\n`);
 process.exit(0);
