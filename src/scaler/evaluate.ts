@@ -71,7 +71,7 @@ export function evaluateActivity(store: WindowStore, targetId: string, trigger: 
   let activityEndsMs: number | undefined;
   if (byActivity) {
     let remaining = activity;
-    for (const s of [...slots].sort((a, b) => a.untilMs - b.untilMs)) {
+    for (const s of slots.sort((a, b) => a.untilMs - b.untilMs)) {
       remaining -= s.count;
       if (remaining < trigger.activationRequests) {
         activityEndsMs = s.untilMs;
