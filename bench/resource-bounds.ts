@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { Histogram, type SparseBuckets } from '../src/histogram/histogram.js';
 import { KedaClient } from '../src/keda/client.js';
 import { BUCKET_COUNT } from '../src/histogram/layout.js';
 import { COARSE_SLOT_SECONDS, DEFAULT_MAX_HISTOGRAM_BYTES, MAX_FINE_SLOTS, SLOT_BYTES } from '../src/scaler/limits.js';
@@ -206,14 +207,16 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
     }, 5000);
     const firstSample = samples.length;
     const done = await Promise.all(polls.map((p) => p.waitForLog(/^done$/, durationMs + 120_000)));
-    const latencies = done.flatMap((d) => d.latenciesMs as number[]);
+    const merged = new Histogram();
+    for (const d of done) merged.addSparse(d.buckets as SparseBuckets);
     const summary = {
-      calls: latencies.length,
+      calls: done.reduce((n, d) => n + Number(d.calls), 0),
       errors: done.reduce((n, d) => n + Number(d.errors), 0),
       firstErrors: done.flatMap((d) => d.firstErrors as string[]).slice(0, 5),
-      p50Ms: round(quantile(latencies, 0.5), 2),
-      p99Ms: round(quantile(latencies, 0.99), 2),
-      maxMs: round(maxOf(latencies), 2),
+      p50Ms: round(merged.quantileUs(0.5) / 1000, 2),
+      p99Ms: round(merged.quantileUs(0.99) / 1000, 2),
+      maxMs: round(maxOf(done.map((d) => Number(d.maxMs))), 2),
+      perProcess: done.map((d) => ({ calls: d.calls, errors: d.errors, p99Ms: d.p99Ms, maxMs: d.maxMs })),
     };
     clearInterval(sampler);
     const during = samples.slice(firstSample);

@@ -180,4 +180,5 @@ if (mode === 'fill') {
 } else {
   throw new Error(`unknown mode ${mode}`);
 }
-process.exit(0);
+// Exit once the last line is written (a pipe reader may otherwise see 'exit' first).
+process.stdout.write('', () => process.exit(0));

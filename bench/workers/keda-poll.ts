@@ -8,6 +8,7 @@
  * Targets FIRST .. FIRST+TARGETS-1 (FIRST defaults to 0), so several processes can share the polling.
  *   node --import tsx bench/workers/keda-poll.ts ADDRESS TARGETS DURATION_MS [FIRST]
  */
+import { Histogram } from '../../src/histogram/histogram.js';
 import { KedaClient } from '../../src/keda/client.js';
 import { maxOf, quantile, round } from '../lib/stats.js';
 import { kedaTargetRef } from './keda-targets.js';
@@ -96,7 +97,10 @@ for (const t of timers) clearInterval(t);
 clearInterval(minuteTimer);
 await Promise.all([...pending]);
 client.close();
-const summary = { msg: 'done', calls: all.length, errors, firstErrors, latenciesMs: all.map((x) => round(x, 2)), p50Ms: round(quantile(all, 0.5), 2), p99Ms: round(quantile(all, 0.99), 2), maxMs: round(maxOf(all), 2) };
+// Latencies as a histogram in the project's layout (microseconds), so runs can be merged.
+const histogram = new Histogram();
+for (const ms of all) histogram.record(Math.max(1, Math.round(ms * 1000)));
+const summary = { msg: 'done', calls: all.length, errors, firstErrors, buckets: histogram.toSparse(), p50Ms: round(quantile(all, 0.5), 2), p99Ms: round(quantile(all, 0.99), 2), maxMs: round(maxOf(all), 2) };
 all = [];
-process.stdout.write(`${JSON.stringify(summary)}\n`);
-process.exit(0);
+// Exit only once the line is written: a pipe reader may see 'exit' before late data otherwise.
+process.stdout.write(`${JSON.stringify(summary)}\n`, () => process.exit(0));

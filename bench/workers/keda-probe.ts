@@ -45,5 +45,5 @@ await Promise.all(pending);
 client.close();
 process.stdout.write(
   `${JSON.stringify({ msg: 'done', calls: latencies.length, errors, firstErrors, p50Ms: round(quantile(latencies, 0.5), 2), p99Ms: round(quantile(latencies, 0.99), 2), maxMs: round(maxOf(latencies), 2) })}\n`,
+  () => process.exit(0),
 );
-process.exit(0);
