@@ -10,7 +10,7 @@
  *     attack 5: a normal client's IsActive/GetMetrics p99 while 2000 StreamIsActive sit on a
  *       full 10m target and 50 collectors send 300 reports/s to it; SIGTERM time after;
  *     attack 9: the same p99 while 2 streams x 15 send 1M-entry reports.
- *   node --import tsx bench/resource-bounds.ts soak [--minutes 10]
+ *   node --import tsx bench/resource-bounds.ts soak [--minutes 10] [--scaler-node-flags "--max-old-space-size=160"]
  *     200 simulated collectors (50 target deltas each per second), 1,000 targets, 2,000
  *     open StreamIsActive, KEDA-shaped polling (operator every 30 s, HPA every 15 s):
  *     RSS over time and its plateau, live heap after GC, the scaler's event-loop delay
@@ -161,7 +161,7 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
   // The scaler's server with the CLI's defaults, in a process that reports its event-loop
   // delay and can collect garbage on demand (heap-scaler.ts).
   const port = await freePort();
-  const scaler = spawnNode(worker('heap-scaler.ts'), [String(port), '10000'], { nodeFlags: ['--expose-gc'] });
+  const scaler = spawnNode(worker('heap-scaler.ts'), [String(port), '10000'], { nodeFlags: ['--expose-gc', ...scalerNodeFlags] });
   await scaler.waitForLog(/^listening$/, 30_000);
   const address = `127.0.0.1:${port}`;
   const samples: Record<string, number>[] = [];
@@ -231,16 +231,19 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
     const maxMb = (xs: { mb: number }[]): number => maxOf(xs.map((x) => x.mb));
     const slope = half.length > 1 ? ((half.at(-1)!.mb - half[0]!.mb) / (half.at(-1)!.s - half[0]!.s)) * 60 : 0;
     const simsDone = await Promise.all(sims.map((s) => s.waitForLog(/^done$/, 60_000).catch(() => ({ sent: -1 }))));
+    // Read before stopping: the scaler's shutdown ends every stream (with OK).
+    const streamsEndedEarly = streamsEnded;
     const sigtermMs = await stopTimed(scaler);
     return {
       minutes,
+      scalerNodeFlags,
       targets: TARGETS,
       collectors: NODES,
       targetDeltasPerCollectorPerSecond: PER_NODE,
       streams: 2000,
       keda: summary,
       kedaPerMinute: minutesSeen,
-      streamsEndedEarly: streamsEnded,
+      streamsEndedEarly,
       reportsSent: simsDone.reduce((n, s) => n + Number(s.sent), 0),
       rssMaxFirstHalfMb: round(maxMb(firstHalf), 1),
       rssMaxSecondHalfMb: round(maxMb(half), 1),
@@ -261,7 +264,9 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
   }
 }
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { minutes: { type: 'string', default: '10' } } });
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { minutes: { type: 'string', default: '10' }, 'scaler-node-flags': { type: 'string', default: '' } } });
+/** Extra node flags for the soak's scaler process, e.g. "--max-old-space-size=160" (what a container limit would call for). */
+const scalerNodeFlags = (values['scaler-node-flags'] ?? '').split(' ').filter(Boolean);
 const mode = positionals[0];
 if (mode !== 'guard' && mode !== 'soak') {
   console.error('usage: node --import tsx bench/resource-bounds.ts guard|soak [--minutes N]');
@@ -273,6 +278,7 @@ const results = mode === 'guard' ? await guard() : await soak(Number(values.minu
 cleanupCli();
 const out = { mode, date: new Date().toISOString(), wallS: Math.round((Date.now() - started) / 1000), ...results };
 fs.mkdirSync(path.join(REPO, 'bench/results'), { recursive: true });
-fs.writeFileSync(path.join(REPO, `bench/results/resource-bounds-${mode}.json`), `${JSON.stringify(out, null, 2)}\n`);
+const suffix = mode === 'soak' && scalerNodeFlags.length > 0 ? '-flags' : '';
+fs.writeFileSync(path.join(REPO, `bench/results/resource-bounds-${mode}${suffix}.json`), `${JSON.stringify(out, null, 2)}\n`);
 console.log(JSON.stringify(out, null, 2));
 process.exit(0);
