@@ -10,7 +10,7 @@
  *     attack 5: a normal client's IsActive/GetMetrics p99 while 2000 StreamIsActive sit on a
  *       full 10m target and 50 collectors send 300 reports/s to it; SIGTERM time after;
  *     attack 9: the same p99 while 2 streams x 15 send 1M-entry reports.
- *   node --import tsx bench/resource-bounds.ts soak [--minutes 10] [--scaler-node-flags "--max-old-space-size=160"]
+ *   node --import tsx bench/resource-bounds.ts soak [--minutes 10] [--scaler-node-flags=--max-old-space-size=160]
  *     200 simulated collectors (50 target deltas each per second), 1,000 targets, 2,000
  *     open StreamIsActive, KEDA-shaped polling (operator every 30 s, HPA every 15 s):
  *     RSS over time and its plateau, live heap after GC, the scaler's event-loop delay
@@ -265,7 +265,7 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
 }
 
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { minutes: { type: 'string', default: '10' }, 'scaler-node-flags': { type: 'string', default: '' } } });
-/** Extra node flags for the soak's scaler process, e.g. "--max-old-space-size=160" (what a container limit would call for). */
+/** Extra node flags for the soak's scaler process, e.g. --scaler-node-flags=--max-old-space-size=160 (what a container limit would call for). */
 const scalerNodeFlags = (values['scaler-node-flags'] ?? '').split(' ').filter(Boolean);
 const mode = positionals[0];
 if (mode !== 'guard' && mode !== 'soak') {

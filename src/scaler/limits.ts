@@ -61,8 +61,8 @@ export const COARSE_SLOT_SECONDS = 10;
  */
 export const DEFAULT_MAX_HISTOGRAM_BYTES = 128 * 1024 * 1024;
 
-/** Fixed cost of one slot object (counters, times), without its histogram, measured roughly. */
-export const SLOT_BYTES = 160;
+/** Fixed cost of one slot object (counters, times; doubles are boxed), without its histogram. */
+export const SLOT_BYTES = 200;
 
 /**
  * Default targets one ScaledObject (namespace/name) may hold (--max-targets-per-scaledobject):
