@@ -68,12 +68,30 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** Stack traces only for `--log-level debug` (or trace); everyone else reads one sentence. */
+function wantsStack(argv: readonly string[]): boolean {
+  const i = argv.indexOf('--log-level');
+  const level = i !== -1 ? argv[i + 1] : (argv.find((a) => a.startsWith('--log-level='))?.slice('--log-level='.length) ?? process.env['KEDA_EBPF_LOG_LEVEL']);
+  return level === 'debug' || level === 'trace';
+}
+
+/**
+ * Once the command returned, nothing may keep the process: a request to an API server that
+ * never answers must not delay exit (attack 10). The timer is unref'd, so it only fires when
+ * something else still holds the event loop.
+ */
+const EXIT_DRAIN_MS = 2000;
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    setTimeout(() => process.exit(code), EXIT_DRAIN_MS).unref();
   },
   (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    const argv = process.argv.slice(2);
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(wantsStack(argv) && err instanceof Error ? (err.stack ?? message) : `keda-ebpf-scaler ${argv[0] ?? ''}: ${message}`);
     process.exitCode = 1;
+    setTimeout(() => process.exit(1), EXIT_DRAIN_MS).unref();
   },
 );

@@ -50,3 +50,10 @@ export function bootstrapMedianCi(values: readonly number[], confidence = 0.95, 
   const tail = (1 - confidence) / 2;
   return { low: medians[Math.floor(tail * resamples)]!, high: medians[Math.min(resamples - 1, Math.ceil((1 - tail) * resamples) - 1)]! };
 }
+
+/** Largest value (0 for an empty list); no spread, so it works for lists of any length. */
+export function maxOf(values: readonly number[]): number {
+  let max = 0;
+  for (const v of values) if (v > max) max = v;
+  return max;
+}

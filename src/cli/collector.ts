@@ -18,6 +18,7 @@ import { CollectorMetrics } from '../metrics/collector-metrics.js';
 import { metricsEndpoint } from '../metrics/endpoint.js';
 import { metricsListenFlag } from '../metrics/flag.js';
 import { shutdownSignal } from './signals.js';
+import { checkBpfObject, checkScalerList } from './startup-checks.js';
 
 const SUMMARY =
   'Run the node collector: load the eBPF programs, time the requests the scalers ask about, and stream deltas to every scaler.';
@@ -93,6 +94,9 @@ export const collectorCommand: Command = {
   flags: collectorFlags,
   async run(argv, env) {
     const { values } = parseFlags(collectorFlags, argv, env);
+    // Every flag checked before any kernel or network I/O.
+    checkScalerList(values.scaler);
+    checkBpfObject(values['bpf-object']);
     const log = createLogger(values['log-level']);
     const credentials = clientCredentials({ caFile: values['tls-ca'], certFile: values['tls-cert'], keyFile: values['tls-key'] });
     const metadata = values['token-file'] !== undefined ? tokenFileMetadata(values['token-file'], log) : undefined;
@@ -100,12 +104,15 @@ export const collectorCommand: Command = {
       log.warn('no --token-file and no --tls-cert: scalers accept this collector only with --ingest-auth none (loopback)');
     }
     let kubernetes: KubernetesCollectorMode | undefined;
+    let kubeConfig: { close(): void } | undefined;
     if (kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)) {
       // Loaded only here: the Kubernetes client is ~60 MB of RSS a standalone collector never needs.
       const { kubernetesCollectorMode } = await import('../kubernetes/collector-mode.js');
-      const { loadKubeConfig } = await import('../kubernetes/kubeconfig.js');
+      const { kubeConfigFromFlags } = await import('./kubeconfig-flags.js');
+      const loaded = kubeConfigFromFlags(values.kubeconfig, env);
+      kubeConfig = loaded;
       kubernetes = kubernetesCollectorMode({
-        kubeConfig: loadKubeConfig({ kubeconfigPath: values.kubeconfig }),
+        kubeConfig: loaded,
         nodeName: values.node,
         logger: log,
         procRoot: values['proc-root'],
@@ -147,6 +154,7 @@ export const collectorCommand: Command = {
     log.info({ scalers: values.scaler, node: values.node, rung: runtime.hooks.rung, connState: runtime.hooks.connState, tickMs: values.tick }, 'collector running');
     const signal = await shutdownSignal();
     log.info({ signal }, 'shutting down');
+    kubeConfig?.close();
     await client.close();
     runtime.close();
     await metrics.close();

@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { BoundedKubeConfig } from '../kubernetes/kubeconfig.js';
 import { z } from 'zod';
 import type { Command } from '../cli.js';
 import { UsageError, parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
@@ -16,6 +16,9 @@ import { metricsEndpoint } from '../metrics/endpoint.js';
 import { splitHostPort } from '../net/address.js';
 import { metricsListenFlag } from '../metrics/flag.js';
 import { ScalerMetrics } from '../metrics/scaler-metrics.js';
+import { resourceFlags } from './resource-flags.js';
+import { oneSentence } from './startup-checks.js';
+import { routeGrpcLogs } from '../server/grpc-log.js';
 import { serverCredentials } from '../server/credentials.js';
 import { DEFAULT_LISTEN, createScalerServer, type ScalerServer } from '../server/server.js';
 
@@ -38,6 +41,7 @@ export const scalerFlags = [
     description: `Forget a target no RPC or stream asked about for this long (e.g. 15m). Default ${DEFAULT_TARGET_IDLE_EXPIRY_MS / 60_000}m.`,
     schema: durationSchema(`${DEFAULT_TARGET_IDLE_EXPIRY_MS / 60_000}m`, 1000),
   },
+  ...resourceFlags,
   { name: 'tls-cert', env: 'KEDA_EBPF_TLS_CERT', valueName: 'FILE', description: 'PEM server certificate: serve TLS (needs --tls-key).', schema: optionalFileSchema },
   { name: 'tls-key', env: 'KEDA_EBPF_TLS_KEY', valueName: 'FILE', description: 'PEM private key of --tls-cert.', schema: optionalFileSchema },
   { name: 'tls-client-ca', env: 'KEDA_EBPF_TLS_CLIENT_CA', valueName: 'FILE', description: 'PEM CA: require client certificates signed by it (mTLS).', schema: optionalFileSchema },
@@ -61,7 +65,10 @@ export const scalerFlags = [
 ] as const satisfies readonly FlagSpec[];
 
 /** The scaler server as the scaler flags describe it (also used by standalone mode). */
-type ServerFlagValues = Pick<FlagValues<typeof scalerFlags>, 'listen' | 'tls-cert' | 'tls-key' | 'tls-client-ca' | 'max-targets' | 'target-idle-expiry'> &
+type ServerFlagValues = Pick<
+  FlagValues<typeof scalerFlags>,
+  'listen' | 'tls-cert' | 'tls-key' | 'tls-client-ca' | 'max-targets' | 'target-idle-expiry' | 'max-report-bytes' | 'max-histogram-memory' | 'max-targets-per-scaledobject'
+> &
   Partial<Pick<FlagValues<typeof scalerFlags>, 'ingest-max-rate' | 'ingest-max-in-flight'>>;
 
 /**
@@ -90,6 +97,9 @@ export function scalerServerFromFlags(
     log,
     maxTargets: values['max-targets'],
     targetIdleExpiryMs: values['target-idle-expiry'],
+    maxReceiveMessageBytes: values['max-report-bytes'],
+    maxHistogramBytes: values['max-histogram-memory'],
+    maxTargetsPerScaledObject: values['max-targets-per-scaledobject'],
     ...(resolver ? { resolver } : {}),
     firstReport: { connectGraceMs: DEFAULT_CONNECT_GRACE_MS, intervalMs: extra.collectorIntervalMs ?? DEFAULT_COLLECTOR_INTERVAL_MS },
     ...(extra.metrics ? { metrics: extra.metrics } : {}),
@@ -106,13 +116,14 @@ export const scalerCommand: Command = {
   async run(argv, env) {
     const { values } = parseFlags(scalerFlags, argv, env);
     const log = createLogger(values['log-level']);
+    routeGrpcLogs(log);
     let kubernetes: KubernetesScalerMode | undefined;
-    let kubeConfig: KubeConfig | undefined;
+    let kubeConfig: BoundedKubeConfig | undefined;
     if (kubernetesEnabled(values.kubernetes, values.kubeconfig, env, log)) {
       // Loaded only here: the Kubernetes client is ~60 MB of RSS outside Kubernetes mode.
       const { kubernetesScalerMode } = await import('../kubernetes/scaler-mode.js');
-      const { loadKubeConfig } = await import('../kubernetes/kubeconfig.js');
-      kubeConfig = loadKubeConfig({ kubeconfigPath: values.kubeconfig });
+      const { kubeConfigFromFlags } = await import('./kubeconfig-flags.js');
+      kubeConfig = kubeConfigFromFlags(values.kubeconfig, env);
       kubernetes = kubernetesScalerMode({
         kubeConfig,
         identity: { serviceName: values['service-name'], namespace: values.namespace, port: splitHostPort(values.listen, { allowPortZero: true })?.port },
@@ -126,8 +137,11 @@ export const scalerCommand: Command = {
       await server.start();
       await metrics.start();
     } catch (err) {
-      log.fatal({ err }, 'scaler cannot start');
+      // One sentence, no stack (the cause is in the message): attack 11.
+      log.fatal({ reason: oneSentence(err) }, 'scaler cannot start');
+      console.error(`keda-ebpf-scaler scaler: ${oneSentence(err)}; give --listen a free local HOST:PORT`);
       await server.stop();
+      kubeConfig?.close();
       await kubernetes?.close();
       return 1;
     }
@@ -135,6 +149,8 @@ export const scalerCommand: Command = {
     void kubernetes?.attach(server.registry).catch((err: unknown) => log.error({ err }, 'ScaledObject pre-registration failed'));
     const signal = await shutdownSignal();
     log.info({ signal }, 'shutting down');
+    // Cut API requests first: shutdown never waits on an API server (attack 10).
+    kubeConfig?.close();
     await server.stop();
     await metrics.close();
     await kubernetes?.close();

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Command } from '../cli.js';
 import {  } from '../config/flag-schemas.js';
-import { parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
+import { UsageError, parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
 import { COLLECTOR_CAPABILITIES } from '../collector/runtime.js';
 import { createLogger, type Logger } from '../log.js';
 import type { ScalerServer } from '../server/server.js';
@@ -14,6 +14,8 @@ import { kernelFlags, openRuntimeOrExplain } from './collector.js';
 import { INGEST_FLAG_NAMES } from './ingest-flags.js';
 import { scalerFlags, scalerServerFromFlags } from './scaler.js';
 import { shutdownSignal } from './signals.js';
+import { checkBpfObject, oneSentence } from './startup-checks.js';
+import { routeGrpcLogs } from '../server/grpc-log.js';
 
 const SUMMARY =
   'Run scaler and collector in one process on this host, no Kubernetes: trigger metadata names ports (port, netns) and ' +
@@ -83,12 +85,16 @@ export const standaloneCommand: Command = {
   flags: standaloneFlags,
   async run(argv, env) {
     const { values } = parseFlags(standaloneFlags, argv, env);
+    checkBpfObject(values['bpf-object']);
     const log = createLogger(values['log-level']);
+    routeGrpcLogs(log);
     let standalone: Standalone | undefined;
     try {
       standalone = await startStandalone(values, log);
     } catch (err) {
-      log.fatal({ err }, 'scaler cannot start');
+      if (err instanceof UsageError) throw err;
+      log.fatal({ reason: oneSentence(err) }, 'scaler cannot start');
+      console.error(`keda-ebpf-scaler standalone: ${oneSentence(err)}; give --listen a free local HOST:PORT`);
       return 1;
     }
     if (!standalone) return 1;

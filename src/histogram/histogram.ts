@@ -33,6 +33,15 @@ export class Histogram {
     }
   }
 
+  /** Adds the first n entries of parallel index/count arrays (typed arrays welcome). */
+  addArrays(indices: ArrayLike<number>, counts: ArrayLike<number>, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const count = counts[i]!;
+      this.counts[indices[i]!]! += count;
+      this.totalCount += count;
+    }
+  }
+
   merge(other: Histogram): void {
     for (let i = 0; i < BUCKET_COUNT; i++) this.counts[i]! += other.counts[i]!;
     this.totalCount += other.totalCount;

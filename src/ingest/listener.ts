@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_REPORT_BYTES } from '../scaler/limits.js';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
@@ -18,6 +19,8 @@ export interface IngestListenerOptions {
   /** Default: plaintext (then a token authenticates collectors). */
   readonly credentials?: grpc.ServerCredentials;
   readonly authenticator: CollectorAuthenticator;
+  /** Largest message decoded, checked on the length prefix before decoding (default DEFAULT_MAX_REPORT_BYTES). */
+  readonly maxReceiveMessageBytes?: number;
   /** See CollectorIngestOptions. */
   readonly slowReaderMs?: number;
   readonly maxWatchSetPartBytes?: number;
@@ -36,7 +39,7 @@ export interface IngestListener {
 }
 
 export function createIngestListener(options: IngestListenerOptions, ingest: Ingest, streams: StreamTracker, log: Logger): IngestListener {
-  const server = new grpc.Server();
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_REPORT_BYTES });
   server.addService(
     loadCollector().kedaebpf.collector.v1.CollectorIngest.service,
     collectorIngestHandlers(ingest, streams, log, {

@@ -6,11 +6,12 @@ import type { ExternalScalerHandlers } from '../proto/generated/externalscaler/E
 import type { GetMetricSpecResponse } from '../proto/generated/externalscaler/GetMetricSpecResponse.js';
 import type { IsActiveResponse } from '../proto/generated/externalscaler/IsActiveResponse.js';
 import type { ScaledObjectRef__Output } from '../proto/generated/externalscaler/ScaledObjectRef.js';
-import { evaluate } from '../scaler/evaluate.js';
+import { evaluate, evaluateActivity } from '../scaler/evaluate.js';
 import type { TargetRegistry } from '../scaler/registry.js';
 import { sameMetricName } from '../scaler/target.js';
 import type { StreamTracker } from '../server/streams.js';
 import type { FirstReportGate } from './first-report-gate.js';
+import { ActivityStreams } from './activity-streams.js';
 import { prepareTrigger, type PreparedTrigger } from './trigger.js';
 
 export interface KedaServiceDeps {
@@ -21,10 +22,9 @@ export interface KedaServiceDeps {
   readonly log: Logger;
   /** Holds a target's first activity answer after start-up until collectors reported on it. */
   readonly firstReport?: FirstReportGate;
+  /** Shared with whoever wants its stats (the server); made here when not given. */
+  readonly activityStreams?: ActivityStreams;
 }
-
-/** A stream re-checks its state this long after the predicted change, to land past the slot edge. */
-const TIMER_SLACK_MS = 5;
 
 function metricSpecResponse(p: PreparedTrigger): GetMetricSpecResponse {
   const targetValue = p.trigger.targetValue;
@@ -55,7 +55,10 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
   const store = registry.store;
   /** Resolves when the first answer about p's target may be given (at once without a gate). */
   const firstAnswer = (p: PreparedTrigger): Promise<void> =>
-    deps.firstReport?.wait(p.target.id, () => evaluate(store, p.target.id, p.trigger, clock()).active) ?? Promise.resolve();
+    deps.firstReport?.wait(p.target.id, () => evaluateActivity(store, p.target.id, p.trigger, clock()).active) ?? Promise.resolve();
+  // One listener for every StreamIsActive: updates are coalesced per target (activity-streams.ts).
+  const activityStreams = deps.activityStreams ?? new ActivityStreams(store, clock);
+  ingest.onTargetsUpdated((ids) => activityStreams.markDirty(ids));
 
   function unary<Req, Res>(handler: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
@@ -137,39 +140,25 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
     IsActive: unary(async (request: ScaledObjectRef__Output): Promise<IsActiveResponse> => {
       const p = await prepareTrigger(request, registry, clock(), log);
       await firstAnswer(p);
-      return { result: evaluate(store, p.target.id, p.trigger, clock()).active };
+      return { result: evaluateActivity(store, p.target.id, p.trigger, clock()).active };
     }),
 
     StreamIsActive: serverStream<IsActiveResponse>('StreamIsActive', (p, write) => {
-      let last: boolean | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      let ready = false;
-      const check = (): void => {
-        if (!ready) return;
-        const now = clock();
-        const e = evaluate(store, p.target.id, p.trigger, now);
-        store.touch(p.target.id, now);
-        if (e.active !== last) {
-          last = e.active;
-          write({ result: e.active });
-          p.log.debug({ active: e.active, activity: e.activity, inFlight: e.inFlight }, 'activity changed');
-        }
-        clearTimeout(timer);
-        timer = e.nextChangeMs === undefined ? undefined : setTimeout(check, Math.max(0, e.nextChangeMs - now) + TIMER_SLACK_MS);
-      };
-      const off = ingest.onTargetsUpdated((ids) => {
-        if (ids.has(p.target.id)) check();
-      });
+      // Subscribed (and so the first message sent) once the first answer may be given.
+      let unsubscribe: (() => void) | undefined;
       let stopped = false;
       void firstAnswer(p).then(() => {
         if (stopped) return;
-        ready = true;
-        check();
+        unsubscribe = activityStreams.subscribe(p.target.id, p.trigger, {
+          onChange: (active, detail) => {
+            write({ result: active });
+            p.log.debug({ active, ...detail }, 'activity changed');
+          },
+        });
       });
       return () => {
         stopped = true;
-        off();
-        clearTimeout(timer);
+        unsubscribe?.();
       };
     }),
 

@@ -64,7 +64,7 @@ export async function prepareTrigger(ref: ScaledObjectRef__Output | null | undef
     cache.set(key, entry);
   }
   const { trigger } = entry;
-  const target = await registry.register(trigger.selection, now);
+  const target = await registry.register(trigger.selection, now, `${namespace}/${name}`);
   registry.store.ensureHistory(target.id, Math.max(trigger.windowMs, trigger.activationWindowMs));
   if (entry.log?.targetId !== target.id) {
     entry.log = { targetId: target.id, logger: log.child({ namespace, scaledObject: name, targetId: target.id }) };

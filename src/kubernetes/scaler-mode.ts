@@ -33,7 +33,7 @@ export function kubernetesScalerMode(options: { kubeConfig: KubeConfig; identity
         const where = { scaledObject: `${trigger.namespace}/${trigger.name}`, trigger: trigger.triggerIndex };
         try {
           const config = parseTriggerMetadata(trigger.metadata, trigger.namespace);
-          await registry.register(config.selection, Date.now());
+          await registry.register(config.selection, Date.now(), `${trigger.namespace}/${trigger.name}`);
           registered++;
         } catch (err) {
           log.warn({ ...where, err: err instanceof Error ? err.message : String(err) }, 'ScaledObject trigger not pre-registered');

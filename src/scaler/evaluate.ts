@@ -71,6 +71,17 @@ export function evaluate(store: WindowStore, targetId: string, trigger: TriggerC
         break;
     }
   }
+  return { value: safeValue(value), ...evaluateActivity(store, targetId, trigger, now) };
+}
+
+/** What activation depends on: two keys of the trigger. */
+export type ActivationConfig = Pick<TriggerConfig, 'activationRequests' | 'activationWindowMs'>;
+
+/**
+ * The activation half of evaluate(): counters only, no histogram merge, so IsActive and
+ * StreamIsActive stay cheap however long the metric window is.
+ */
+export function evaluateActivity(store: WindowStore, targetId: string, trigger: ActivationConfig, now: number): Omit<Evaluation, 'value'> {
   const slots = store.activity(targetId, now, trigger.activationWindowMs);
   const activity = slots.reduce((sum, s) => sum + s.count, 0);
   const gauge = store.inFlight(targetId, now);
@@ -83,7 +94,7 @@ export function evaluate(store: WindowStore, targetId: string, trigger: TriggerC
   let activityEndsMs: number | undefined;
   if (byActivity) {
     let remaining = activity;
-    for (const s of [...slots].sort((a, b) => a.untilMs - b.untilMs)) {
+    for (const s of slots.sort((a, b) => a.untilMs - b.untilMs)) {
       remaining -= s.count;
       if (remaining < trigger.activationRequests) {
         activityEndsMs = s.untilMs;
@@ -99,7 +110,6 @@ export function evaluate(store: WindowStore, targetId: string, trigger: TriggerC
     nextChangeMs = finite.length === ends.length ? Math.max(...finite) : undefined;
   }
   return {
-    value: safeValue(value),
     active,
     activity,
     inFlight: gauge.value,

@@ -11,7 +11,11 @@ export const MIN_WINDOW_MS = 1000;
 /** Longest window: the ring buffer holds MAX_HISTORY_SECONDS slots. */
 export const MAX_WINDOW_MS = MAX_HISTORY_SECONDS * 1000;
 
-/** Default max targets per scaler process; each costs at most a few hundred KB of slots. */
+/**
+ * Default max targets per scaler process. What each costs is bounded by the slot formula
+ * below (docs/security.md, "Memory and limits"), and all of them together by
+ * DEFAULT_MAX_HISTOGRAM_BYTES.
+ */
 export const DEFAULT_MAX_TARGETS = 1000;
 
 /** Default time a target nobody asked about (no RPC, no open stream) is kept. */
@@ -51,3 +55,44 @@ export const RECENT_IDS_KEPT = 32;
  * resending, so 10k is generous, and it keeps one corrupt sequence (2^53-1) from wedging.
  */
 export const MAX_SEQUENCE_STEP = 10_000;
+
+/**
+ * One-second slots kept per target at most: the default activationWindow (60 s) plus the
+ * second being filled and one of slack. Longer windows read coarse slots for the part older
+ * than this, so a 10-minute window costs 62 + 62 slots instead of 600.
+ */
+export const MAX_FINE_SLOTS = 62;
+
+/** Width of the coarse slots that hold history older than MAX_FINE_SLOTS seconds. */
+export const COARSE_SLOT_SECONDS = 10;
+
+/**
+ * Default budget for histogram buckets over all targets and slots (--max-histogram-memory).
+ * The worst case of 1000 targets x 62 slots x 384 full buckets is ~240 MB, more than the
+ * scaler's 256 MiB container limit leaves: past this budget, new buckets are dropped (and
+ * counted) while counters keep working. Real traffic fills a few dozen buckets per second.
+ */
+export const DEFAULT_MAX_HISTOGRAM_BYTES = 128 * 1024 * 1024;
+
+/** Fixed cost of one slot object (counters, times; doubles are boxed), without its histogram. */
+export const SLOT_BYTES = 200;
+
+/**
+ * Default targets one ScaledObject (namespace/name) may hold (--max-targets-per-scaledobject):
+ * far above the triggers a ScaledObject has, low enough that one cannot fill the table.
+ */
+export const DEFAULT_MAX_TARGETS_PER_SCALEDOBJECT = 32;
+
+/**
+ * When the table is full, a target nobody asked about for this long may give its place to a
+ * new one: four KEDA polling intervals at the default 30 s, far below the idle expiry.
+ */
+export const MIN_IDLE_BEFORE_EVICTION_MS = 120_000;
+
+/**
+ * Default largest collector message the scaler decodes (--max-report-bytes). Decoding costs
+ * ~50-200 ms per MB on one core, all of it blocking KEDA's calls: 256 KiB keeps one decode
+ * under ~50 ms. Collectors split reports into parts of REPORT_PART_BYTES, so real reports
+ * never come near it (a 1M-entry bucket array, attack 9, is refused before decoding).
+ */
+export const DEFAULT_MAX_REPORT_BYTES = 256 * 1024;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ScalerError } from '../errors.js';
+import { LogThrottle } from '../log-throttle.js';
 import type { Selection } from './metadata.js';
 import type { ResolvedSelection, TargetResolver } from './resolver.js';
 import { targetId } from './target.js';
@@ -26,11 +27,15 @@ export interface RegistryChange {
 
 export type RegistryListener = (change: RegistryChange) => void;
 
+/** One "target refused" / "target evicted" warning per ScaledObject per this long. */
+const WARN_INTERVAL_MS = 10_000;
+
 export class TargetRegistry {
   private readonly targets = new Map<string, RegisteredTarget>();
   private readonly pending = new Map<string, Promise<RegisteredTarget>>();
   private readonly listeners = new Set<RegistryListener>();
   private generationCounter = 0;
+  private readonly warnings = new LogThrottle(WARN_INTERVAL_MS);
 
   constructor(
     readonly store: WindowStore,
@@ -40,6 +45,11 @@ export class TargetRegistry {
 
   get generation(): number {
     return this.generationCounter;
+  }
+
+  /** Warning lines held back by the rate limit so far. */
+  get warningsSuppressed(): number {
+    return this.warnings.suppressedTotal;
   }
 
   get(id: string): RegisteredTarget | undefined {
@@ -52,38 +62,52 @@ export class TargetRegistry {
 
   /**
    * The target of a selection, registering (resolving, admitting) it on first sight; every
-   * call counts as "asked about" for expiry. Throws TARGET_LIMIT when the store is full.
+   * call counts as "asked about" for expiry. `owner` is the asking ScaledObject
+   * ("namespace/name"), for fairness when the table is full (admission.ts). Throws
+   * TARGET_LIMIT when the target cannot get a place.
    */
-  async register(selection: Selection, now: number): Promise<RegisteredTarget> {
+  async register(selection: Selection, now: number, owner = ''): Promise<RegisteredTarget> {
     const id = targetId(selection);
     const known = this.targets.get(id);
     if (known) {
-      this.store.touch(id, now);
+      this.store.touch(id, now, owner);
       return known;
     }
     let pending = this.pending.get(id);
     if (!pending) {
-      pending = this.add(id, selection, now).finally(() => this.pending.delete(id));
+      pending = this.add(id, selection, now, owner).finally(() => this.pending.delete(id));
       this.pending.set(id, pending);
     }
     return pending;
   }
 
-  private async add(id: string, selection: Selection, now: number): Promise<RegisteredTarget> {
+  private async add(id: string, selection: Selection, now: number, owner: string): Promise<RegisteredTarget> {
     const resolved = await this.resolver.resolve(selection);
-    const admitted = this.store.admit(id, now);
-    if (admitted === 'refused') {
-      this.log?.warn({ targetId: id, maxTargets: this.store.maxTargets }, 'target refused: max targets reached');
+    const outcome = this.store.admitFor(id, now, owner);
+    const evicted = outcome.evicted.filter((gone) => this.targets.delete(gone));
+    if (evicted.length > 0) this.warn(owner, now, { evicted, for: id }, 'targets evicted to make room for another ScaledObject');
+    if (outcome.result === 'refused') {
+      if (evicted.length > 0) this.emit([], evicted);
+      const ownerCap = outcome.refusedBecause === 'owner-cap';
+      this.warn(owner, now, { targetId: id, maxTargets: this.store.maxTargets, maxTargetsPerScaledObject: this.store.maxTargetsPerScaledObject }, ownerCap ? 'target refused: ScaledObject holds its maximum of targets, all with open streams' : 'target refused: max targets reached, all in use');
       throw new ScalerError(
         'TARGET_LIMIT',
-        `target ${id} refused: this scaler already tracks its maximum of ${this.store.maxTargets} targets (raise --max-targets or lower --target-idle-expiry)`,
+        ownerCap
+          ? `target ${id} refused: ScaledObject ${owner} already holds its maximum of ${this.store.maxTargetsPerScaledObject} targets, each with an open stream (raise --max-targets-per-scaledobject or close streams)`
+          : `target ${id} refused: this scaler tracks its maximum of ${this.store.maxTargets} targets, all with open streams or asked about in the last ${Math.round(this.store.minIdleBeforeEvictionMs / 1000)} s (raise --max-targets)`,
       );
     }
     const target: RegisteredTarget = { id, selection, resolved };
     this.targets.set(id, target);
     this.log?.info({ targetId: id, servers: resolved.servers.length, demand: resolved.demandAddresses }, 'target registered');
-    this.emit([id], []);
+    this.emit([id], evicted);
     return target;
+  }
+
+  private warn(owner: string, now: number, fields: Record<string, unknown>, message: string): void {
+    // Keyed by the kind of warning, not the ScaledObject: names are the caller's to invent.
+    const gate = this.warnings.allow(message, now);
+    if (gate.emit) this.log?.warn({ scaledObject: owner, ...fields, suppressedSinceLastLine: gate.suppressed }, message);
   }
 
   /** A resolver learned new addresses for a target (e.g. a Service changed): push them. */

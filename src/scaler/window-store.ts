@@ -1,18 +1,31 @@
 import { Histogram, type SparseBuckets } from '../histogram/histogram.js';
+import { decideAdmission, type AdmissionCandidate, type AdmissionView } from './admission.js';
 import {
+  COARSE_SLOT_SECONDS,
+  DEFAULT_MAX_HISTOGRAM_BYTES,
   DEFAULT_MAX_TARGETS,
+  DEFAULT_MAX_TARGETS_PER_SCALEDOBJECT,
   DEFAULT_TARGET_IDLE_EXPIRY_MS,
   IN_FLIGHT_STALE_MS,
+  MAX_FINE_SLOTS,
   MAX_HISTORY_SECONDS,
+  MIN_IDLE_BEFORE_EVICTION_MS,
   RECENT_IDS_KEPT,
+  SLOT_BYTES,
 } from './limits.js';
+import { SparseCounts } from './sparse-counts.js';
 
 /**
- * Per-target sliding windows: a ring of one-second slots per target, merged across
- * collectors (adding deltas is merging). Pure: every method takes `now` (unix ms) and does
- * no I/O. Bounded: at most maxTargets targets x historySeconds slots, each slot holding a
- * sparse histogram (only the buckets that got counts), and targets nobody asked about for
- * idleExpiryMs are dropped.
+ * Per-target sliding windows, merged across collectors (adding deltas is merging). Pure:
+ * every method takes `now` (unix ms) and does no I/O.
+ *
+ * Each target keeps two rings: one-second slots for the last MAX_FINE_SLOTS seconds (the
+ * default windows, activation timing to the second) and, only when a trigger asks for a
+ * longer window, COARSE_SLOT_SECONDS-wide slots for the rest of its history. Every slot
+ * holds counters and a sparse histogram (only the buckets that got counts). So memory is
+ *   targets x (fine + coarse slots) x (SLOT_BYTES + buckets used x 10 bytes)
+ * with at most maxTargets targets, 62 + 62 slots each and 384 buckets per slot, and all the
+ * buckets together within maxHistogramBytes (docs/security.md, "Memory and limits").
  */
 
 /** One collector interval's counters for one target (deltas; validated by ingest). */
@@ -26,14 +39,15 @@ export interface WindowDelta {
 }
 
 interface Slot {
-  sec: number;
+  /** Fine ring: the second. Coarse ring: the coarse slot's number (second / COARSE_SLOT_SECONDS). */
+  key: number;
   requests: number;
   latencySumUs: number;
   acceptedConnections: number;
   demandAttempts: number;
   demandRefused: number;
-  /** bucket index -> count; sparse because most slots see a handful of buckets. */
-  buckets: Map<number, number>;
+  /** Only the buckets that got counts; allocated on the first one. */
+  buckets: SparseCounts | undefined;
   /** Earliest start and latest end (unix ms) of the collector intervals merged here. */
   startMs: number;
   endMs: number;
@@ -58,8 +72,9 @@ export interface WindowSums {
   readonly histogram?: Histogram;
 }
 
-/** Activity (requests + demand attempts) per second, oldest first, for activation timing. */
+/** Activity (requests + demand attempts) per slot, oldest first, for activation timing. */
 export interface ActivitySlot {
+  /** The slot's first second. */
   readonly sec: number;
   readonly count: number;
   /** When this slot's activity stops counting: its last active interval's end + the window. */
@@ -68,60 +83,90 @@ export interface ActivitySlot {
 
 export type AdmitResult = 'existing' | 'added' | 'refused';
 
+export interface AdmitOutcome {
+  readonly result: AdmitResult;
+  /** Targets that gave their place to this one (see admission.ts); already removed. */
+  readonly evicted: readonly string[];
+  /** Why it was refused: the owner's cap, or a full table of pinned / recently asked targets. */
+  readonly refusedBecause?: 'owner-cap' | 'full';
+}
+
 export interface WindowStoreOptions {
   readonly maxTargets?: number;
   readonly idleExpiryMs?: number;
   readonly historySeconds?: number;
+  /** Budget for histogram buckets over all slots, in bytes (see SparseCounts.bytes). */
+  readonly maxHistogramBytes?: number;
+  readonly maxTargetsPerScaledObject?: number;
+  readonly minIdleBeforeEvictionMs?: number;
 }
 
 export interface WindowStoreStats {
   readonly targets: number;
   readonly maxTargets: number;
   readonly historySeconds: number;
-  /** Slot objects currently allocated, over all targets (bound: maxTargets x historySeconds). */
+  /** Slot objects currently allocated, over all targets and both rings. */
   readonly slots: number;
+  readonly fineSlots: number;
+  readonly coarseSlots: number;
   /** Histogram bucket entries over all slots (bound: slots x BUCKET_COUNT; far fewer in practice). */
   readonly bucketEntries: number;
+  /** Bytes the slots and their histograms take by the store's accounting (the formula's terms). */
+  readonly estimatedBytes: number;
+  readonly histogramBytes: number;
+  readonly maxHistogramBytes: number;
+  /** Deltas whose histogram part was dropped because the histogram budget was used up. */
+  readonly histogramDropsOverBudget: number;
   readonly refusedTotal: number;
   readonly expiredTotal: number;
+  /** Targets that gave their place in a full table to another ScaledObject's (admission.ts). */
+  readonly evictedTotal: number;
   readonly droppedLateDeltas: number;
-  /** Most recent refused / expired target ids (newest last). */
+  /** Refusals per ScaledObject ("namespace/name"; "" when unknown), the most recent 32 kept. */
+  readonly refusedByScaledObject: Readonly<Record<string, number>>;
+  /** Most recent refused / expired / evicted target ids (newest last). */
   readonly recentRefused: readonly string[];
   readonly recentExpired: readonly string[];
+  readonly recentEvicted: readonly string[];
 }
 
-/**
- * Slots a target starts with: the default activationWindow (60 s) plus the second being
- * filled and one of slack. A trigger with a longer window grows its target's ring (up to
- * historySeconds), so memory follows the windows actually asked for, not the longest
- * window allowed.
- */
-const INITIAL_SLOTS = 62;
+class Ring {
+  slots: (Slot | undefined)[];
+  constructor(capacity: number) {
+    this.slots = new Array<Slot | undefined>(capacity);
+  }
+
+  get capacity(): number {
+    return this.slots.length;
+  }
+
+  get(key: number): Slot | undefined {
+    const slot = this.slots[key % this.slots.length];
+    return slot !== undefined && slot.key === key ? slot : undefined;
+  }
+}
+
+function emptySlot(key: number, startMs: number, endMs: number): Slot {
+  return { key, requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, buckets: undefined, startMs, endMs, activeEndMs: 0 };
+}
+
+function slotBytes(slot: Slot): number {
+  return SLOT_BYTES + (slot.buckets?.bytes ?? 0);
+}
 
 class TargetWindow {
-  slots: (Slot | undefined)[];
+  fine: Ring;
+  coarse: Ring | undefined;
   pins = 0;
   readonly inFlight = new Map<string, { value: number; atMs: number }>();
 
   constructor(
     readonly admittedMs: number,
     public lastAskedMs: number,
-    capacity: number,
+    public owner: string,
+    fineCapacity: number,
   ) {
-    this.slots = new Array<Slot | undefined>(capacity);
-  }
-
-  slotFor(sec: number): Slot | undefined {
-    const slot = this.slots[sec % this.slots.length];
-    return slot !== undefined && slot.sec === sec ? slot : undefined;
-  }
-
-  /** Re-places the kept slots in a larger ring. */
-  grow(capacity: number): void {
-    if (capacity <= this.slots.length) return;
-    const next = new Array<Slot | undefined>(capacity);
-    for (const slot of this.slots) if (slot !== undefined) next[slot.sec % capacity] = slot;
-    this.slots = next;
+    this.fine = new Ring(fineCapacity);
   }
 }
 
@@ -131,46 +176,203 @@ function pushRecent(list: string[], id: string): void {
 }
 
 const toSec = (ms: number): number => Math.floor(ms / 1000);
+const coarseKey = (sec: number): number => Math.floor(sec / COARSE_SLOT_SECONDS);
+
+/** Keeps a slot's counters in step with one delta (or another slot). */
+interface Counters {
+  requests: number;
+  latencySumUs: number;
+  acceptedConnections: number;
+  demandAttempts: number;
+  demandRefused: number;
+}
+
+function addCounters(slot: Counters, from: Readonly<Counters>): void {
+  slot.requests += from.requests;
+  slot.latencySumUs += from.latencySumUs;
+  slot.acceptedConnections += from.acceptedConnections;
+  slot.demandAttempts += from.demandAttempts;
+  slot.demandRefused += from.demandRefused;
+}
+
+/** Which slots make up the seconds [fromSec, nowSec] of a target (see WindowStore.slotsFor). */
+interface SlotPlan {
+  readonly coarse: Slot[];
+  readonly fine: Slot[];
+}
 
 export class WindowStore {
   readonly maxTargets: number;
   readonly idleExpiryMs: number;
   readonly historySeconds: number;
+  readonly maxHistogramBytes: number;
+  readonly maxTargetsPerScaledObject: number;
+  readonly minIdleBeforeEvictionMs: number;
   private readonly targets = new Map<string, TargetWindow>();
+  /** Owner ("namespace/name") -> the targets it asked for last. */
+  private readonly owned = new Map<string, Set<string>>();
+  private histogramBytes = 0;
+  private histogramDrops = 0;
   private refusedTotal = 0;
   private expiredTotal = 0;
+  private evictedTotal = 0;
   private droppedLate = 0;
+  private readonly refusedByOwner = new Map<string, number>();
   private readonly recentRefused: string[] = [];
   private readonly recentExpired: string[] = [];
+  private readonly recentEvicted: string[] = [];
 
   constructor(options: WindowStoreOptions = {}) {
     this.maxTargets = options.maxTargets ?? DEFAULT_MAX_TARGETS;
     this.idleExpiryMs = options.idleExpiryMs ?? DEFAULT_TARGET_IDLE_EXPIRY_MS;
     this.historySeconds = options.historySeconds ?? MAX_HISTORY_SECONDS;
+    this.maxHistogramBytes = options.maxHistogramBytes ?? DEFAULT_MAX_HISTOGRAM_BYTES;
+    this.maxTargetsPerScaledObject = options.maxTargetsPerScaledObject ?? DEFAULT_MAX_TARGETS_PER_SCALEDOBJECT;
+    this.minIdleBeforeEvictionMs = options.minIdleBeforeEvictionMs ?? MIN_IDLE_BEFORE_EVICTION_MS;
+  }
+
+  /** Slots a fresh target starts with (its fine ring; long windows add a coarse one). */
+  private get fineCapacity(): number {
+    return Math.min(MAX_FINE_SLOTS, this.historySeconds);
   }
 
   /** Makes room for a target (asked about at `now`), or refuses it when the store is full. */
-  admit(id: string, now: number): AdmitResult {
+  admit(id: string, now: number, owner = ''): AdmitResult {
+    return this.admitFor(id, now, owner).result;
+  }
+
+  /**
+   * admit() with fairness between ScaledObjects (admission.ts): `owner` is the asking
+   * ScaledObject ("namespace/name"). The outcome lists targets evicted to make room.
+   */
+  admitFor(id: string, now: number, owner = ''): AdmitOutcome {
     const existing = this.targets.get(id);
     if (existing) {
-      existing.lastAskedMs = Math.max(existing.lastAskedMs, now);
-      return 'existing';
+      this.touch(id, now, owner);
+      return { result: 'existing', evicted: [] };
     }
-    if (this.targets.size >= this.maxTargets) {
-      this.refusedTotal++;
-      pushRecent(this.recentRefused, id);
-      return 'refused';
+    const evicted: string[] = [];
+    // At most two rounds: the owner's own cap, then the table's.
+    for (let round = 0; round < 2; round++) {
+      const decision = decideAdmission(this.admissionView(), owner, now);
+      if (decision.kind === 'admit') break;
+      if (decision.kind === 'refuse') return this.refuse(id, owner, decision.reason, evicted);
+      this.dropTarget(decision.evict);
+      this.evictedTotal++;
+      pushRecent(this.recentEvicted, decision.evict);
+      evicted.push(decision.evict);
     }
-    this.targets.set(id, new TargetWindow(now, now, Math.min(INITIAL_SLOTS, this.historySeconds)));
-    return 'added';
+    if (this.targets.size >= this.maxTargets) return this.refuse(id, owner, 'full', evicted);
+    this.targets.set(id, new TargetWindow(now, now, owner, this.fineCapacity));
+    this.ownedSet(owner).add(id);
+    return { result: 'added', evicted };
+  }
+
+  private refuse(id: string, owner: string, reason: 'owner-cap' | 'full', evicted: string[]): AdmitOutcome {
+    this.refusedTotal++;
+    pushRecent(this.recentRefused, id);
+    const count = (this.refusedByOwner.get(owner) ?? 0) + 1;
+    this.refusedByOwner.delete(owner);
+    this.refusedByOwner.set(owner, count);
+    if (this.refusedByOwner.size > RECENT_IDS_KEPT) this.refusedByOwner.delete(this.refusedByOwner.keys().next().value!);
+    return { result: 'refused', evicted, refusedBecause: reason };
+  }
+
+  private ownedSet(owner: string): Set<string> {
+    let set = this.owned.get(owner);
+    if (!set) {
+      set = new Set();
+      this.owned.set(owner, set);
+    }
+    return set;
+  }
+
+  private setOwner(id: string, t: TargetWindow, owner: string): void {
+    if (t.owner === owner) return;
+    const previous = this.owned.get(t.owner);
+    previous?.delete(id);
+    if (previous?.size === 0) this.owned.delete(t.owner);
+    t.owner = owner;
+    this.ownedSet(owner).add(id);
+  }
+
+  private admissionView(): AdmissionView {
+    const targets = this.targets;
+    const candidate = (id: string): AdmissionCandidate | undefined => {
+      const t = targets.get(id);
+      return t ? { id, owner: t.owner, lastAskedMs: t.lastAskedMs, pinned: t.pins > 0 } : undefined;
+    };
+    return {
+      size: targets.size,
+      maxTargets: this.maxTargets,
+      maxTargetsPerOwner: this.maxTargetsPerScaledObject,
+      minIdleBeforeEvictionMs: this.minIdleBeforeEvictionMs,
+      ownedBy: (owner) => this.owned.get(owner),
+      owners: () => this.owned.entries(),
+      candidate,
+      *all() {
+        for (const id of targets.keys()) yield candidate(id)!;
+      },
+    };
+  }
+
+  /** Removes a target and gives its bytes back. */
+  private dropTarget(id: string): boolean {
+    const t = this.targets.get(id);
+    if (!t) return false;
+    for (const ring of [t.fine, t.coarse]) {
+      for (const slot of ring?.slots ?? []) if (slot?.buckets) this.histogramBytes -= slot.buckets.bytes;
+    }
+    this.targets.delete(id);
+    const set = this.owned.get(t.owner);
+    set?.delete(id);
+    if (set?.size === 0) this.owned.delete(t.owner);
+    return true;
   }
 
   /**
    * A trigger of this target looks `windowMs` back (its window or activationWindow): keep
-   * enough one-second slots for it (bounded by historySeconds).
+   * enough history for it (bounded by historySeconds). Up to MAX_FINE_SLOTS seconds in
+   * one-second slots; a longer window adds the coarse ring, seeded from the fine one.
    */
   ensureHistory(id: string, windowMs: number): void {
-    this.targets.get(id)?.grow(Math.min(this.historySeconds, Math.ceil(windowMs / 1000) + 2));
+    const t = this.targets.get(id);
+    if (!t) return;
+    const seconds = Math.min(this.historySeconds, Math.ceil(windowMs / 1000) + 2);
+    if (seconds <= t.fine.capacity) return;
+    const coarseCapacity = Math.ceil(seconds / COARSE_SLOT_SECONDS) + 2;
+    if (t.coarse && t.coarse.capacity >= coarseCapacity) return;
+    const coarse = new Ring(coarseCapacity);
+    if (t.coarse) {
+      for (const slot of t.coarse.slots) if (slot) coarse.slots[slot.key % coarseCapacity] = slot;
+    } else {
+      const ordered = t.fine.slots.filter((x): x is Slot => x !== undefined).sort((a, b) => a.key - b.key);
+      for (const slot of ordered) this.mergeInto(coarse, coarseKey(slot.key), slot);
+    }
+    t.coarse = coarse;
+  }
+
+  /** Adds a fine slot's content to the coarse slot `key` (seeding a new coarse ring). */
+  private mergeInto(ring: Ring, key: number, from: Slot): void {
+    const index = key % ring.capacity;
+    let slot = ring.slots[index];
+    if (slot === undefined || slot.key < key) {
+      if (slot?.buckets) this.histogramBytes -= slot.buckets.bytes;
+      slot = emptySlot(key, from.startMs, from.endMs);
+      ring.slots[index] = slot;
+    } else if (slot.key > key) {
+      return;
+    }
+    slot.startMs = Math.min(slot.startMs, from.startMs);
+    slot.endMs = Math.max(slot.endMs, from.endMs);
+    slot.activeEndMs = Math.max(slot.activeEndMs, from.activeEndMs);
+    addCounters(slot, from);
+    if (from.buckets && from.buckets.size > 0) {
+      const before = slot.buckets?.bytes ?? 0;
+      slot.buckets ??= new SparseCounts();
+      slot.buckets.addAll(from.buckets);
+      this.histogramBytes += slot.buckets.bytes - before;
+    }
   }
 
   has(id: string): boolean {
@@ -181,10 +383,12 @@ export class WindowStore {
     return [...this.targets.keys()];
   }
 
-  /** Someone (an RPC) asked about the target: it is not idle. */
-  touch(id: string, now: number): void {
+  /** Someone (an RPC) asked about the target: it is not idle. `owner` asked last. */
+  touch(id: string, now: number, owner?: string): void {
     const t = this.targets.get(id);
-    if (t) t.lastAskedMs = Math.max(t.lastAskedMs, now);
+    if (!t) return;
+    t.lastAskedMs = Math.max(t.lastAskedMs, now);
+    if (owner !== undefined) this.setOwner(id, t, owner);
   }
 
   /** An open stream pins its target: pinned targets never expire. */
@@ -202,11 +406,11 @@ export class WindowStore {
   }
 
   remove(id: string): boolean {
-    return this.targets.delete(id);
+    return this.dropTarget(id);
   }
 
   /**
-   * Adds one delta to the slot of second `atMs` (the end of the collector's interval of
+   * Adds one delta to the slots of second `atMs` (the end of the collector's interval of
    * `intervalMs`), clamped to `now` so a collector clock running ahead cannot write the
    * future. Deltas older than the history are dropped and counted. Returns false when not
    * recorded.
@@ -217,45 +421,43 @@ export class WindowStore {
     const nowSec = toSec(now);
     const endMs = Math.min(atMs, now);
     const sec = toSec(endMs);
-    const capacity = t.slots.length;
-    if (sec <= nowSec - capacity) {
+    // Room for this delta's buckets in both rings? Past the budget, counters still count.
+    const bucketCount = Math.min(delta.buckets.indices.length, delta.buckets.counts.length);
+    const withBuckets = bucketCount > 0 && this.histogramBytes < this.maxHistogramBytes;
+    if (bucketCount > 0 && !withBuckets) this.histogramDrops++;
+    const inFine = sec > nowSec - t.fine.capacity && this.write(t.fine, sec, delta, endMs, intervalMs, withBuckets);
+    const c = coarseKey(sec);
+    const inCoarse = t.coarse !== undefined && c > coarseKey(nowSec) - t.coarse.capacity && this.write(t.coarse, c, delta, endMs, intervalMs, withBuckets);
+    if (!inFine && !inCoarse) {
       this.droppedLate++;
       return false;
     }
-    const index = sec % capacity;
-    let slot = t.slots[index];
-    if (slot === undefined || slot.sec < sec) {
-      slot = {
-        sec,
-        requests: 0,
-        latencySumUs: 0,
-        acceptedConnections: 0,
-        demandAttempts: 0,
-        demandRefused: 0,
-        buckets: new Map(),
-        startMs: endMs - intervalMs,
-        endMs,
-        activeEndMs: 0,
-      };
-      t.slots[index] = slot;
-    } else if (slot.sec > sec) {
-      this.droppedLate++;
+    return true;
+  }
+
+  private write(ring: Ring, key: number, delta: WindowDelta, endMs: number, intervalMs: number, withBuckets: boolean): boolean {
+    const index = key % ring.capacity;
+    let slot = ring.slots[index];
+    if (slot === undefined || slot.key < key) {
+      if (slot?.buckets) this.histogramBytes -= slot.buckets.bytes;
+      slot = emptySlot(key, endMs - intervalMs, endMs);
+      ring.slots[index] = slot;
+    } else if (slot.key > key) {
       return false;
     }
     slot.startMs = Math.min(slot.startMs, endMs - intervalMs);
     slot.endMs = Math.max(slot.endMs, endMs);
     if (delta.requests + delta.demandAttempts > 0) slot.activeEndMs = Math.max(slot.activeEndMs, endMs);
-    slot.requests += delta.requests;
-    slot.latencySumUs += delta.latencySumUs;
-    slot.acceptedConnections += delta.acceptedConnections;
-    slot.demandAttempts += delta.demandAttempts;
-    slot.demandRefused += delta.demandRefused;
-    const n = Math.min(delta.buckets.indices.length, delta.buckets.counts.length);
-    for (let i = 0; i < n; i++) {
-      const count = delta.buckets.counts[i]!;
-      if (count === 0) continue;
-      const bucket = delta.buckets.indices[i]!;
-      slot.buckets.set(bucket, (slot.buckets.get(bucket) ?? 0) + count);
+    addCounters(slot, delta);
+    if (withBuckets) {
+      const before = slot.buckets?.bytes ?? 0;
+      const buckets = (slot.buckets ??= new SparseCounts());
+      const n = Math.min(delta.buckets.indices.length, delta.buckets.counts.length);
+      for (let i = 0; i < n; i++) {
+        const count = delta.buckets.counts[i]!;
+        if (count !== 0) buckets.add(delta.buckets.indices[i]!, count);
+      }
+      this.histogramBytes += buckets.bytes - before;
     }
     return true;
   }
@@ -289,6 +491,38 @@ export class WindowStore {
   }
 
   /**
+   * The slots covering seconds [fromSec, nowSec]: one-second slots as far back as the fine
+   * ring reaches (from a coarse boundary), coarse slots before that. The coarse part may
+   * start up to COARSE_SLOT_SECONDS - 1 seconds early; rates stay right because they divide
+   * by the time the slots' intervals span.
+   */
+  private slotsFor(t: TargetWindow, fromSec: number, nowSec: number): SlotPlan {
+    const fineFrom = nowSec - t.fine.capacity + 1;
+    const fine: Slot[] = [];
+    const coarse: Slot[] = [];
+    let fineStart = Math.max(fromSec, fineFrom);
+    if (fromSec < fineFrom && t.coarse) {
+      const boundary = Math.ceil(fineFrom / COARSE_SLOT_SECONDS) * COARSE_SLOT_SECONDS;
+      const oldestCoarse = coarseKey(nowSec) - t.coarse.capacity + 1;
+      for (let c = Math.max(coarseKey(fromSec), oldestCoarse); c < boundary / COARSE_SLOT_SECONDS; c++) {
+        const slot = t.coarse.get(c);
+        if (slot) coarse.push(slot);
+      }
+      fineStart = boundary;
+    }
+    for (let sec = fineStart; sec <= nowSec; sec++) {
+      const slot = t.fine.get(sec);
+      if (slot) fine.push(slot);
+    }
+    return { coarse, fine };
+  }
+
+  /** Seconds of history a target can answer for. */
+  private reach(t: TargetWindow): number {
+    return t.coarse ? Math.max(t.fine.capacity, (t.coarse.capacity - 1) * COARSE_SLOT_SECONDS) : t.fine.capacity;
+  }
+
+  /**
    * Sums of the last `windowMs` (whole seconds, the current second included). The histogram
    * is merged only when asked for (latency triggers).
    */
@@ -296,30 +530,21 @@ export class WindowStore {
     const t = this.targets.get(id);
     if (!t) return undefined;
     const nowSec = toSec(now);
-    const windowSec = Math.max(1, Math.min(t.slots.length, Math.round(windowMs / 1000)));
+    const windowSec = Math.max(1, Math.min(this.reach(t), Math.round(windowMs / 1000)));
     let spanStartMs = Infinity;
     let spanEndMs = -Infinity;
-    let requests = 0;
-    let latencySumUs = 0;
-    let acceptedConnections = 0;
-    let demandAttempts = 0;
-    let demandRefused = 0;
+    const sums = { requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0 };
     const histogram = withHistogram ? new Histogram() : undefined;
-    for (let sec = nowSec - windowSec + 1; sec <= nowSec; sec++) {
-      const slot = t.slotFor(sec);
-      if (!slot) continue;
+    const plan = this.slotsFor(t, nowSec - windowSec + 1, nowSec);
+    for (const slot of [...plan.coarse, ...plan.fine]) {
       spanStartMs = Math.min(spanStartMs, slot.startMs);
       spanEndMs = Math.max(spanEndMs, slot.endMs);
-      requests += slot.requests;
-      latencySumUs += slot.latencySumUs;
-      acceptedConnections += slot.acceptedConnections;
-      demandAttempts += slot.demandAttempts;
-      demandRefused += slot.demandRefused;
-      if (histogram && slot.buckets.size > 0) histogram.addSparse({ indices: [...slot.buckets.keys()], counts: [...slot.buckets.values()] });
+      addCounters(sums, slot);
+      if (histogram && slot.buckets) slot.buckets.addTo(histogram);
     }
     const covered = spanEndMs > spanStartMs ? (spanEndMs - spanStartMs) / 1000 : 0;
-    const sums = { requests, latencySumUs, acceptedConnections, demandAttempts, demandRefused, coveredSeconds: Math.max(1, covered) };
-    return histogram ? { ...sums, histogram } : sums;
+    const result = { ...sums, coveredSeconds: Math.max(1, covered) };
+    return histogram ? { ...result, histogram } : result;
   }
 
   /**
@@ -331,13 +556,15 @@ export class WindowStore {
     const t = this.targets.get(id);
     if (!t) return [];
     const nowSec = toSec(now);
-    const windowSec = Math.max(1, Math.min(t.slots.length - 1, Math.ceil(windowMs / 1000)));
+    const windowSec = Math.max(1, Math.min(this.reach(t) - 1, Math.ceil(windowMs / 1000)));
+    const plan = this.slotsFor(t, nowSec - windowSec, nowSec);
     const out: ActivitySlot[] = [];
-    for (let sec = nowSec - windowSec; sec <= nowSec; sec++) {
-      const slot = t.slotFor(sec);
-      if (!slot || slot.activeEndMs === 0 || slot.activeEndMs + windowMs <= now) continue;
+    const push = (slot: Slot, sec: number): void => {
+      if (slot.activeEndMs === 0 || slot.activeEndMs + windowMs <= now) return;
       out.push({ sec, count: slot.requests + slot.demandAttempts, untilMs: slot.activeEndMs + windowMs });
-    }
+    };
+    for (const slot of plan.coarse) push(slot, slot.key * COARSE_SLOT_SECONDS);
+    for (const slot of plan.fine) push(slot, slot.key);
     return out;
   }
 
@@ -347,44 +574,66 @@ export class WindowStore {
    */
   sweep(now: number): string[] {
     const expired: string[] = [];
+    const nowSec = toSec(now);
     for (const [id, t] of this.targets) {
-      const oldestSec = toSec(now) - t.slots.length;
       if (t.pins === 0 && now - t.lastAskedMs >= this.idleExpiryMs) {
-        this.targets.delete(id);
+        this.dropTarget(id);
         expired.push(id);
         this.expiredTotal++;
         pushRecent(this.recentExpired, id);
         continue;
       }
-      for (let i = 0; i < t.slots.length; i++) {
-        const slot = t.slots[i];
-        if (slot !== undefined && slot.sec <= oldestSec) t.slots[i] = undefined;
-      }
+      this.freeOld(t.fine, nowSec - t.fine.capacity);
+      if (t.coarse) this.freeOld(t.coarse, coarseKey(nowSec) - t.coarse.capacity);
     }
     return expired;
   }
 
+  private freeOld(ring: Ring, oldestDroppedKey: number): void {
+    for (let i = 0; i < ring.slots.length; i++) {
+      const slot = ring.slots[i];
+      if (slot === undefined || slot.key > oldestDroppedKey) continue;
+      if (slot.buckets) this.histogramBytes -= slot.buckets.bytes;
+      ring.slots[i] = undefined;
+    }
+  }
+
   stats(): WindowStoreStats {
-    let slots = 0;
+    let fineSlots = 0;
+    let coarseSlots = 0;
     let bucketEntries = 0;
+    let estimatedBytes = 0;
     for (const t of this.targets.values()) {
-      for (const slot of t.slots) {
-        if (slot === undefined) continue;
-        slots++;
-        bucketEntries += slot.buckets.size;
+      for (const [ring, fine] of [[t.fine, true], [t.coarse, false]] as const) {
+        for (const slot of ring?.slots ?? []) {
+          if (slot === undefined) continue;
+          if (fine) fineSlots++;
+          else coarseSlots++;
+          bucketEntries += slot.buckets?.size ?? 0;
+          estimatedBytes += slotBytes(slot);
+        }
       }
     }
     return {
       targets: this.targets.size,
       maxTargets: this.maxTargets,
       historySeconds: this.historySeconds,
-      slots,
+      slots: fineSlots + coarseSlots,
+      fineSlots,
+      coarseSlots,
       bucketEntries,
+      estimatedBytes,
+      histogramBytes: this.histogramBytes,
+      maxHistogramBytes: this.maxHistogramBytes,
+      histogramDropsOverBudget: this.histogramDrops,
       refusedTotal: this.refusedTotal,
       expiredTotal: this.expiredTotal,
+      evictedTotal: this.evictedTotal,
       droppedLateDeltas: this.droppedLate,
+      refusedByScaledObject: Object.fromEntries(this.refusedByOwner),
       recentRefused: [...this.recentRefused],
       recentExpired: [...this.recentExpired],
+      recentEvicted: [...this.recentEvicted],
     };
   }
 }

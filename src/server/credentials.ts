@@ -1,3 +1,4 @@
+import { createSecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 
@@ -24,9 +25,20 @@ export function serverCredentials(tls: TlsFiles): grpc.ServerCredentials {
     }
   };
   const clientCa = clientCaFile === undefined ? null : read(clientCaFile, 'client CA');
-  return grpc.ServerCredentials.createSsl(
-    clientCa,
-    [{ cert_chain: read(certFile, 'certificate'), private_key: read(keyFile, 'private key') }],
-    clientCa !== null,
-  );
+  const cert = read(certFile, 'certificate');
+  const key = read(keyFile, 'private key');
+  // grpc-js checks the pair only when binding ("cannot listen on ...: key values mismatch"):
+  // check it now and name the flags.
+  try {
+    createSecureContext({ cert, key, ...(clientCa ? { ca: clientCa } : {}) });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      /mismatch/i.test(reason)
+        ? `--tls-key ${keyFile} is not the private key of --tls-cert ${certFile} (${reason}); give the key the certificate was issued for`
+        : `--tls-cert ${certFile} / --tls-key ${keyFile}${clientCaFile ? ` / --tls-client-ca ${clientCaFile}` : ''}: not usable PEM (${reason}); give PEM files`,
+      { cause: err },
+    );
+  }
+  return grpc.ServerCredentials.createSsl(clientCa, [{ cert_chain: cert, private_key: key }], clientCa !== null);
 }

@@ -10,6 +10,8 @@ import { monotonicClock } from '../clock.js';
 import { FirstReportGate } from '../keda/first-report-gate.js';
 import { externalScalerHandlers } from '../keda/service.js';
 import { targetIdOf } from '../keda/trigger.js';
+import { ActivityStreams, type ActivityStreamsStats } from '../keda/activity-streams.js';
+import { DEFAULT_MAX_REPORT_BYTES } from '../scaler/limits.js';
 import { createLogger } from '../log.js';
 import { instrumentExternalScaler } from '../metrics/instrument-keda.js';
 import type { ScalerMetrics } from '../metrics/scaler-metrics.js';
@@ -57,6 +59,11 @@ export interface ScalerServerOptions {
   readonly firstReport?: { readonly connectGraceMs: number; readonly intervalMs: number };
   /** Prometheus metrics of this server (src/metrics). Default: none. */
   readonly metrics?: ScalerMetrics;
+  /** Largest message decoded (bigger ones end the stream with RESOURCE_EXHAUSTED before decoding). Default 256 KiB. */
+  readonly maxReceiveMessageBytes?: number;
+  /** Window store bounds (when no store or registry is given); see WindowStoreOptions. */
+  readonly maxHistogramBytes?: number;
+  readonly maxTargetsPerScaledObject?: number;
 }
 
 export interface ScalerStats {
@@ -64,6 +71,10 @@ export interface ScalerStats {
   readonly ingest: IngestStats;
   readonly openStreams: number;
   readonly watchSetGeneration: number;
+  /** StreamIsActive re-evaluation: groups, flushes, evaluations, coalesced updates. */
+  readonly activityStreams: ActivityStreamsStats;
+  /** Warning lines (target refused / evicted) held back by the rate limit. */
+  readonly warningsSuppressed: number;
 }
 
 export interface ScalerServer {
@@ -92,18 +103,25 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
     new WindowStore({
       ...(options.maxTargets !== undefined ? { maxTargets: options.maxTargets } : {}),
       ...(options.targetIdleExpiryMs !== undefined ? { idleExpiryMs: options.targetIdleExpiryMs } : {}),
+      ...(options.maxHistogramBytes !== undefined ? { maxHistogramBytes: options.maxHistogramBytes } : {}),
+      ...(options.maxTargetsPerScaledObject !== undefined ? { maxTargetsPerScaledObject: options.maxTargetsPerScaledObject } : {}),
     });
   const registry = options.registry ?? new TargetRegistry(store, options.resolver ?? new StandaloneResolver(), log.child({ component: 'registry' }));
   const streams = new StreamTracker();
   const ingest = new Ingest({ registry, clock, scalerId: options.scalerId ?? randomUUID(), log: log.child({ component: 'ingest' }), ...(options.plausibility ? { plausibility: options.plausibility } : {}), ...(options.clock ? {} : { wallClock: Date.now }) });
-  const ingestListener: IngestListener | undefined = options.ingest && createIngestListener(options.ingest, ingest, streams, log.child({ component: 'ingest' }));
+  const ingestListener: IngestListener | undefined = options.ingest && createIngestListener({ maxReceiveMessageBytes: options.maxReceiveMessageBytes ?? DEFAULT_MAX_REPORT_BYTES, ...options.ingest }, ingest, streams, log.child({ component: 'ingest' }));
 
   const firstReport = options.firstReport && new FirstReportGate({ ingest, store, clock, ...options.firstReport });
   options.metrics?.observe(ingest, store, clock);
   const instrumented = (handlers: ExternalScalerHandlers): ExternalScalerHandlers => (options.metrics ? instrumentExternalScaler(handlers, options.metrics, (ref) => targetIdOf(ref, registry)) : handlers);
 
-  const server = new grpc.Server();
-  server.addService(loadExternalScaler().externalscaler.ExternalScaler.service, instrumented(externalScalerHandlers({ registry, ingest, streams, clock, log: log.child({ component: 'keda' }), ...(firstReport ? { firstReport } : {}) })));
+  const activityStreams = new ActivityStreams(store, clock);
+  // Checked on each message's length prefix, before any decoding (attack 9: 1M-entry arrays).
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_REPORT_BYTES });
+  server.addService(
+    loadExternalScaler().externalscaler.ExternalScaler.service,
+    instrumented(externalScalerHandlers({ registry, ingest, streams, clock, log: log.child({ component: 'keda' }), activityStreams, ...(firstReport ? { firstReport } : {}) })),
+  );
   // Reflection lists what this port serves; the collector ingest service has its own port.
   new ReflectionService(reflectionPackageDefinition(), { services: [...REFLECTED_SERVICES] }).addToServer(server);
   const health = new HealthImplementation(Object.fromEntries(SERVICE_NAMES.map((name) => [name, 'SERVING' as const])));
@@ -117,6 +135,8 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
     ingest: ingest.stats(),
     openStreams: streams.size,
     watchSetGeneration: registry.generation,
+    activityStreams: activityStreams.stats(),
+    warningsSuppressed: registry.warningsSuppressed,
   });
 
   return {
@@ -157,6 +177,7 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
       stopping ??= new Promise<void>((resolve) => {
         clearInterval(sweepTimer);
         firstReport?.close();
+        activityStreams.close();
         for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
         ingestListener?.setNotServing();
         const open = streams.size;

@@ -7,6 +7,7 @@ import type { Hello } from '../proto/generated/kedaebpf/collector/v1/Hello.js';
 import type { BackoffOptions } from '../backoff.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { loadCollector } from '../proto/load.js';
+import { splitTick } from './report-split.js';
 import { tickToReport } from './report-encode.js';
 import { DEFAULT_BACKLOG_LIMITS, ReportBacklog, type BacklogLimits } from './report-backlog.js';
 import {
@@ -101,12 +102,15 @@ export class CollectorStreamClient {
 
   /**
    * Queues a tick as the next report and writes it at once to every ready scaler (a wake-up
-   * tick therefore goes out immediately). Returns the report's sequence number.
+   * tick therefore goes out immediately). A tick with many targets becomes several reports
+   * (report-split.ts). Returns the (last) report's sequence number.
    */
   send(tick: CollectorTick): number {
     if (this.closed) throw new Error('collector stream client is closed');
-    this.sequence++;
-    this.backlog.push(this.sequence, tickToReport(tick, this.sequence));
+    for (const part of splitTick(tick)) {
+      this.sequence++;
+      this.backlog.push(this.sequence, tickToReport(part, this.sequence));
+    }
     for (const { connection } of this.connections.values()) connection.pump();
     return this.sequence;
   }

@@ -236,7 +236,7 @@ describe('attack 3: collectors that never read', () => {
   const ports = (i: number) => Array.from({ length: 8 }, (_, k) => String(10_000 + i * 8 + k)).join(',');
 
   it('are disconnected and counted, hold at most one watch set each, and healthy collectors keep theirs', async () => {
-    const scaler = await startTestScaler({ ingest: { listen: '127.0.0.1:0', authenticator: new TokenFileAuthenticator(testTokenFile()), slowReaderMs: 3000 }, maxTargets: 2000 });
+    const scaler = await startTestScaler({ ingest: { listen: '127.0.0.1:0', authenticator: new TokenFileAuthenticator(testTokenFile()), slowReaderMs: 3000 }, maxTargets: 2000, maxTargetsPerScaledObject: 2000 });
     try {
       for (let i = 0; i < 200; i++) await isActive(scaler, { port: ports(i), netns, targetValue: '1' });
       const paused = Array.from({ length: 5 }, (_, i) => pausedCollector(scaler.ingestAddress, `never-reads-${i}`));
@@ -269,7 +269,7 @@ describe('attack 3: collectors that never read', () => {
   });
 
   it('a collector that pauses gets the newest watch set when it reads again, not every one it missed', async () => {
-    const scaler = await startTestScaler({ ingest: { listen: '127.0.0.1:0', authenticator: new TokenFileAuthenticator(testTokenFile()), slowReaderMs: 60_000 }, maxTargets: 2000 });
+    const scaler = await startTestScaler({ ingest: { listen: '127.0.0.1:0', authenticator: new TokenFileAuthenticator(testTokenFile()), slowReaderMs: 60_000 }, maxTargets: 2000, maxTargetsPerScaledObject: 2000 });
     try {
       for (let i = 0; i < 200; i++) await isActive(scaler, { port: ports(i), netns, targetValue: '1' });
       const paused = pausedCollector(scaler.ingestAddress, 'pauses');

@@ -13,7 +13,8 @@ describe('window store memory bound', () => {
   it('stays bounded over 3 simulated hours with 3x more targets than allowed', () => {
     const maxTargets = 50;
     const historySeconds = 600;
-    const store = new WindowStore({ maxTargets, idleExpiryMs: 10 * 60_000, historySeconds });
+    // No eviction of idle targets here (scaler-admission.test.ts covers it): this is about expiry.
+    const store = new WindowStore({ maxTargets, idleExpiryMs: 10 * 60_000, historySeconds, minIdleBeforeEvictionMs: Infinity });
     const T0 = Date.UTC(2026, 0, 1);
     const hours = 3;
     const ids = [...Array(maxTargets * 3).keys()].map((i) => `target${i}`);
