@@ -43,23 +43,55 @@ vm_require_tools() {
   [ "$(id -u)" -eq 0 ] || vm_die "the VM harness needs root (virtiofsd shares / and the guest runs BPF as root); run it as root."
 }
 
-# Whether KVM can run guests here: /dev/kvm opens and answers KVM_GET_API_VERSION (12)
-# and KVM_CREATE_VM. Prints kvm or tcg; KES_VM_ACCEL=tcg|kvm forces one.
+# Which accelerator to boot with, in VM_ACCEL (kvm or tcg) and why, in VM_ACCEL_WHY:
+# KES_VM_ACCEL=kvm|tcg forces one; otherwise kvm when /dev/kvm boots a guest fast enough.
+# A /dev/kvm that opens is not enough: a nested hypervisor may run a stock kernel so slowly
+# that TCG wins by far (on this project's machines /dev/kvm is kvm_pvm, where a Debian
+# kernel had not printed its first console line after minutes while TCG boots in seconds).
+# So the first use boots a trivial job with KVM within KES_VM_KVM_BUDGET_S seconds and
+# remembers the verdict per host kernel and qemu version under $VM_CACHE/accel.
+VM_KVM_BUDGET_S=${KES_VM_KVM_BUDGET_S:-45}
 vm_accel() {
   if [ -n "${KES_VM_ACCEL:-}" ]; then
-    echo "$KES_VM_ACCEL"
+    VM_ACCEL=$KES_VM_ACCEL
+    VM_ACCEL_WHY="forced by KES_VM_ACCEL"
     return
   fi
-  if [ -e /dev/kvm ] && python3 - <<'EOF' 2>/dev/null; then
+  if ! [ -e /dev/kvm ] || ! python3 -c '
 import fcntl, os, sys
-fd = os.open('/dev/kvm', os.O_RDWR | os.O_CLOEXEC)
-if fcntl.ioctl(fd, 0xAE00) != 12: sys.exit(1)
-vm = fcntl.ioctl(fd, 0xAE01, 0)
-os.close(vm)
-EOF
-    echo kvm
+fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+if fcntl.ioctl(fd, 0xAE00) != 12: sys.exit(1)  # KVM_GET_API_VERSION
+os.close(fcntl.ioctl(fd, 0xAE01, 0))  # KVM_CREATE_VM
+' 2>/dev/null; then
+    VM_ACCEL=tcg
+    VM_ACCEL_WHY="/dev/kvm is absent or cannot create a VM"
+    return
+  fi
+  local key verdict
+  key="$(uname -r)_qemu-$(qemu-system-x86_64 --version | sed -n '1s/^[^0-9]*\([0-9][^ ]*\).*/\1/p')"
+  verdict=$VM_CACHE/accel/$key
+  if [ ! -s "$verdict" ]; then
+    mkdir -p "$VM_CACHE/accel"
+    _vm_calibrate_kvm >"$verdict.tmp"
+    mv "$verdict.tmp" "$verdict"
+  fi
+  VM_ACCEL=$(sed -n 1p "$verdict")
+  VM_ACCEL_WHY=$(sed -n 2p "$verdict")
+}
+
+# Boots the 6.1 kernel with KVM running `true`; prints "kvm" or "tcg", then the reason.
+_vm_calibrate_kvm() {
+  local dir rc=0 t0=$SECONDS
+  echo "vm: checking once whether KVM boots a guest within ${VM_KVM_BUDGET_S} s (host kernel $(uname -r))" >&2
+  vm_kernel 6.1 >&2
+  dir=$(mktemp -d /var/tmp/kes-vm-kvm.XXXXXX)
+  printf 'exec true\n' >"$dir/job.sh"
+  KES_VM_ACCEL=kvm vm_boot "$dir" "$VM_KVM_BUDGET_S" "$dir/job.sh" >&2 || rc=$?
+  rm -rf "$dir"
+  if [ "$rc" -eq 0 ]; then
+    printf 'kvm\n/dev/kvm works: a KVM guest booted and ran a job in %s s\n' "$((SECONDS - t0))"
   else
-    echo tcg
+    printf 'tcg\n/dev/kvm opens, but a KVM guest did not finish booting within %s s (nested or emulated KVM): TCG is faster here\n' "$VM_KVM_BUDGET_S"
   fi
 }
 
@@ -178,7 +210,8 @@ _vm_unpack() {
 # Returns 0 when the guest reported a status, 124 on timeout, 125 when it died without one.
 vm_boot() {
   local out=$1 timeout_s=$2 job=$3 accel cpu sock ro rc
-  accel=$(vm_accel)
+  vm_accel
+  accel=$VM_ACCEL
   sock=$out/virtiofs.sock
   ro=$out/ro
   mkdir -p "$ro"

@@ -42,6 +42,7 @@ done
 project=$(cd "$project" && pwd)
 
 vm_require_tools
+vm_accel
 vm_kernel "$kernel"
 
 # The job script must live on the root filesystem (the guest sees / only, not other mounts).
@@ -59,7 +60,7 @@ trap 'exit 130' INT TERM
   echo
 } >"$work/job.sh"
 
-echo "vm-run: kernel $VM_KVER, $(vm_accel | tr a-z A-Z), project $project" >&2
+echo "vm-run: kernel $VM_KVER, ${VM_ACCEL^^} ($VM_ACCEL_WHY), project $project" >&2
 rc=0
 vm_boot "$work" "$timeout_s" "$work/job.sh" || rc=$?
 cat "$work/stdout"
