@@ -50,7 +50,7 @@ vm_require_tools() {
 # kernel had not printed its first console line after minutes while TCG boots in seconds).
 # So the first use boots a trivial job with KVM within KES_VM_KVM_BUDGET_S seconds and
 # remembers the verdict per host kernel and qemu version under $VM_CACHE/accel.
-VM_KVM_BUDGET_S=${KES_VM_KVM_BUDGET_S:-45}
+VM_KVM_BUDGET_S=${KES_VM_KVM_BUDGET_S:-20}
 vm_accel() {
   if [ -n "${KES_VM_ACCEL:-}" ]; then
     VM_ACCEL=$KES_VM_ACCEL

@@ -44,8 +44,9 @@ for f in dist/cli.js build/bpf/scaler.bpf.o test/vm/guest-check.ts node_modules/
 done
 [ -f "$expected" ] || { echo "vm-test: expectation file $expected is missing (--expected)" >&2; exit 2; }
 
-vm_require_tools
 started=$SECONDS
+bash "$here/vm-setup.sh"
+vm_require_tools
 vm_accel
 accel=$VM_ACCEL
 echo "vm-test: accelerator ${accel^^}: $VM_ACCEL_WHY"
