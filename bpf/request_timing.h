@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Request timing, independent of the hook that delivers the events (the hook ladder:
- * request_timing.bpf.c for rung 1, hook_ladder/ for rungs 2 and 3). Per connection:
+ * Request timing, independent of the hook that delivers the events. Every rung of the
+ * hook ladder (bpf/hook_ladder/) calls the same three handlers, scaler_timing_arrival,
+ * scaler_timing_send and scaler_timing_state, with a struct scaler_rung that says how it
+ * reaches the socket and where connection state lives. The struct is a compile-time
+ * constant at every call site and the handlers are always inlined, so each program keeps
+ * only its own branches: a kprobe program never contains a direct load or an sk_storage
+ * call its program type may not use.
+ *
+ * Per connection:
  *   IDLE --bytes arrive--> REQUEST (start = arrival time, started + 1)
  *   REQUEST --first response byte sent--> IDLE (latency into the histogram)
  *   REQUEST --connection closes--> gone (aborted + 1)
@@ -34,6 +41,125 @@
 #define SCALER_TCP_CLOSE 7
 #define SCALER_RCV_SHUTDOWN 1
 
+/* How a rung reads socket fields. */
+enum scaler_read {
+	/* tp_btf and fentry receive typed kernel pointers: plain CO-RE loads. */
+	SCALER_READ_DIRECT,
+	/* kprobes and classic tracepoints get raw addresses: bpf_probe_read_kernel each. */
+	SCALER_READ_PROBED,
+};
+
+/* Where a rung keeps per-connection state. */
+enum scaler_conn_store {
+	/* sk_storage, freed with the socket: tracing programs on kernels >= 5.11. */
+	SCALER_STORE_SK_STORAGE,
+	/* conn_state_by_sk, an LRU hash keyed by the socket's address and dropped at
+	 * TCP_CLOSE: kprobes (never allowed sk_storage) and tracing programs on 5.10. */
+	SCALER_STORE_HASH,
+};
+
+struct scaler_rung {
+	enum scaler_read read;
+	enum scaler_conn_store store;
+	/* the send hook runs after the bytes were handed to TCP (see the top of this file) */
+	int send_hook_after_send;
+};
+
+/* ---- socket fields ------------------------------------------------------------------- */
+
+static __always_inline __u16 scaler_sk_family(const struct sock *sk, struct scaler_rung rung)
+{
+	if (rung.read == SCALER_READ_DIRECT)
+		return sk->__sk_common.skc_family;
+	return BPF_CORE_READ(sk, __sk_common.skc_family);
+}
+
+static __always_inline __u8 scaler_sk_state(const struct sock *sk, struct scaler_rung rung)
+{
+	if (rung.read == SCALER_READ_DIRECT)
+		return sk->__sk_common.skc_state;
+	return BPF_CORE_READ(sk, __sk_common.skc_state);
+}
+
+/* Local port, host byte order. */
+static __always_inline __u16 scaler_sk_port(const struct sock *sk, struct scaler_rung rung)
+{
+	if (rung.read == SCALER_READ_DIRECT)
+		return sk->__sk_common.skc_num;
+	return BPF_CORE_READ(sk, __sk_common.skc_num);
+}
+
+/* The socket's network namespace, never `current`'s: arrival runs in softirq on behalf
+ * of any task. */
+static __always_inline __u32 scaler_sk_netns(const struct sock *sk, struct scaler_rung rung)
+{
+	if (rung.read == SCALER_READ_DIRECT)
+		return sk->__sk_common.skc_net.net->ns.inum;
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+/* sk_protocol and sk_shutdown are bitfields on some kernels: CO-RE bitfield reads. */
+static __always_inline __u16 scaler_sk_protocol(const struct sock *sk, struct scaler_rung rung)
+{
+	if (rung.read == SCALER_READ_DIRECT)
+		return BPF_CORE_READ_BITFIELD(sk, sk_protocol);
+	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+}
+
+static __always_inline __u8 scaler_sk_shutdown(const struct sock *sk, struct scaler_rung rung)
+{
+	if (rung.read == SCALER_READ_DIRECT)
+		return BPF_CORE_READ_BITFIELD(sk, sk_shutdown);
+	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
+}
+
+/* tcp_sock's write sequence. Typed pointers may not be cast past struct sock, so the
+ * direct flavour asks the kernel for the tcp_sock view (one helper call). */
+static __always_inline __u32 scaler_sk_write_seq(const struct sock *sk, struct scaler_rung rung)
+{
+	if (rung.read == SCALER_READ_DIRECT) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+
+		return tp ? tp->write_seq : 0;
+	}
+	return BPF_CORE_READ((const struct tcp_sock *)sk, write_seq);
+}
+
+/* ---- connection state ---------------------------------------------------------------- */
+
+static __always_inline struct scaler_conn_state *scaler_conn_find(const struct sock *sk, struct scaler_rung rung)
+{
+	__u64 key = (__u64)sk;
+
+	if (rung.store == SCALER_STORE_SK_STORAGE)
+		return bpf_sk_storage_get(&conn_state, (struct sock *)sk, 0, 0);
+	return bpf_map_lookup_elem(&conn_state_by_sk, &key);
+}
+
+static __always_inline struct scaler_conn_state *scaler_conn_create(const struct sock *sk, struct scaler_rung rung)
+{
+	struct scaler_conn_state fresh = {};
+	__u64 key = (__u64)sk;
+
+	if (rung.store == SCALER_STORE_SK_STORAGE)
+		return bpf_sk_storage_get(&conn_state, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	/* NOEXIST: a racing CPU's entry wins and both use it */
+	bpf_map_update_elem(&conn_state_by_sk, &key, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&conn_state_by_sk, &key);
+}
+
+/* At TCP_CLOSE. sk_storage goes with the socket by itself; the hash entry must go now,
+ * before the socket's memory is reused by another socket. */
+static __always_inline void scaler_conn_forget(const struct sock *sk, struct scaler_rung rung)
+{
+	__u64 key = (__u64)sk;
+
+	if (rung.store == SCALER_STORE_HASH)
+		bpf_map_delete_elem(&conn_state_by_sk, &key);
+}
+
+/* ---- targets ------------------------------------------------------------------------- */
+
 static __always_inline struct scaler_target_stats *scaler_stats(__u32 slot)
 {
 	return bpf_map_lookup_elem(&target_stats, &slot);
@@ -59,59 +185,6 @@ static __always_inline void scaler_count_health(int conn_failure)
 		__sync_fetch_and_add(&h->wakeup_drops, 1);
 }
 
-/* Socket field readers in two flavours. "direct": tp_btf and fentry receive typed kernel
- * pointers, so fields are plain CO-RE loads. "probed": kprobes and classic tracepoints
- * get raw addresses, read with bpf_probe_read_kernel (a helper call each). */
-#define SCALER_DEFINE_SK_READERS(flavor, READ, READ_BITFIELD)                                 \
-	static __always_inline __u16 sk_family_##flavor(const struct sock *sk)                 \
-	{                                                                                      \
-		return READ(sk, __sk_common.skc_family);                                       \
-	}                                                                                      \
-	static __always_inline __u8 sk_state_##flavor(const struct sock *sk)                   \
-	{                                                                                      \
-		return READ(sk, __sk_common.skc_state);                                        \
-	}                                                                                      \
-	static __always_inline __u16 sk_port_##flavor(const struct sock *sk)                   \
-	{                                                                                      \
-		return READ(sk, __sk_common.skc_num);                                          \
-	}                                                                                      \
-	static __always_inline __u32 sk_netns_##flavor(const struct sock *sk)                  \
-	{                                                                                      \
-		return READ(sk, __sk_common.skc_net.net, ns.inum);                             \
-	}                                                                                      \
-	static __always_inline __u16 sk_protocol_##flavor(const struct sock *sk)               \
-	{                                                                                      \
-		return READ_BITFIELD(sk, sk_protocol);                                         \
-	}                                                                                      \
-	static __always_inline __u8 sk_shutdown_##flavor(const struct sock *sk)                \
-	{                                                                                      \
-		return READ_BITFIELD(sk, sk_shutdown);                                         \
-	}
-
-/* Direct loads: a->b (one level) or a->b->c (two levels, the netns). */
-#define SCALER_DIRECT_READ_1(s, a) ((s)->a)
-#define SCALER_DIRECT_READ_2(s, a, b) ((s)->a->b)
-#define SCALER_DIRECT_PICK(_1, _2, NAME, ...) NAME
-#define SCALER_DIRECT_READ(s, ...)                                                             \
-	SCALER_DIRECT_PICK(__VA_ARGS__, SCALER_DIRECT_READ_2, SCALER_DIRECT_READ_1)(s, __VA_ARGS__)
-
-SCALER_DEFINE_SK_READERS(direct, SCALER_DIRECT_READ, BPF_CORE_READ_BITFIELD)
-SCALER_DEFINE_SK_READERS(probed, BPF_CORE_READ, BPF_CORE_READ_BITFIELD_PROBED)
-
-/* tcp_sock's write sequence. Typed pointers may not be cast past struct sock, so the
- * direct flavour asks the kernel for the tcp_sock view (one helper call). */
-static __always_inline __u32 sk_write_seq_direct(const struct sock *sk)
-{
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
-
-	return tp ? tp->write_seq : 0;
-}
-
-static __always_inline __u32 sk_write_seq_probed(const struct sock *sk)
-{
-	return BPF_CORE_READ((const struct tcp_sock *)sk, write_seq);
-}
-
 /* May a watch entry name this port? One inlined array load. */
 static __always_inline int scaler_port_watched(__u16 port)
 {
@@ -130,9 +203,8 @@ static __always_inline __u32 scaler_current_epoch(void)
 }
 
 /* Selects the targets of a socket: the entry for (its netns, port) and the entry for
- * (any netns, port), each with the slot's current generation (0 = none). Keyed by the
- * socket's netns, never by `current`: arrival runs in softirq on behalf of any task.
- * Returns non-zero when at least one target watches it. */
+ * (any netns, port), each with the slot's current generation (0 = none). Returns
+ * non-zero when at least one target watches it. */
 static __always_inline int scaler_select(struct scaler_conn_state *sel, __u32 netns_inum, __u16 port)
 {
 	struct scaler_watch_key key = { .netns_inum = netns_inum, .port = port };
@@ -161,8 +233,10 @@ static __always_inline struct scaler_target_stats *scaler_live_stats(__u32 slot,
 	return scaler_stats(slot);
 }
 
+/* ---- the state machine --------------------------------------------------------------- */
+
 /* Request bytes arrived on a selected, idle connection. */
-static __always_inline void scaler_on_arrival(struct scaler_conn_state *conn, __u64 now_ns, __u32 write_seq)
+static __always_inline void scaler_begin_request(struct scaler_conn_state *conn, __u64 now_ns, __u32 write_seq)
 {
 	struct scaler_target_stats *stats;
 
@@ -178,20 +252,25 @@ static __always_inline void scaler_on_arrival(struct scaler_conn_state *conn, __
 }
 
 static __always_inline void scaler_record_latency(struct scaler_target_stats *stats, __u64 latency_us,
-						  __u32 bucket)
+						  __u64 bucket)
 {
-	if (!stats || bucket >= SCALER_BUCKET_COUNT)
-		return; /* the bound also tells the verifier the index is safe */
+	if (!stats)
+		return;
+	/* Kernels before 6.2 forget the bound of a value clang spilled to the stack and
+	 * reloaded (and clang may test the bound once for both targets): force the value
+	 * into a register and test it right at the access. */
+	barrier_var(bucket);
+	if (bucket >= SCALER_BUCKET_COUNT)
+		return;
 	/* requests and in-flight are derived from these in user space */
 	__sync_fetch_and_add(&stats->latency_buckets[bucket], 1);
 	__sync_fetch_and_add(&stats->latency_sum_us, latency_us);
 }
 
-/* The first response byte left (a send returned > 0 bytes). */
-static __always_inline void scaler_on_send(struct scaler_conn_state *conn)
+/* The first response byte left. */
+static __always_inline void scaler_end_request(struct scaler_conn_state *conn)
 {
-	__u64 latency_us;
-	__u32 bucket;
+	__u64 latency_us, bucket;
 
 	if (conn->phase != SCALER_PHASE_REQUEST)
 		return; /* later bytes of the same response, or an unsolicited send */
@@ -204,7 +283,7 @@ static __always_inline void scaler_on_send(struct scaler_conn_state *conn)
 }
 
 /* The connection closed: a request without a response is aborted. */
-static __always_inline void scaler_on_close(struct scaler_conn_state *conn)
+static __always_inline void scaler_abort_request(struct scaler_conn_state *conn)
 {
 	struct scaler_target_stats *stats;
 
@@ -235,98 +314,97 @@ static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 		__sync_fetch_and_add(&stats->accepted_connections, 1);
 }
 
-/* The hook-independent handlers, instantiated per rung with its field reader flavour and
- * its way to find / create / drop the connection state. Cheapest checks first: most
- * events are for sockets nobody watches. */
-#define SCALER_DEFINE_TIMING_HANDLERS(prefix, rd, conn_get, conn_create, conn_drop, send_hook_after_send) \
-	static __always_inline __attribute__((unused)) void prefix##_arrival(const struct sock *sk) \
-	{                                                                                      \
-		struct scaler_conn_state *conn, sel = {};                                      \
-		__u32 epoch, write_seq = 0;                                                      \
-		__u16 family = sk_family_##rd(sk);                                             \
-		__u16 port;                                                                    \
-                                                                                               \
-		if (family != SCALER_AF_INET && family != SCALER_AF_INET6)                     \
-			return;                                                                \
-		port = sk_port_##rd(sk);                                                       \
-		if (!scaler_port_watched(port))                                                \
-			return;                                                                \
-		/* listeners get data_ready for each queued connection: not a request */      \
-		if (sk_state_##rd(sk) != SCALER_TCP_ESTABLISHED)                               \
-			return;                                                                \
-		/* a FIN also wakes readers: not a request (data + FIN in one segment is     \
-		 * missed, a documented limit) */                                              \
-		if (sk_shutdown_##rd(sk) & SCALER_RCV_SHUTDOWN)                                \
-			return;                                                                \
-		conn = conn_get(sk);                                                           \
-		if (conn && conn->phase == SCALER_PHASE_REQUEST) {                             \
-			write_seq = sk_write_seq_##rd(sk);                                         \
-			if (write_seq == conn->request_write_seq)                                  \
-				return; /* more bytes of the same request */                   \
-			scaler_on_send(conn); /* its response left; the hook is late */        \
-		}                                                                              \
-		epoch = scaler_current_epoch();                                                \
-		if (!conn || conn->watch_epoch != epoch) {                                     \
-			/* new, or the watch set changed since it was selected */              \
-			if (sk_protocol_##rd(sk) != SCALER_IPPROTO_TCP)                        \
-				return;                                                        \
-			if (!scaler_select(&sel, sk_netns_##rd(sk), port) && !conn)            \
-				return;                                                        \
-			if (!conn)                                                             \
-				conn = conn_create(sk);                                        \
-			if (!conn) {                                                           \
-				scaler_count_health(1);                                        \
-				return;                                                        \
-			}                                                                      \
-			conn->slot = sel.slot;                                                 \
-			conn->generation = sel.generation;                                     \
-			conn->any_slot = sel.any_slot;                                         \
-			conn->any_generation = sel.any_generation;                             \
-			conn->watch_epoch = epoch;                                             \
-		}                                                                              \
-		if (conn->generation || conn->any_generation)                                  \
-			scaler_on_arrival(conn, bpf_ktime_get_ns(),                            \
-					  write_seq ? write_seq : sk_write_seq_##rd(sk));            \
-	}                                                                                      \
-                                                                                               \
-	static __always_inline __attribute__((unused)) void prefix##_send(const struct sock *sk, \
-									   long sent)       \
-	{                                                                                      \
-		struct scaler_conn_state *conn;                                                \
-                                                                                               \
-		if (sent <= 0 || !scaler_port_watched(sk_port_##rd(sk)))                       \
-			return;                                                                \
-		conn = conn_get(sk);                                                           \
-		if (!conn || conn->phase != SCALER_PHASE_REQUEST)                              \
-			return;                                                                \
-		/* after the send, no new bytes since the request began: this is the late    \
-		 * hook of the previous response (see the top of this file) */                \
-		if (send_hook_after_send && sk_write_seq_##rd(sk) == conn->request_write_seq)      \
-			return;                                                                \
-		scaler_on_send(conn);                                                          \
-	}                                                                                      \
-                                                                                               \
-	static __always_inline __attribute__((unused)) void prefix##_state(                   \
-		const struct sock *sk, int oldstate, int newstate)                             \
-	{                                                                                      \
-		struct scaler_conn_state *conn;                                                \
-		__u16 port;                                                                    \
-                                                                                               \
-		if (newstate != SCALER_TCP_CLOSE &&                                            \
-		    !(oldstate == SCALER_TCP_SYN_RECV && newstate == SCALER_TCP_ESTABLISHED))  \
-			return;                                                                \
-		port = sk_port_##rd(sk);                                                       \
-		if (!scaler_port_watched(port))                                                \
-			return;                                                                \
-		if (newstate == SCALER_TCP_ESTABLISHED) {                                      \
-			scaler_count_accepted(sk_netns_##rd(sk), port);                        \
-			return;                                                                \
-		}                                                                              \
-		conn = conn_get(sk);                                                           \
-		if (!conn)                                                                     \
-			return;                                                                \
-		scaler_on_close(conn);                                                         \
-		conn_drop(sk);                                                                 \
+/* ---- the handlers every rung calls --------------------------------------------------- */
+
+/* Bytes were queued on a socket (sk_data_ready). Cheapest checks first: most events are
+ * for sockets nobody watches. */
+static __always_inline void scaler_timing_arrival(const struct sock *sk, struct scaler_rung rung)
+{
+	struct scaler_conn_state *conn, sel = {};
+	__u32 epoch, write_seq = 0;
+	__u16 family = scaler_sk_family(sk, rung);
+	__u16 port;
+
+	if (family != SCALER_AF_INET && family != SCALER_AF_INET6)
+		return;
+	port = scaler_sk_port(sk, rung);
+	if (!scaler_port_watched(port))
+		return;
+	/* listeners get data_ready for each queued connection: not a request */
+	if (scaler_sk_state(sk, rung) != SCALER_TCP_ESTABLISHED)
+		return;
+	/* a FIN also wakes readers: not a request (data + FIN in one segment is missed, a
+	 * documented limit) */
+	if (scaler_sk_shutdown(sk, rung) & SCALER_RCV_SHUTDOWN)
+		return;
+	conn = scaler_conn_find(sk, rung);
+	if (conn && conn->phase == SCALER_PHASE_REQUEST) {
+		write_seq = scaler_sk_write_seq(sk, rung);
+		if (write_seq == conn->request_write_seq)
+			return; /* more bytes of the same request */
+		scaler_end_request(conn); /* its response left; the send hook is late */
 	}
+	epoch = scaler_current_epoch();
+	if (!conn || conn->watch_epoch != epoch) {
+		/* new, or the watch set changed since it was selected */
+		if (scaler_sk_protocol(sk, rung) != SCALER_IPPROTO_TCP)
+			return;
+		if (!scaler_select(&sel, scaler_sk_netns(sk, rung), port) && !conn)
+			return;
+		if (!conn)
+			conn = scaler_conn_create(sk, rung);
+		if (!conn) {
+			scaler_count_health(1);
+			return;
+		}
+		conn->slot = sel.slot;
+		conn->generation = sel.generation;
+		conn->any_slot = sel.any_slot;
+		conn->any_generation = sel.any_generation;
+		conn->watch_epoch = epoch;
+	}
+	if (conn->generation || conn->any_generation)
+		scaler_begin_request(conn, bpf_ktime_get_ns(), write_seq ? write_seq : scaler_sk_write_seq(sk, rung));
+}
+
+/* A send of `sent` bytes (after it returned, or as it starts: rung.send_hook_after_send). */
+static __always_inline void scaler_timing_send(const struct sock *sk, long sent, struct scaler_rung rung)
+{
+	struct scaler_conn_state *conn;
+
+	if (sent <= 0 || !scaler_port_watched(scaler_sk_port(sk, rung)))
+		return;
+	conn = scaler_conn_find(sk, rung);
+	if (!conn || conn->phase != SCALER_PHASE_REQUEST)
+		return;
+	/* after the send, no new bytes since the request began: this is the late hook of the
+	 * previous response (see the top of this file) */
+	if (rung.send_hook_after_send && scaler_sk_write_seq(sk, rung) == conn->request_write_seq)
+		return;
+	scaler_end_request(conn);
+}
+
+/* inet_sock_set_state: handshake completed (accepted), or the connection closed. */
+static __always_inline void scaler_timing_state(const struct sock *sk, int oldstate, int newstate,
+						struct scaler_rung rung)
+{
+	struct scaler_conn_state *conn;
+	__u16 port;
+
+	if (newstate != SCALER_TCP_CLOSE && !(oldstate == SCALER_TCP_SYN_RECV && newstate == SCALER_TCP_ESTABLISHED))
+		return;
+	port = scaler_sk_port(sk, rung);
+	if (!scaler_port_watched(port))
+		return;
+	if (newstate == SCALER_TCP_ESTABLISHED) {
+		scaler_count_accepted(scaler_sk_netns(sk, rung), port);
+		return;
+	}
+	conn = scaler_conn_find(sk, rung);
+	if (!conn)
+		return;
+	scaler_abort_request(conn);
+	scaler_conn_forget(sk, rung);
+}
 
 #endif /* SCALER_REQUEST_TIMING_H */

@@ -12,10 +12,9 @@
 
 #include "scaler_maps.h"
 
-#include "request_timing.bpf.c"     /* rung 1: tp_btf */
-#include "hook_ladder/fentry.bpf.c" /* rung 2 */
+#include "hook_ladder/tp_btf.bpf.c" /* rung 1 */
+#include "hook_ladder/fentry.bpf.c" /* rung 2, sk_storage and hash variants */
 #include "hook_ladder/kprobe.bpf.c" /* rung 3 */
 #include "demand.bpf.c"
-#include "bench_floor.bpf.c"          /* benchmark only, never autoloaded */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the eBPF programs: bpf/vmlinux.h from this kernel's BTF (bpftool), then
 # bpf/scaler.bpf.c (which includes every concern's .bpf.c, so maps are shared and one load
-# suffices) compiled with clang for the BPF target into build/bpf/scaler.bpf.o.
+# suffices) compiled with clang for the BPF target into build/bpf/scaler.bpf.o, and the
+# benchmarks' measuring-floor program into its own build/bpf/bench_floor.bpf.o (not shipped).
 # Installs nothing: a missing tool is one sentence naming the Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,10 @@ if [ ! -s bpf/vmlinux.h ] || [ "$btf" -nt bpf/vmlinux.h ]; then
 fi
 
 arch=$(uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/')
-"$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_"$arch" -Wall -Werror \
-  -Ibpf -I/usr/include/"$(uname -m)"-linux-gnu -c bpf/scaler.bpf.c -o "$out/scaler.bpf.o"
-echo "build-bpf: $out/scaler.bpf.o" >&2
+compile() {
+  "$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_"$arch" -Wall -Werror \
+    -Ibpf -I/usr/include/"$(uname -m)"-linux-gnu -c "bpf/$1.bpf.c" -o "$out/$1.bpf.o"
+  echo "build-bpf: $out/$1.bpf.o" >&2
+}
+compile scaler
+compile bench_floor

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { BpfObject } from '../../src/bpf/object.js';
-import { CollectorCore, DEFAULT_BPF_OBJECT } from '../../src/collector/core.js';
+import { CollectorCore } from '../../src/collector/core.js';
 import { createLogger } from '../../src/log.js';
 import { createNetns, type TestNetns } from '../../test/helpers/netns.js';
+import { FLOOR_PROGRAM, attachFloorPrograms, type FloorPrograms } from '../lib/floor.js';
 import { startNginx } from '../lib/nginx.js';
 import { median, round } from '../lib/stats.js';
 import type { CaseContext, CaseNotes } from '../lib/types.js';
@@ -16,8 +16,8 @@ import { runWrk, type WrkResult } from '../lib/wrk.js';
  *    alternated A B / B A so drift favours neither side; median of the paired ratios.
  * 2. With kernel.bpf_stats_enabled=1, run_time_ns / run_cnt of every attached program
  *    (bpftool prog show) under the same load. bpf_stats itself adds two clock reads per run:
- *    the empty bench_floor_tp_btf program (in the same object, never autoloaded by the
- *    collector) runs on sk_data_ready beside the real hooks, and its average is that floor.
+ *    the empty bench_floor_tp_btf program (its own object, bench/lib/floor.ts) runs on
+ *    sk_data_ready beside the real hooks, and its average is that floor.
  */
 
 export interface OverheadResult {
@@ -28,7 +28,6 @@ export interface OverheadResult {
 }
 
 const PORT = 8090;
-const FLOOR_PROGRAM = 'bench_floor_tp_btf';
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 
 function attach(ns: TestNetns): CollectorCore {
@@ -47,7 +46,7 @@ export async function kernelOverhead(ctx: CaseContext): Promise<OverheadResult> 
   const ns = createNetns('bench-ovh');
   const statsBefore = fs.readFileSync(STATS_SYSCTL, 'utf8').trim();
   let core: CollectorCore | undefined;
-  let floor: BpfObject | undefined;
+  let floor: FloorPrograms | undefined;
   const nginx = await startNginx(ns, { port: PORT, cpus: '0' }).catch((err: unknown) => {
     ns.dispose();
     throw err;
@@ -85,11 +84,8 @@ export async function kernelOverhead(ctx: CaseContext): Promise<OverheadResult> 
 
     fs.writeFileSync(STATS_SYSCTL, '1');
     core = attach(ns);
-    floor = BpfObject.open(DEFAULT_BPF_OBJECT);
-    floor.loadOnly([FLOOR_PROGRAM]);
-    floor.load();
-    floor.attach(FLOOR_PROGRAM);
-    const ids: Record<string, number> = { ...core.programIds(), [FLOOR_PROGRAM]: floor.programId(FLOOR_PROGRAM) };
+    floor = attachFloorPrograms();
+    const ids: Record<string, number> = { ...core.programIds(), ...floor.ids };
     const before = new Map(Object.entries(ids).map(([program, id]) => [program, progStats(id)]));
     const load = await wrk();
     const perHookNs: Record<string, number> = {};
