@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { CollectorCore, CollectorUnavailableError, type WakeupEvent } from '../../src/collector/core.js';
-import type { Rung } from '../../src/collector/hook-ladder.js';
+import { describeRejections, type Rung } from '../../src/collector/hook-ladder.js';
 import { Histogram } from '../../src/histogram/histogram.js';
 import { createLogger } from '../../src/log.js';
 import { sleep, targetOf } from '../helpers/kernel-collector.js';
@@ -83,11 +83,11 @@ async function runProbe(): Promise<ProbeLine> {
   return { exitCode, report, seconds: secondsSince(start) };
 }
 
-/** The part of the loader's sentence about `rung` (forcing one rung marks the others "not allowed"). */
-function rungReason(message: string, rung: Rung): string {
-  const firstLine = message.split('\n')[0] ?? message;
-  const match = new RegExp(`(?:^|: |; )${rung}: (.*?)(?=; (?:tp_btf|fentry|kprobe): |\\.?$)`).exec(firstLine);
-  return (match?.[1] ?? firstLine).replace(/\s+/g, ' ').trim();
+/** Why the loader refused `rung` (forcing one rung marks the others "not allowed"). */
+function refusalReason(err: CollectorUnavailableError, rung: Rung): string {
+  const own = err.rejected.filter((r) => r.rung === rung);
+  const reason = own.length ? describeRejections(own) : err.message;
+  return reason.replace(/\s+/g, ' ').trim();
 }
 
 async function timing(core: CollectorCore, problems: string[]): Promise<Pick<Extract<CheckResult, { result: 'ok' }>, 'requests' | 'p50' | 'meanErrorPct'>> {
@@ -202,18 +202,19 @@ async function checkRung(rung: Rung): Promise<CheckResult> {
     core = CollectorCore.open({ logger: log, rungs: [rung] });
   } catch (err) {
     if (!(err instanceof CollectorUnavailableError)) throw err;
-    return { rung, result: 'refused', reason: rungReason(err.message, rung), seconds: secondsSince(start) };
+    return { rung, result: 'refused', reason: refusalReason(err, rung), seconds: secondsSince(start) };
   }
   const problems: string[] = [];
   try {
     const t = await timing(core, problems);
     const keepalive = await keepaliveRace(core, problems);
     const wakeupMs = await wakeup(core, problems);
-    if (problems.length) return { rung, result: 'failed', problems, seconds: secondsSince(start) };
-    return { rung, result: 'ok', ...t, keepalive, wakeupMs, seconds: secondsSince(start) };
+    const connState = core.hooks.connState;
+    if (problems.length) return { rung, connState, result: 'failed', problems, seconds: secondsSince(start) };
+    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, seconds: secondsSince(start) };
   } catch (err) {
     problems.push(`check aborted: ${(err as Error).message.split('\n')[0]}`);
-    return { rung, result: 'failed', problems, seconds: secondsSince(start) };
+    return { rung, connState: core.hooks.connState, result: 'failed', problems, seconds: secondsSince(start) };
   } finally {
     core.close();
   }

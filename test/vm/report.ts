@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RUNGS } from '../../src/collector/hook-ladder.js';
+import { CONN_STATES, RUNGS } from '../../src/collector/hook-ladder.js';
 
 /**
  * What the guest check prints (one `vm-check <json>` line per rung) and what the host side
@@ -10,11 +10,14 @@ export const CHECK_LINE_PREFIX = 'vm-check ';
 export const PROBE_LINE_PREFIX = 'vm-probe ';
 
 export const rungSchema = z.enum(RUNGS);
+/** Where the attached variant keeps per-connection state (socket storage or a hash map). */
+const connStateSchema = z.enum(CONN_STATES);
 
 export const checkResultSchema = z.discriminatedUnion('result', [
   z.object({
     rung: rungSchema,
     /** Loaded and attached; every check below passed. */
+    connState: connStateSchema,
     result: z.literal('ok'),
     requests: z.object({ counted: z.number(), sent: z.number() }),
     /** Server truth is [before sendall(), after sendall()]; errors are distances outside it. */
@@ -27,6 +30,7 @@ export const checkResultSchema = z.discriminatedUnion('result', [
   z.object({
     rung: rungSchema,
     /** Loaded and attached, but a check failed: `problems` says which and by how much. */
+    connState: connStateSchema,
     result: z.literal('failed'),
     problems: z.array(z.string()),
     seconds: z.number(),

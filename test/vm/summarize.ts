@@ -82,12 +82,12 @@ function describe(r: CheckResult): string {
   switch (r.result) {
     case 'ok':
       return (
-        `result=ok requests=${r.requests.counted}/${r.requests.sent} p50_error=${r.p50.errorPct}% ` +
+        `result=ok state=${r.connState} requests=${r.requests.counted}/${r.requests.sent} p50_error=${r.p50.errorPct}% ` +
         `(kernel ${(r.p50.kernelUs / 1000).toFixed(2)} ms, server ${(r.p50.serverLowUs / 1000).toFixed(2)}-${(r.p50.serverHighUs / 1000).toFixed(2)} ms, mean_error=${r.meanErrorPct}%) ` +
         `keepalive=${r.keepalive.counted}/${r.keepalive.sent} wakeup_ms=${r.wakeupMs} seconds=${r.seconds}`
       );
     case 'failed':
-      return `result=failed problems=${quote(r.problems.join('; '))} seconds=${r.seconds}`;
+      return `result=failed state=${r.connState} problems=${quote(r.problems.join('; '))} seconds=${r.seconds}`;
     case 'refused':
       return `result=refused reason=${quote(r.reason)}`;
   }
