@@ -124,7 +124,8 @@ vm_kernel() {
   opts=$(_vm_apt_opts "$d")
   # shellcheck disable=SC2086
   if [ -z "$(find "$d/state/lists" -maxdepth 1 -name '*_Packages*' -mmin "-$VM_LISTS_MAX_AGE_MIN" 2>/dev/null | head -1)" ]; then
-    if ! apt-get $opts -q -q update >"$d/update.log" 2>&1; then
+    # --error-on=any: without it apt-get update exits 0 when it could not reach the archive.
+    if ! apt-get $opts -q -q --error-on=any update >"$d/update.log" 2>&1; then
       if [ -L "$VM_CACHE/kernels/latest-$series" ]; then
         echo "vm: could not reach Debian's archive for $series (apt-get update failed, see $d/update.log); using the cached kernel" >&2
         _vm_use_tree "$(readlink -f "$VM_CACHE/kernels/latest-$series")"
@@ -239,7 +240,7 @@ vm_boot() {
     -object "memory-backend-memfd,id=mem,size=${VM_MEMORY_MB}M,share=on" -numa node,memdev=mem \
     -chardev "socket,id=vfs,path=$sock" -device vhost-user-fs-pci,chardev=vfs,tag=host \
     -kernel "$VM_VMLINUZ" -initrd "$VM_INITRD" \
-    -append "console=ttyS0 loglevel=4 panic=-1 8250.nr_uarts=4 kes.job=$job" \
+    -append "console=ttyS0 loglevel=6 panic=-1 8250.nr_uarts=4 kes.job=$job" \
     -nodefaults -display none -monitor none -nic none -no-reboot \
     -serial "file:$out/console" -serial "file:$out/stdout" -serial "file:$out/stderr" -serial "file:$out/status" \
     </dev/null >"$out/qemu.log" 2>&1 &

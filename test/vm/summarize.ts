@@ -76,6 +76,16 @@ function readGuest(series: string): { probe?: ProbeLine; checks: Map<Rung, Check
   return { probe, checks, garbled };
 }
 
+/** What a guest that did not finish cleanly left behind: its last words and the kernel's complaints. */
+function printEvidence(series: string): void {
+  const tail = (name: string, n: number, filter: (l: string) => boolean = () => true): string[] => {
+    const file = path.join(logDir, `${series}.${name}`);
+    return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(filter).slice(-n) : [];
+  };
+  for (const l of tail('stderr', 5, (l) => l.trim() !== '')) console.log(`vm-test   stderr: ${l}`);
+  for (const l of tail('console', 5, (l) => /segfault|Oops|BUG|panic|Out of memory|vm-init/.test(l))) console.log(`vm-test   console: ${l}`);
+}
+
 const quote = (s: string): string => `"${s.replace(/"/g, "'")}"`;
 
 function describe(r: CheckResult): string {
@@ -116,6 +126,7 @@ for (const series of seriesList) {
   const boot = meta.boot === 124 ? 'timed out' : meta.boot === 125 ? 'died without a status' : `exited ${meta.guestExit}`;
   console.log(`vm-test kernel=${meta.kernel} series=${series} guest=${quote(boot)} seconds=${meta.seconds}`);
   for (const g of garbled) mismatch(`kernel=${meta.kernel} unreadable guest line: ${g}`);
+  if (meta.boot !== 0 || meta.guestExit !== 0) printEvidence(series);
 
   const probeRung = probe?.report?.ok ? (probe.report.rung ?? 'refused') : 'refused';
   if (probe) {
