@@ -106,9 +106,19 @@ _vm_apt_opts() {
 
 # vm_kernel SERIES: makes sure the newest cloud kernel of SERIES is fetched, unpacked and
 # has an initramfs; sets VM_KDIR (unpacked package), VM_KVER (uname -r), VM_VMLINUZ and
-# VM_INITRD. Everything lands under $VM_CACHE keyed by package version, so a rerun
+# VM_INITRD (vm_die on failure). Everything lands under $VM_CACHE keyed by package version, so a rerun
 # downloads nothing; with no network a cached kernel of the series is used.
 vm_kernel() {
+  local lock
+  mkdir -p "$VM_CACHE"
+  # One fetcher at a time: several harness runs (CI, a developer's vm-run) share the cache.
+  exec {lock}>"$VM_CACHE/.lock"
+  flock "$lock"
+  _vm_kernel_locked "$@"
+  exec {lock}>&-
+}
+
+_vm_kernel_locked() {
   local series=$1 suites d opts pkg version deb key
   suites=$(vm_suites_of "$series") || vm_die "unknown kernel series '$series' (--kernel): use one of ${VM_SERIES[*]}."
   d=$VM_CACHE/apt/$series
@@ -161,12 +171,12 @@ _vm_use_tree() {
   VM_VMLINUZ=$(find "$VM_KDIR/boot" -name 'vmlinuz-*' | head -1)
   [ -n "$VM_VMLINUZ" ] || vm_die "no vmlinuz in $VM_KDIR/boot."
   VM_KVER=${VM_VMLINUZ##*/vmlinuz-}
-  VM_INITRD=$VM_KDIR/initrd.cpio.gz
+  _vm_initrd
 }
 
-# Unpacks the kernel package, runs depmod on its tree and builds the initramfs.
+# Unpacks the kernel package and runs depmod on its tree.
 _vm_unpack() {
-  local deb=$1 dir=$2 tmp kver moddir
+  local deb=$1 dir=$2 tmp kver
   tmp=$dir.tmp.$$
   rm -rf "$tmp"
   mkdir -p "$tmp/root"
@@ -177,31 +187,43 @@ _vm_unpack() {
   kver=${kver##*/vmlinuz-}
   [ -n "$kver" ] || vm_die "$deb holds no vmlinuz."
   depmod -b "$tmp/root" "$kver"
-  moddir=$tmp/initrd
-  mkdir -p "$moddir/bin" "$moddir/modules" "$moddir/proc" "$moddir/sys" "$moddir/dev" "$moddir/host" "$moddir/rw" "$moddir/newroot"
-  cp /bin/busybox "$moddir/bin/busybox"
-  local n=0 line file base
-  : >"$moddir/modules/order"
+  rm -rf "$dir"
+  mv "$tmp/root" "$dir"
+  rmdir "$tmp"
+  touch "$dir/.complete"
+}
+
+# Builds the tree's initramfs (busybox, the virtio-fs modules, scripts/vm-init.sh as /init)
+# unless one for this exact vm-init.sh exists; sets VM_INITRD.
+_vm_initrd() {
+  local init hash tmp n=0 line file base
+  init=$(dirname "${BASH_SOURCE[0]}")/vm-init.sh
+  hash=$(sha256sum "$init" /bin/busybox | sha256sum | cut -c1-16)
+  VM_INITRD=$VM_KDIR/initrd-$hash.cpio.gz
+  [ -s "$VM_INITRD" ] && return
+  tmp=$(mktemp -d "$VM_KDIR/initrd.XXXXXX")
+  mkdir -p "$tmp/bin" "$tmp/modules" "$tmp/proc" "$tmp/sys" "$tmp/dev" "$tmp/host" "$tmp/rw" "$tmp/newroot"
+  cp /bin/busybox "$tmp/bin/busybox"
+  : >"$tmp/modules/order"
   while read -r line; do
     [[ $line == insmod\ * ]] || continue # "builtin X" needs nothing
     file=${line#insmod }
     file=${file%% *}
     base=$(printf '%02d-%s' "$n" "$(basename "$file")")
     case "$file" in
-      *.ko.xz) xz -dc "$file" >"$moddir/modules/${base%.xz}"; base=${base%.xz} ;;
-      *.ko.zst) zstd -q -dc "$file" >"$moddir/modules/${base%.zst}"; base=${base%.zst} ;;
-      *) cp "$file" "$moddir/modules/$base" ;;
+      *.ko.xz) xz -dc "$file" >"$tmp/modules/${base%.xz}"; base=${base%.xz} ;;
+      *.ko.zst) zstd -q -dc "$file" >"$tmp/modules/${base%.zst}"; base=${base%.zst} ;;
+      *) cp "$file" "$tmp/modules/$base" ;;
     esac
-    echo "$base" >>"$moddir/modules/order"
+    echo "$base" >>"$tmp/modules/order"
     n=$((n + 1))
-  done < <(for m in virtio_pci virtiofs overlay; do modprobe -d "$tmp/root" -S "$kver" --show-depends "$m"; done | awk '!seen[$0]++')
-  cp "$(dirname "${BASH_SOURCE[0]}")/vm-init.sh" "$moddir/init"
-  chmod +x "$moddir/init"
-  (cd "$moddir" && find . | cpio -o -H newc --quiet | gzip -1) >"$tmp/root/initrd.cpio.gz"
-  rm -rf "$moddir" "$dir"
-  mv "$tmp/root" "$dir"
-  rmdir "$tmp"
-  touch "$dir/.complete"
+  done < <(for m in virtio_pci virtiofs overlay; do modprobe -d "$VM_KDIR" -S "$VM_KVER" --show-depends "$m"; done | awk '!seen[$0]++')
+  cp "$init" "$tmp/init"
+  chmod +x "$tmp/init"
+  (cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) >"$VM_INITRD.tmp"
+  rm -rf "$tmp"
+  rm -f "$VM_KDIR"/initrd-*.cpio.gz "$VM_KDIR/initrd.cpio.gz"
+  mv "$VM_INITRD.tmp" "$VM_INITRD"
 }
 
 # vm_boot OUT_DIR TIMEOUT_S JOB_SCRIPT: boots the current kernel (vm_kernel) running
