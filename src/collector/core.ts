@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { MAP_NAMES, decodeWakeupEvent } from '../bpf/abi.js';
+import { MAP_NAMES, decodeWakeupEvent, type KernelHealth } from '../bpf/abi.js';
 import type { BpfObject } from '../bpf/object.js';
 import { RingBufferReader } from '../bpf/ringbuf.js';
 import { loadHooks, verifyRung, type HookReport, type LoadHooksOptions } from './hook-loader.js';
@@ -65,6 +65,11 @@ export class CollectorCore {
   /** Kernel ids of the attached programs (for kernel.bpf_stats_enabled figures via bpftool). */
   programIds(): Record<string, number> {
     return Object.fromEntries(this.hooks.attached.map((p) => [p, this.object.programId(p)]));
+  }
+
+  /** What the collector's metrics show: map-full refusals, kernel drop counters, watched targets. */
+  health(): { readonly mapFull: number; readonly kernel: KernelHealth; readonly targets: number } {
+    return { mapFull: this.watch.mapFullCount, kernel: this.ticks.kernelHealth, targets: this.watch.targetCount };
   }
 
   /** Makes the kernel observe exactly these targets (WatchSync.apply). */
