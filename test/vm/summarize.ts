@@ -83,7 +83,7 @@ function printEvidence(series: string): void {
     return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(filter).slice(-n) : [];
   };
   for (const l of tail('stderr', 5, (l) => l.trim() !== '')) console.log(`vm-test   stderr: ${l}`);
-  for (const l of tail('console', 5, (l) => /segfault|Oops|BUG|panic|Out of memory|vm-init/.test(l))) console.log(`vm-test   console: ${l}`);
+  for (const l of tail('console', 5, (l) => /segfault at|Oops|BUG:|Kernel panic|Out of memory|vm-init:/.test(l))) console.log(`vm-test   console: ${l}`);
 }
 
 const quote = (s: string): string => `"${s.replace(/"/g, "'")}"`;
