@@ -279,6 +279,14 @@ vm_boot() {
   return 0
 }
 
+# The guest sees the host's root filesystem only (a non-recursive bind of /): DIR must be
+# on it, not on another mount.
+vm_require_on_root() {
+  local mnt
+  mnt=$(findmnt -n -o TARGET --target "$1" 2>/dev/null || echo "?")
+  [ "$mnt" = / ] || vm_die "$1 is on the mount $mnt, which the guest cannot see (only / is shared): use a directory on the root filesystem."
+}
+
 # Kills what vm_boot started (for traps).
 vm_cleanup() {
   if [ -n "${VM_QEMU_PID:-}" ]; then kill "$VM_QEMU_PID" 2>/dev/null || true; fi

@@ -42,10 +42,12 @@ done
 project=$(cd "$project" && pwd)
 
 vm_require_tools
+vm_require_on_root "$project"
 vm_accel
 vm_kernel "$kernel"
 
 # The job script must live on the root filesystem (the guest sees / only, not other mounts).
+vm_require_on_root /var/tmp
 work=$(mktemp -d /var/tmp/kes-vm.XXXXXX)
 cleanup() {
   vm_cleanup

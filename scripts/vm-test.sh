@@ -47,6 +47,8 @@ done
 started=$SECONDS
 bash "$here/vm-setup.sh"
 vm_require_tools
+vm_require_on_root "$project"
+vm_require_on_root /var/tmp
 vm_accel
 accel=$VM_ACCEL
 echo "vm-test: accelerator ${accel^^}: $VM_ACCEL_WHY"
