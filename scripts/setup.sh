@@ -8,6 +8,7 @@ packages=(
   clang llvm libbpf-dev libbpf1 bpftool   # BPF build and runtime
   iproute2 libcap2-bin                    # network namespaces as pods; capsh for capability tests
   nginx libnginx-mod-http-echo wrk  # real servers and load for tests, demo and benchmarks
+  nghttp2-client                          # h2load: gRPC load cheaper than the scaler it measures (bench)
   python3-grpcio                          # a second gRPC implementation for contract tests
   python3-protobuf                        # protobuf's own descriptor pool, to check the served descriptors
   protobuf-compiler                       # protoc: the FileDescriptorSet reflection serves (npm run check:proto)
