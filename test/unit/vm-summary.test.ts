@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { CHECK_LINE_PREFIX, PROBE_LINE_PREFIX, type CheckResult } from '../vm/report.js';
+
+/**
+ * The VM matrix's verdict (test/vm/summarize.ts) from guest output written here: it must
+ * fail on a rung that differs from the expectation, on a rung the guest never reported
+ * (crash, timeout) and on a wrong probe pick, and pass when all agree.
+ */
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kes-vm-summary-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const ok = (rung: CheckResult['rung']): CheckResult => ({
+  rung,
+  connState: 'hash',
+  result: 'ok',
+  requests: { counted: 200, sent: 200 },
+  p50: { kernelUs: 21000, serverLowUs: 20900, serverHighUs: 21900, errorPct: 0 },
+  meanErrorPct: 0,
+  keepalive: { counted: 2000, sent: 2000 },
+  wakeupMs: 5,
+  seconds: 10,
+});
+const refused = (rung: CheckResult['rung']): CheckResult => ({ rung, result: 'refused', reason: 'tp_btf: tracepoints absent', seconds: 0.1 });
+
+function runSummary(checks: readonly CheckResult[], probeRung: string | null, boot = 0): { status: number | null; stdout: string } {
+  const logDir = fs.mkdtempSync(path.join(dir, 'logs-'));
+  fs.writeFileSync(path.join(logDir, '6.1.meta'), `series=6.1\nkernel=6.1.0-57-cloud-amd64\nboot=${boot}\nguestExit=${boot === 0 ? 0 : ''}\nseconds=50\n`);
+  const probe = { exitCode: probeRung ? 0 : 1, report: { ok: probeRung !== null, kernelRelease: '6.1.0-57-cloud-amd64', rung: probeRung, error: probeRung ? null : 'no hook' }, seconds: 3 };
+  const lines = [PROBE_LINE_PREFIX + JSON.stringify(probe), ...checks.map((c) => CHECK_LINE_PREFIX + JSON.stringify(c))];
+  fs.writeFileSync(path.join(logDir, '6.1.stdout'), lines.join('\n') + '\n');
+  const expected = path.join(dir, 'expected.json');
+  fs.writeFileSync(expected, JSON.stringify({ '6.1': { probe: 'fentry', rungs: { tp_btf: 'refused', fentry: 'ok', kprobe: 'ok' } } }));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/vm/summarize.ts', '--log-dir', logDir, '--expected', expected, '--series', '6.1'], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout };
+}
+
+test('every rung as expected: exit 0, one line per rung', () => {
+  const r = runSummary([refused('tp_btf'), ok('fentry'), ok('kprobe')], 'fentry');
+  assert.equal(r.status, 0, r.stdout);
+  assert.match(r.stdout, /rung=fentry result=ok state=hash requests=200\/200 p50_error=0%/);
+  assert.match(r.stdout, /rung=tp_btf result=refused reason="tp_btf: tracepoints absent"/);
+});
+
+test('a refused rung that should be ok fails the matrix', () => {
+  const r = runSummary([refused('tp_btf'), ok('fentry'), refused('kprobe')], 'fentry');
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /MISMATCH kernel=6.1.0-57-cloud-amd64 rung=kprobe: refused, expected ok/);
+});
+
+test('a rung the guest never reported fails the matrix', () => {
+  const r = runSummary([refused('tp_btf'), ok('fentry')], 'fentry', 124);
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /rung=kprobe result=missing \(guest timed out\)/);
+});
+
+test('probe picking another rung fails the matrix', () => {
+  const r = runSummary([refused('tp_btf'), ok('fentry'), ok('kprobe')], 'kprobe');
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /probe: picked kprobe, expected fentry/);
+});

@@ -1,0 +1,225 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { CollectorCore, CollectorUnavailableError, type WakeupEvent } from '../../src/collector/core.js';
+import { describeRejections, type Rung } from '../../src/collector/hook-ladder.js';
+import { Histogram } from '../../src/histogram/histogram.js';
+import { createLogger } from '../../src/log.js';
+import { sleep, targetOf } from '../helpers/kernel-collector.js';
+import { exactQuantile, runClients, startServer } from '../helpers/kernel-workloads.js';
+import { hostNetns } from '../helpers/netns.js';
+import { refusedConnect } from '../helpers/sockets.js';
+import { CHECK_LINE_PREFIX, PROBE_LINE_PREFIX, rungSchema, type CheckResult, type ProbeLine } from './report.js';
+import { startTimedServer } from './timed-server.js';
+
+/**
+ * The VM matrix's check, run inside a guest (scripts/vm-test.sh) from the project
+ * directory: `node dist/cli.js probe` first (which rung does the collector pick by
+ * itself?), then for each rung, forced in-process with CollectorCore.open({ rungs }):
+ *  (a) request timing against a fixed 20 ms server on loopback: exact count, kernel p50
+ *      within 5 % of the server's own per-request measurement (from the request's kernel
+ *      receive timestamp to its sendall(), a bracket: see timed-server.ts);
+ *  (b) the keep-alive race: many fast keep-alive requests on a few connections while two
+ *      CPU burners preempt the server, every request counted (test/bpf/keepalive-race);
+ *  (c) demand wake-up: refused connects to a watched address wake the listener.
+ * Ticks are read in-process: under TCG a CLI round trip can outlast a whole window.
+ * Prints one `vm-probe` and one `vm-check` JSON line per rung (test/vm/report.ts).
+ */
+
+const argsSchema = z.object({
+  rungs: z
+    .string()
+    .default('tp_btf,fentry,kprobe')
+    .transform((s) => s.split(','))
+    .pipe(z.array(rungSchema).min(1)),
+  requests: z.coerce.number().int().min(10).max(10_000).default(200),
+  'service-ms': z.coerce.number().min(1).max(1000).default(20),
+  'keepalive-clients': z.coerce.number().int().min(1).max(16).default(4),
+  'keepalive-requests': z.coerce.number().int().min(1).max(10_000).default(500),
+  'wakeup-trials': z.coerce.number().int().min(1).max(100).default(5),
+});
+
+const { values } = parseArgs({
+  options: {
+    rungs: { type: 'string' },
+    requests: { type: 'string' },
+    'service-ms': { type: 'string' },
+    'keepalive-clients': { type: 'string' },
+    'keepalive-requests': { type: 'string' },
+    'wakeup-trials': { type: 'string' },
+  },
+});
+const parsed = argsSchema.safeParse(values);
+if (!parsed.success) {
+  console.error(`guest-check: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  process.exit(2);
+}
+const args = parsed.data;
+
+const TIMING_PORT = 8080;
+const KEEPALIVE_PORT = 8090;
+const DEMAND_PORT = 18931;
+const P50_TOLERANCE_PCT = 5;
+/** Wake-up budget inside a guest (TCG is slow); the mechanism, not the speed, is checked. */
+const WAKEUP_BUDGET_MS = 1000;
+
+const host = hostNetns();
+const log = createLogger(process.env.KES_TEST_LOG === '1' ? 'debug' : 'silent');
+const secondsSince = (start: bigint): number => Math.round(Number(process.hrtime.bigint() - start) / 1e7) / 100;
+
+async function runProbe(): Promise<ProbeLine> {
+  const start = process.hrtime.bigint();
+  const child = spawn(process.execPath, ['dist/cli.js', 'probe'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exitCode = await new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
+  let report: ProbeLine['report'] = null;
+  try {
+    const full = JSON.parse(out) as NonNullable<ProbeLine['report']>;
+    report = { ok: full.ok, kernelRelease: full.kernelRelease, rung: full.rung, error: full.error };
+  } catch {
+    console.error(`guest-check: probe printed no JSON: ${out.slice(0, 200)}`);
+  }
+  return { exitCode, report, seconds: secondsSince(start) };
+}
+
+/** Why the loader refused `rung` (forcing one rung marks the others "not allowed"). */
+function refusalReason(err: CollectorUnavailableError, rung: Rung): string {
+  const own = err.rejected.filter((r) => r.rung === rung);
+  const reason = own.length ? describeRejections(own) : err.message;
+  return reason.replace(/\s+/g, ' ').trim();
+}
+
+async function timing(core: CollectorCore, problems: string[]): Promise<Pick<Extract<CheckResult, { result: 'ok' }>, 'requests' | 'p50' | 'meanErrorPct'>> {
+  const server = await startTimedServer('127.0.0.1', TIMING_PORT, args['service-ms']);
+  try {
+    core.applyWatchSet([{ targetId: 'timing', servers: [{ port: TIMING_PORT, netnsInode: host.inode }], demand: [] }]);
+    core.readTick();
+    await runClients(host, '127.0.0.1', TIMING_PORT, args.requests, 1, 'keepalive');
+    const delta = targetOf(core.readTick().targets, 'timing');
+    for (let i = 0; i < 100 && server.latencies.length < args.requests; i++) await sleep(50);
+    const kernelP50 = Histogram.fromSparse(delta.buckets).quantileUs(0.5);
+    const serverP50 = {
+      lowUs: exactQuantile(server.latencies.map((l) => l.beforeSendUs), 0.5),
+      highUs: exactQuantile(server.latencies.map((l) => l.afterSendUs), 0.5),
+    };
+    const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const serverMean = { lowUs: mean(server.latencies.map((l) => l.beforeSendUs)), highUs: mean(server.latencies.map((l) => l.afterSendUs)) };
+    const errorPct = bracketErrorPct(kernelP50, serverP50);
+    const meanErrorPct = bracketErrorPct(delta.latencySumUs / delta.requests, serverMean);
+    if (delta.requests !== args.requests) problems.push(`requests counted ${delta.requests} of ${args.requests}`);
+    if (server.latencies.length !== args.requests) problems.push(`server logged ${server.latencies.length} of ${args.requests} requests`);
+    if (!(Math.abs(errorPct) <= P50_TOLERANCE_PCT)) {
+      problems.push(
+        `p50 ${(kernelP50 / 1000).toFixed(3)} ms vs server ${(serverP50.lowUs / 1000).toFixed(3)}-${(serverP50.highUs / 1000).toFixed(3)} ms ` +
+          `(${errorPct.toFixed(1)} %, limit ${P50_TOLERANCE_PCT} %)`,
+      );
+    }
+    return { requests: { counted: delta.requests, sent: args.requests }, p50: { kernelUs: Math.round(kernelP50), serverLowUs: serverP50.lowUs, serverHighUs: serverP50.highUs, errorPct: round1(errorPct) }, meanErrorPct: round1(meanErrorPct) };
+  } finally {
+    server.stop();
+  }
+}
+
+async function keepaliveRace(core: CollectorCore, problems: string[]): Promise<{ counted: number; sent: number }> {
+  const server = await startServer(host, '127.0.0.1', KEEPALIVE_PORT, 0, 'threaded');
+  const burners: ChildProcess[] = [];
+  try {
+    core.applyWatchSet([{ targetId: 'keepalive', servers: [{ port: KEEPALIVE_PORT, netnsInode: host.inode }], demand: [] }]);
+    core.readTick();
+    // Two bounded busy loops, each in its own process group, so the server thread is
+    // preempted between its send and the hook: the window the race needs.
+    for (let i = 0; i < 2; i++) burners.push(spawn('timeout', ['120', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore', detached: true }));
+    await runClients(host, '127.0.0.1', KEEPALIVE_PORT, args['keepalive-requests'], args['keepalive-clients'], 'keepalive');
+    await sleep(50);
+    const delta = targetOf(core.readTick().targets, 'keepalive');
+    const sent = args['keepalive-clients'] * args['keepalive-requests'];
+    if (delta.requests !== sent) problems.push(`keep-alive race: counted ${delta.requests} of ${sent}`);
+    if (delta.inFlight !== 0) problems.push(`keep-alive race: ${delta.inFlight} still in flight after the run`);
+    return { counted: delta.requests, sent };
+  } finally {
+    for (const b of burners) {
+      try {
+        if (b.pid !== undefined) process.kill(-b.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    server.kill('SIGKILL');
+  }
+}
+
+async function wakeup(core: CollectorCore, problems: string[]): Promise<number> {
+  core.applyWatchSet([{ targetId: 'demand', servers: [], demand: [{ ip: '127.0.0.1', port: DEMAND_PORT }] }]);
+  const latenciesMs: number[] = [];
+  for (let trial = 0; trial < args['wakeup-trials']; trial++) {
+    // Two idle ticks: the first reports the previous attempt, the second re-arms.
+    core.readTick();
+    core.readTick();
+    const woke = new Promise<{ at: bigint; events: readonly WakeupEvent[] }>((resolve) => {
+      const off = core.onWakeup((events) => {
+        off();
+        resolve({ at: process.hrtime.bigint(), events });
+      });
+    });
+    const start = process.hrtime.bigint();
+    const attempt = refusedConnect('127.0.0.1', DEMAND_PORT);
+    const result = await Promise.race([woke, sleep(WAKEUP_BUDGET_MS).then(() => undefined)]);
+    await attempt;
+    if (!result) {
+      problems.push(`demand wake-up: trial ${trial} woke nobody within ${WAKEUP_BUDGET_MS} ms`);
+      return Number.NaN;
+    }
+    if (result.events[0]?.targetId !== 'demand') problems.push(`demand wake-up: woke ${result.events.map((e) => e.targetId).join(',')} instead of demand`);
+    latenciesMs.push(Number(result.at - start) / 1e6);
+  }
+  const tick = targetOf(core.readTick().targets, 'demand');
+  if (tick.demandAttempts !== 1 || tick.demandRefused !== 1) {
+    problems.push(`demand: last tick counted ${tick.demandAttempts} attempts / ${tick.demandRefused} refused, expected 1 / 1`);
+  }
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  return Math.round(sorted[sorted.length >> 1]! * 100) / 100;
+}
+
+/**
+ * How far `valueUs` lies outside the server's bracket [before sendall(), after sendall()],
+ * in percent of the nearest edge (0 inside: the send hook fires somewhere in sendall()).
+ */
+function bracketErrorPct(valueUs: number, bracket: { lowUs: number; highUs: number }): number {
+  if (valueUs < bracket.lowUs) return (100 * (valueUs - bracket.lowUs)) / bracket.lowUs;
+  if (valueUs > bracket.highUs) return (100 * (valueUs - bracket.highUs)) / bracket.highUs;
+  return 0;
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+async function checkRung(rung: Rung): Promise<CheckResult> {
+  const start = process.hrtime.bigint();
+  let core: CollectorCore;
+  try {
+    core = CollectorCore.open({ logger: log, rungs: [rung] });
+  } catch (err) {
+    if (!(err instanceof CollectorUnavailableError)) throw err;
+    return { rung, result: 'refused', reason: refusalReason(err, rung), seconds: secondsSince(start) };
+  }
+  const problems: string[] = [];
+  try {
+    const t = await timing(core, problems);
+    const keepalive = await keepaliveRace(core, problems);
+    const wakeupMs = await wakeup(core, problems);
+    const connState = core.hooks.connState;
+    if (problems.length) return { rung, connState, result: 'failed', problems, seconds: secondsSince(start) };
+    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, seconds: secondsSince(start) };
+  } catch (err) {
+    problems.push(`check aborted: ${(err as Error).message.split('\n')[0]}`);
+    return { rung, connState: core.hooks.connState, result: 'failed', problems, seconds: secondsSince(start) };
+  } finally {
+    core.close();
+  }
+}
+
+console.log(PROBE_LINE_PREFIX + JSON.stringify(await runProbe()));
+for (const rung of args.rungs) console.log(CHECK_LINE_PREFIX + JSON.stringify(await checkRung(rung)));
+host.dispose();

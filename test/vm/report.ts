@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { CONN_STATES, RUNGS } from '../../src/collector/hook-ladder.js';
+
+/**
+ * What the guest check prints (one `vm-check <json>` line per rung) and what the host side
+ * of the VM matrix reads back: the single schema both sides agree on.
+ */
+
+export const CHECK_LINE_PREFIX = 'vm-check ';
+export const PROBE_LINE_PREFIX = 'vm-probe ';
+
+export const rungSchema = z.enum(RUNGS);
+/** Where the attached variant keeps per-connection state (socket storage or a hash map). */
+const connStateSchema = z.enum(CONN_STATES);
+
+export const checkResultSchema = z.discriminatedUnion('result', [
+  z.object({
+    rung: rungSchema,
+    /** Loaded and attached; every check below passed. */
+    connState: connStateSchema,
+    result: z.literal('ok'),
+    requests: z.object({ counted: z.number(), sent: z.number() }),
+    /** Server truth is [before sendall(), after sendall()]; errors are distances outside it. */
+    p50: z.object({ kernelUs: z.number(), serverLowUs: z.number(), serverHighUs: z.number(), errorPct: z.number() }),
+    meanErrorPct: z.number(),
+    keepalive: z.object({ counted: z.number(), sent: z.number() }),
+    wakeupMs: z.number(),
+    seconds: z.number(),
+  }),
+  z.object({
+    rung: rungSchema,
+    /** Loaded and attached, but a check failed: `problems` says which and by how much. */
+    connState: connStateSchema,
+    result: z.literal('failed'),
+    problems: z.array(z.string()),
+    seconds: z.number(),
+  }),
+  z.object({
+    rung: rungSchema,
+    /** The loader refused the rung on this kernel; `reason` is its sentence. */
+    result: z.literal('refused'),
+    reason: z.string(),
+    seconds: z.number(),
+  }),
+]);
+export type CheckResult = z.infer<typeof checkResultSchema>;
+
+/** `node dist/cli.js probe` as seen in the guest: its exit status and the fields we report. */
+export const probeLineSchema = z.object({
+  exitCode: z.number(),
+  report: z
+    .object({
+      ok: z.boolean(),
+      kernelRelease: z.string().nullable(),
+      rung: z.string().nullable(),
+      error: z.string().nullable(),
+    })
+    .nullable(),
+  seconds: z.number(),
+});
+export type ProbeLine = z.infer<typeof probeLineSchema>;
+
+/** test/vm/expected.json: per kernel series, what probe picks and each rung's verdict. */
+export const expectationsSchema = z.record(
+  z.string().regex(/^\d+\.\d+$/),
+  z.object({
+    /** The rung probe must pick by itself, or "refused" when the collector cannot start. */
+    probe: z.union([rungSchema, z.literal('refused')]),
+    rungs: z.record(rungSchema, z.enum(['ok', 'refused'])),
+  }),
+);
+export type Expectations = z.infer<typeof expectationsSchema>;
