@@ -27,6 +27,10 @@ export const MAP_NAMES = {
   wakeups: 'wakeups',
   connState: 'conn_state',
   connStateBySk: 'conn_state_by_sk',
+  holdConfig: 'hold_config',
+  holdStats: 'hold_stats',
+  holdConns: 'hold_conns',
+  connectMarks: 'connect_marks',
 } as const;
 
 export const WATCH_KEY_BYTES = 8;
@@ -119,4 +123,29 @@ export interface KernelHealth {
 
 export function decodeHealth(b: Buffer): KernelHealth {
   return { connStateFailures: b.readBigUInt64LE(0), wakeupDrops: b.readBigUInt64LE(8) };
+}
+
+/** struct scaler_hold_config (holdAtZero, written by user space). */
+export const HOLD_CONFIG = { holdNs: 0, generation: 8, episode: 12 } as const;
+export const HOLD_CONFIG_BYTES = 16;
+
+/** struct scaler_hold_stats (written by the kernel). */
+export const HOLD_STATS = {
+  deadlineNs: 0,
+  episode: 8,
+  heldConnections: 16,
+  releasedConnections: 24,
+  timedOutConnections: 32,
+  listenDelta: 40,
+} as const;
+export const HOLD_STATS_BYTES = 48;
+export const HOLD_CONN_BYTES = 8;
+export const CONNECT_MARK_BYTES = 16;
+
+export function encodeHoldConfig(holdNs: bigint, generation: number, episode: number): Buffer {
+  const b = Buffer.alloc(HOLD_CONFIG_BYTES);
+  b.writeBigUInt64LE(holdNs, HOLD_CONFIG.holdNs);
+  b.writeUInt32LE(generation >>> 0, HOLD_CONFIG.generation);
+  b.writeUInt32LE(episode >>> 0, HOLD_CONFIG.episode);
+  return b;
 }

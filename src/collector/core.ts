@@ -25,6 +25,7 @@ import { parseAddress } from './addresses.js';
 import { STATS_WORDS, decodeStats, statsDelta } from './deltas.js';
 import { RUNGS, RUNG_PROGRAMS, chooseRung, type Rung, type RungRejection } from './hook-ladder.js';
 import { probeKernelFacts, type KernelFacts } from './kernel-facts.js';
+import { HOLD_PROGRAMS, HoldControl } from './hold.js';
 import { SlotTable } from './slots.js';
 import type { CollectorTick, TargetDelta, WatchEntry } from './types.js';
 
@@ -57,6 +58,10 @@ export interface CollectorCoreOptions {
   readonly objectPath?: string;
   /** Rungs allowed, best first (default all): tests force a rung with this. */
   readonly rungs?: readonly Rung[];
+  /** false: do not load the holdAtZero / connect() demand programs (default: load them where they work). */
+  readonly hold?: boolean;
+  /** cgroup v2 mounts to try for the hold programs (default /sys/fs/cgroup, /sys/fs/cgroup/unified). */
+  readonly cgroupPaths?: readonly string[];
 }
 
 export interface WatchSetResult {
@@ -135,6 +140,8 @@ export class CollectorCore {
     private readonly object: BpfObject,
     readonly hooks: HookReport,
     private readonly log: Logger,
+    /** holdAtZero and connect() demand; undefined where they cannot load or attach (logged). */
+    readonly hold?: HoldControl,
   ) {
     this.maps = {
       watch: object.map(MAP_NAMES.watchPorts),
@@ -178,16 +185,38 @@ export class CollectorCore {
       if (choice.rung === undefined) {
         throw new CollectorUnavailableError(`The collector cannot run here: ${choice.reason}.`, ['hook']);
       }
-      const object = BpfObject.open(objectPath);
+      let object = BpfObject.open(objectPath);
       try {
-        object.loadOnly(choice.programs);
-        // Only rung 3 keeps state in the LRU hash; don't reserve its memory otherwise.
-        if (choice.rung !== 'kprobe') object.setMaxEntries(MAP_NAMES.connStateBySk, 1);
-        object.load();
+        const load = (withHold: boolean): void => {
+          object.loadOnly(withHold ? [...choice.programs, ...HOLD_PROGRAMS] : choice.programs);
+          // Only rung 3 keeps state in the LRU hash; don't reserve its memory otherwise.
+          if (choice.rung !== 'kprobe') object.setMaxEntries(MAP_NAMES.connStateBySk, 1);
+          object.load();
+        };
+        let holdLoaded = options.hold !== false;
+        try {
+          load(holdLoaded);
+        } catch (err) {
+          if (!holdLoaded || !(err instanceof BpfError)) throw err;
+          // holdAtZero is optional: the rung still runs without it.
+          log.warn({ err: err.message }, 'holdAtZero and connect() demand programs do not load here; running without them');
+          object.close();
+          object = BpfObject.open(objectPath);
+          holdLoaded = false;
+          load(false);
+        }
         for (const program of choice.programs) object.attach(program);
+        let hold: HoldControl | undefined;
+        if (holdLoaded) {
+          try {
+            hold = HoldControl.attach(object, log, options.cgroupPaths);
+          } catch (err) {
+            log.warn({ err: (err as Error).message }, 'holdAtZero and connect() demand programs cannot attach; running without them');
+          }
+        }
         const report: HookReport = { rung: choice.rung, reason: choice.reason, attached: object.attachedPrograms, rejected: choice.rejected, kernel };
         log.info({ rung: report.rung, reason: report.reason, attached: report.attached }, 'kernel hooks attached');
-        return new CollectorCore(object, report, log);
+        return new CollectorCore(object, report, log, hold);
       } catch (err) {
         object.close();
         if (!(err instanceof BpfError)) throw err;
@@ -231,6 +260,7 @@ export class CollectorCore {
 
     for (const [targetId, state] of this.targets) {
       if (desired.has(targetId)) continue;
+      this.hold?.remove(targetId);
       this.maps.meta.update(encodeSlotKey(state.slot), encodeSlotMeta(0, false));
       for (const key of state.watchKeys) this.dropKey(this.maps.watch, this.watchOwners, key);
       for (const key of state.demandKeys) this.dropKey(this.maps.demand, this.demandOwners, key);
@@ -250,6 +280,7 @@ export class CollectorCore {
         }
         // Zero first, then publish the generation: the kernel never counts into stale data.
         this.maps.stats.update(encodeSlotKey(assignment.slot), this.zeroStats);
+        this.hold?.assign(entry.targetId, assignment.slot, assignment.generation);
         this.maps.meta.update(encodeSlotKey(assignment.slot), encodeSlotMeta(assignment.generation, true));
         state = {
           slot: assignment.slot,
@@ -275,6 +306,7 @@ export class CollectorCore {
       }
       this.syncKeys(entry.targetId, state, state.watchKeys, watchKeys, this.maps.watch, this.watchOwners, rejected);
       this.syncKeys(entry.targetId, state, state.demandKeys, demandKeys, this.maps.demand, this.demandOwners, rejected);
+      this.hold?.apply(entry.targetId, entry.hold, entry.servers);
     }
     if (this.keyChanges > 0 || added.length || removed.length) {
       this.keyChanges = 0;
@@ -357,12 +389,13 @@ export class CollectorCore {
     const nowMs = Date.now();
     const used = this.slots.usedPrefix();
     this.maps.stats.readArrayPrefix(used, this.statsBuffer);
+    this.hold?.read(used);
     const targets: TargetDelta[] = [];
     for (const [targetId, state] of this.targets) {
       decodeStats(this.statsBuffer, state.slot * TARGET_STATS_BYTES, state.current);
       const d = statsDelta(targetId, state.current, state.previous);
       [state.previous, state.current] = [state.current, state.previous];
-      targets.push(d);
+      targets.push({ ...d, ...this.hold?.tick(targetId) });
       if (d.demandAttempts > 0) state.armed = false;
       else if (!state.armed && d.requests === 0 && d.inFlight === 0) {
         this.maps.meta.update(encodeSlotKey(state.slot), encodeSlotMeta(state.generation, true));

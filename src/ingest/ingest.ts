@@ -3,6 +3,7 @@ import { ScalerError } from '../errors.js';
 import type { WatchSet } from '../proto/generated/kedaebpf/collector/v1/WatchSet.js';
 import type { Welcome } from '../proto/generated/kedaebpf/collector/v1/Welcome.js';
 import { MAX_REMEMBERED_COLLECTORS } from '../scaler/limits.js';
+import type { TargetHold } from '../scaler/hold-state.js';
 import type { TargetRegistry } from '../scaler/registry.js';
 import {
   SUPPORTED_PROTOCOL_VERSION,
@@ -75,6 +76,11 @@ export interface IngestOptions {
   readonly log: Logger;
 }
 
+/** WatchTarget fields of holdAtZero (proto/collector.proto 4-5). */
+function holdFields(hold: TargetHold): { hold_at_zero_ms: number; ready: boolean } {
+  return { hold_at_zero_ms: hold.holdAtZeroMs, ready: hold.ready };
+}
+
 /** One warn line per rejected report, but at most one per collector per this many ms. */
 const REJECT_LOG_INTERVAL_MS = 10_000;
 
@@ -131,6 +137,7 @@ export class Ingest {
           pod_selector: { ...s.podSelector },
         })),
         demand_addresses: [...t.resolved.demandAddresses],
+        ...holdFields(this.registry.holds.get(t.id)),
       })),
     };
   }
@@ -199,6 +206,7 @@ export class Ingest {
         closed = true;
         this.counters.collectorsConnected--;
         this.registry.store.forgetSource(collectorId);
+        this.registry.holds.forgetSource(collectorId);
         for (const off of unsubscribes) off();
         log.info('collector disconnected');
       },
@@ -275,6 +283,7 @@ export class Ingest {
         report.interval_ms,
       );
       store.setInFlight(d.target_id, collectorId, d.in_flight, now);
+      this.registry.holds.reportListeners(d.target_id, collectorId, d.listeners ?? 0);
       updated.add(d.target_id);
       accepted++;
     }

@@ -21,10 +21,12 @@ export async function prepareTrigger(ref: ScaledObjectRef__Output | null | undef
   const trigger = parseTriggerMetadata(ref?.scalerMetadata ?? {}, namespace);
   const target = await registry.register(trigger.selection, now);
   registry.store.ensureHistory(target.id, Math.max(trigger.windowMs, trigger.activationWindowMs));
+  const name = metricName(trigger);
+  registry.holds.request(target.id, `${namespace}/${ref?.name ?? ''}/${name}`, trigger.holdAtZeroMs);
   return {
     trigger,
     target,
-    metricName: metricName(trigger),
+    metricName: name,
     log: log.child({ namespace, scaledObject: ref?.name ?? '', targetId: target.id }),
   };
 }

@@ -38,3 +38,11 @@ export const MAX_REMEMBERED_COLLECTORS = 4096;
 
 /** Ids kept in the "recently refused/expired" lists of the stats object. */
 export const RECENT_IDS_KEPT = 32;
+
+/**
+ * holdAtZero bounds. Below a second nothing is gained (the client's first SYN retry comes
+ * after 1 s); above 2 minutes the client's TCP has given up by itself (tcp_syn_retries 6:
+ * about 127 s with the classic schedule), so a longer hold would only hide refusals.
+ */
+export const MIN_HOLD_AT_ZERO_MS = 1000;
+export const MAX_HOLD_AT_ZERO_MS = 120_000;

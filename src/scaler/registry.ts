@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ScalerError } from '../errors.js';
+import { HoldState } from './hold-state.js';
 import type { Selection } from './metadata.js';
 import type { ResolvedSelection, TargetResolver } from './resolver.js';
 import { targetId } from './target.js';
@@ -31,6 +32,10 @@ export class TargetRegistry {
   private readonly pending = new Map<string, Promise<RegisteredTarget>>();
   private readonly listeners = new Set<RegistryListener>();
   private generationCounter = 0;
+  /** holdAtZero and readiness per target; a change is a new watch set. */
+  readonly holds = new HoldState((id) => {
+    if (this.targets.has(id)) this.emit([], []);
+  });
 
   constructor(
     readonly store: WindowStore,
@@ -81,6 +86,7 @@ export class TargetRegistry {
     }
     const target: RegisteredTarget = { id, selection, resolved };
     this.targets.set(id, target);
+    this.holds.setEndpointsReady(id, resolved.endpointsReady);
     this.log?.info({ targetId: id, servers: resolved.servers.length, demand: resolved.demandAddresses }, 'target registered');
     this.emit([id], []);
     return target;
@@ -91,12 +97,14 @@ export class TargetRegistry {
     const target = this.targets.get(id);
     if (!target) return;
     this.targets.set(id, { ...target, resolved });
+    this.holds.setEndpointsReady(id, resolved.endpointsReady);
     this.emit([id], []);
   }
 
   /** Expires idle targets (see WindowStore.sweep); returns their ids. */
   sweep(now: number): string[] {
     const expired = this.store.sweep(now).filter((id) => this.targets.delete(id));
+    for (const id of expired) this.holds.forget(id);
     if (expired.length > 0) {
       this.log?.info({ expired }, 'idle targets expired');
       this.emit([], expired);

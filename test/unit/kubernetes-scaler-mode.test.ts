@@ -51,6 +51,7 @@ describe('scaler in Kubernetes mode (stand-in API server)', () => {
     assert.deepEqual(targets[0]!.resolved, {
       servers: [{ port: 8080, netnsPath: '', podNamespace: 'shop', podSelector: { app: 'web' } }],
       demandAddresses: ['10.96.0.10:80', '[fd00::a]:80'],
+      endpointsReady: false,
     });
   });
 
