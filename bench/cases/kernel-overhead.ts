@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { CollectorCore } from '../../src/collector/core.js';
 import { createLogger } from '../../src/log.js';
 import { createNetns, type TestNetns } from '../../test/helpers/netns.js';
-import { FLOOR_PROGRAM, attachFloorProgram, type FloorProgram } from '../lib/floor.js';
+import { FLOOR_PROGRAM, attachFloorPrograms, type FloorPrograms } from '../lib/floor.js';
 import { startNginx } from '../lib/nginx.js';
 import { median, round } from '../lib/stats.js';
 import type { CaseContext, CaseNotes } from '../lib/types.js';
@@ -46,7 +46,7 @@ export async function kernelOverhead(ctx: CaseContext): Promise<OverheadResult> 
   const ns = createNetns('bench-ovh');
   const statsBefore = fs.readFileSync(STATS_SYSCTL, 'utf8').trim();
   let core: CollectorCore | undefined;
-  let floor: FloorProgram | undefined;
+  let floor: FloorPrograms | undefined;
   const nginx = await startNginx(ns, { port: PORT, cpus: '0' }).catch((err: unknown) => {
     ns.dispose();
     throw err;
@@ -84,8 +84,8 @@ export async function kernelOverhead(ctx: CaseContext): Promise<OverheadResult> 
 
     fs.writeFileSync(STATS_SYSCTL, '1');
     core = attach(ns);
-    floor = attachFloorProgram();
-    const ids: Record<string, number> = { ...core.programIds(), [FLOOR_PROGRAM]: floor.id };
+    floor = attachFloorPrograms();
+    const ids: Record<string, number> = { ...core.programIds(), ...floor.ids };
     const before = new Map(Object.entries(ids).map(([program, id]) => [program, progStats(id)]));
     const load = await wrk();
     const perHookNs: Record<string, number> = {};

@@ -3,25 +3,38 @@ import { BpfObject } from '../../src/bpf/object.js';
 import { DEFAULT_BPF_OBJECT } from '../../src/collector/core.js';
 
 /**
- * The measuring floor of kernel.bpf_stats_enabled: an empty program on sk_data_ready, built
- * into its own object (build/bpf/bench_floor.bpf.o) so the collector's object never ships it.
- * Its average run time is what bpf_stats itself adds to every run.
+ * The measuring floor of kernel.bpf_stats_enabled and the hooks' building blocks, from their
+ * own object (build/bpf/bench_floor.bpf.o, bpf/bench_floor.bpf.c) so the collector's object
+ * never ships them. The floor is an empty program: its average run time is what bpf_stats
+ * itself adds to every run. Each part program does one thing the request-timing hooks do
+ * (a clock read, a map lookup, an atomic add, ...), so part minus floor is that thing's cost.
  */
 export const FLOOR_PROGRAM = 'bench_floor_tp_btf';
+export const PART_PROGRAMS = [
+  'bench_part_ktime',
+  'bench_part_array_lookup',
+  'bench_part_hash_lookup',
+  'bench_part_sk_storage',
+  'bench_part_tcp_sock',
+  'bench_part_atomic_add',
+] as const;
 export const FLOOR_OBJECT = path.join(path.dirname(DEFAULT_BPF_OBJECT), 'bench_floor.bpf.o');
 
-export interface FloorProgram {
-  readonly id: number;
+export interface FloorPrograms {
+  /** Kernel program ids by name (for bpftool prog show). */
+  readonly ids: Readonly<Record<string, number>>;
   close(): void;
 }
 
-export function attachFloorProgram(): FloorProgram {
+/** Loads and attaches the floor program, and the part programs when `withParts`. */
+export function attachFloorPrograms(withParts = false): FloorPrograms {
+  const programs = withParts ? [FLOOR_PROGRAM, ...PART_PROGRAMS] : [FLOOR_PROGRAM];
   const object = BpfObject.open(FLOOR_OBJECT);
   try {
-    object.loadOnly([FLOOR_PROGRAM]);
+    object.loadOnly(programs);
     object.load();
-    object.attach(FLOOR_PROGRAM);
-    return { id: object.programId(FLOOR_PROGRAM), close: () => object.close() };
+    for (const program of programs) object.attach(program);
+    return { ids: Object.fromEntries(programs.map((p) => [p, object.programId(p)])), close: () => object.close() };
   } catch (err) {
     object.close();
     throw err;

@@ -1,9 +1,10 @@
 import { BUCKET_COUNT } from '../histogram/layout.js';
 
 /**
- * The TypeScript mirror of bpf/scaler_abi.h: sizes, offsets, limits, map and program
- * names, and codecs for the structs. test/bpf/abi.test.ts checks these against the
- * compiled object (map key/value sizes) and the C bucket index against layout.ts.
+ * The TypeScript mirror of bpf/scaler_abi.h: struct layouts (sizes and field offsets),
+ * limits, map names, and codecs for the structs. test/bpf/abi.test.ts checks these against
+ * the compiled object (struct member offsets from its BTF, map key/value sizes) and the C
+ * bucket index against layout.ts.
  */
 
 export const MAX_TARGETS = 4096;
@@ -33,87 +34,129 @@ export const MAP_NAMES = {
   connectMarks: 'connect_marks',
 } as const;
 
-export const WATCH_KEY_BYTES = 8;
-export const SLOT_REF_BYTES = 8;
-export const DEMAND_KEY_BYTES = 20;
-export const SLOT_META_BYTES = 8;
-export const HEALTH_BYTES = 32;
-export const WAKEUP_EVENT_BYTES = 16;
-export const CONN_STATE_BYTES = 40;
+/**
+ * One struct of bpf/scaler_abi.h as user space sees it: its C name, its size, and the byte
+ * offset of every field user space encodes or decodes, under the field's C name.
+ * test/bpf/abi.test.ts compares each offset with the compiled object's BTF, and requires
+ * every C member to be listed here or to be padding (pad*, reserved).
+ */
+export interface StructLayout<Field extends string> {
+  readonly struct: string;
+  readonly bytes: number;
+  readonly offsets: Readonly<Record<Field, number>>;
+}
 
+function layout<Field extends string>(struct: string, bytes: number, offsets: Record<Field, number>): StructLayout<Field> {
+  return { struct, bytes, offsets };
+}
+
+export const WATCH_KEY = layout('scaler_watch_key', 8, { netns_inum: 0, port: 4 });
+export const SLOT_REF = layout('scaler_slot_ref', 8, { slot: 0 });
+export const DEMAND_KEY = layout('scaler_demand_key', 20, { family: 0, port: 2, addr: 4 });
+export const SLOT_META = layout('scaler_slot_meta', 8, { generation: 0, wakeup_armed: 4 });
 /**
  * struct scaler_target_stats: arrival-side counters on the first cache line, the latency
  * sum on the second, then the histogram. requests and in-flight are derived (deltas.ts).
  */
-export const TARGET_STATS = {
-  requestsStarted: 0,
-  acceptedConnections: 8,
-  demandAttempts: 16,
-  demandRefused: 24,
-  abortedRequests: 32,
-  latencySumUs: 64,
-  buckets: 128,
-} as const;
-export const TARGET_STATS_BYTES = TARGET_STATS.buckets + 8 * BUCKET_COUNT;
+export const TARGET_STATS = layout('scaler_target_stats', 128 + 8 * BUCKET_COUNT, {
+  requests_started: 0,
+  accepted_connections: 8,
+  demand_attempts: 16,
+  demand_refused: 24,
+  aborted_requests: 32,
+  latency_sum_us: 64,
+  latency_buckets: 128,
+});
+export const HEALTH = layout('scaler_health', 32, { conn_state_failures: 0, wakeup_drops: 8 });
+export const WAKEUP_EVENT = layout('scaler_wakeup_event', 16, { time_ns: 0, slot: 8, generation: 12 });
+
+/** struct scaler_hold_config: holdAtZero per slot, written by user space. */
+export const HOLD_CONFIG = layout('scaler_hold_config', 16, { hold_ns: 0, generation: 8, episode: 12 });
+/** struct scaler_hold_stats: the hold episode's deadline, outcomes and listeners, written by the kernel. */
+export const HOLD_STATS = layout('scaler_hold_stats', 48, {
+  deadline_ns: 0,
+  episode: 8,
+  held_connections: 16,
+  released_connections: 24,
+  timed_out_connections: 32,
+  listen_delta: 40,
+});
+/** Every struct user space reads or writes (scaler_conn_state stays in the kernel). */
+export const ABI_STRUCTS: readonly StructLayout<string>[] = [WATCH_KEY, SLOT_REF, DEMAND_KEY, SLOT_META, TARGET_STATS, HEALTH, WAKEUP_EVENT, HOLD_CONFIG, HOLD_STATS];
+
+/** Keys of the array maps (slot_meta, target_stats, health, watch_port_bits, watch_epoch): a u32 index. */
+export const ARRAY_KEY_BYTES = 4;
+/** watch_port_bits value: one u64 word of the port bitmap. */
+export const PORT_BITMAP_WORD_BYTES = 8;
+/** watch_epoch value: a u32 counter. */
+export const WATCH_EPOCH_BYTES = 4;
 
 export function encodeWatchKey(netnsInode: number, port: number): Buffer {
-  const b = Buffer.alloc(WATCH_KEY_BYTES);
-  b.writeUInt32LE(netnsInode >>> 0, 0);
-  b.writeUInt16LE(port, 4);
+  const b = Buffer.alloc(WATCH_KEY.bytes);
+  b.writeUInt32LE(netnsInode >>> 0, WATCH_KEY.offsets.netns_inum);
+  b.writeUInt16LE(port, WATCH_KEY.offsets.port);
   return b;
 }
 
 /** The port of an encoded watch key. */
 export function watchKeyPort(key: Buffer): number {
-  return key.readUInt16LE(4);
+  return key.readUInt16LE(WATCH_KEY.offsets.port);
 }
 
 /** A watch_port_bits word from the set of watched ports. */
 export function encodePortBitmapWord(word: number, isWatched: (port: number) => boolean): Buffer {
   let bits = 0n;
   for (let bit = 0; bit < 64; bit++) if (isWatched(word * 64 + bit)) bits |= 1n << BigInt(bit);
-  const b = Buffer.alloc(8);
+  const b = Buffer.alloc(PORT_BITMAP_WORD_BYTES);
   b.writeBigUInt64LE(bits);
   return b;
 }
 
 export function encodeSlotRef(slot: number): Buffer {
-  const b = Buffer.alloc(SLOT_REF_BYTES);
-  b.writeUInt32LE(slot, 0);
+  const b = Buffer.alloc(SLOT_REF.bytes);
+  b.writeUInt32LE(slot, SLOT_REF.offsets.slot);
   return b;
 }
 
-export function encodeSlotKey(slot: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(slot, 0);
+/** The u32 key of an array map (slot index, bitmap word, 0 for single-entry maps). */
+export function encodeArrayKey(index: number): Buffer {
+  const b = Buffer.alloc(ARRAY_KEY_BYTES);
+  b.writeUInt32LE(index, 0);
+  return b;
+}
+
+export function encodeWatchEpoch(epoch: number): Buffer {
+  const b = Buffer.alloc(WATCH_EPOCH_BYTES);
+  b.writeUInt32LE(epoch >>> 0, 0);
   return b;
 }
 
 /** Demand key from the address bytes (4 for IPv4, 16 for IPv6, network order). */
 export function encodeDemandKey(family: typeof FAMILY_INET | typeof FAMILY_INET6, addr: Uint8Array, port: number): Buffer {
-  const b = Buffer.alloc(DEMAND_KEY_BYTES);
-  b.writeUInt16LE(family, 0);
-  b.writeUInt16LE(port, 2);
-  b.set(addr.subarray(0, family === FAMILY_INET ? 4 : 16), 4);
+  const b = Buffer.alloc(DEMAND_KEY.bytes);
+  b.writeUInt16LE(family, DEMAND_KEY.offsets.family);
+  b.writeUInt16LE(port, DEMAND_KEY.offsets.port);
+  b.set(addr.subarray(0, family === FAMILY_INET ? 4 : 16), DEMAND_KEY.offsets.addr);
   return b;
 }
 
 export function encodeSlotMeta(generation: number, wakeupArmed: boolean): Buffer {
-  const b = Buffer.alloc(SLOT_META_BYTES);
-  b.writeUInt32LE(generation >>> 0, 0);
-  b.writeUInt32LE(wakeupArmed ? 1 : 0, 4);
+  const b = Buffer.alloc(SLOT_META.bytes);
+  b.writeUInt32LE(generation >>> 0, SLOT_META.offsets.generation);
+  b.writeUInt32LE(wakeupArmed ? 1 : 0, SLOT_META.offsets.wakeup_armed);
   return b;
 }
 
-export interface WakeupEvent {
+export interface KernelWakeupEvent {
   readonly timeNs: bigint;
   readonly slot: number;
   readonly generation: number;
 }
 
-export function decodeWakeupEvent(b: Buffer): WakeupEvent | undefined {
-  if (b.length < WAKEUP_EVENT_BYTES) return undefined;
-  return { timeNs: b.readBigUInt64LE(0), slot: b.readUInt32LE(8), generation: b.readUInt32LE(12) };
+export function decodeWakeupEvent(b: Buffer): KernelWakeupEvent | undefined {
+  if (b.length < WAKEUP_EVENT.bytes) return undefined;
+  const at = WAKEUP_EVENT.offsets;
+  return { timeNs: b.readBigUInt64LE(at.time_ns), slot: b.readUInt32LE(at.slot), generation: b.readUInt32LE(at.generation) };
 }
 
 export interface KernelHealth {
@@ -122,30 +165,17 @@ export interface KernelHealth {
 }
 
 export function decodeHealth(b: Buffer): KernelHealth {
-  return { connStateFailures: b.readBigUInt64LE(0), wakeupDrops: b.readBigUInt64LE(8) };
+  return { connStateFailures: b.readBigUInt64LE(HEALTH.offsets.conn_state_failures), wakeupDrops: b.readBigUInt64LE(HEALTH.offsets.wakeup_drops) };
 }
 
-/** struct scaler_hold_config (holdAtZero, written by user space). */
-export const HOLD_CONFIG = { holdNs: 0, generation: 8, episode: 12 } as const;
-export const HOLD_CONFIG_BYTES = 16;
-
-/** struct scaler_hold_stats (written by the kernel). */
-export const HOLD_STATS = {
-  deadlineNs: 0,
-  episode: 8,
-  heldConnections: 16,
-  releasedConnections: 24,
-  timedOutConnections: 32,
-  listenDelta: 40,
-} as const;
-export const HOLD_STATS_BYTES = 48;
+/** sk_storage values that stay in the kernel (sizes checked like the maps'). */
 export const HOLD_CONN_BYTES = 8;
 export const CONNECT_MARK_BYTES = 16;
 
 export function encodeHoldConfig(holdNs: bigint, generation: number, episode: number): Buffer {
-  const b = Buffer.alloc(HOLD_CONFIG_BYTES);
-  b.writeBigUInt64LE(holdNs, HOLD_CONFIG.holdNs);
-  b.writeUInt32LE(generation >>> 0, HOLD_CONFIG.generation);
-  b.writeUInt32LE(episode >>> 0, HOLD_CONFIG.episode);
+  const b = Buffer.alloc(HOLD_CONFIG.bytes);
+  b.writeBigUInt64LE(holdNs, HOLD_CONFIG.offsets.hold_ns);
+  b.writeUInt32LE(generation >>> 0, HOLD_CONFIG.offsets.generation);
+  b.writeUInt32LE(episode >>> 0, HOLD_CONFIG.offsets.episode);
   return b;
 }

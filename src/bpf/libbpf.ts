@@ -15,8 +15,17 @@ export type Pointer = unknown;
 
 export const LIBBPF_SONAME = 'libbpf.so.1';
 
-/** libbpf_print_level values (for the print callback). */
-export const LIBBPF_WARN = 0;
+/** libbpf_print_level LIBBPF_DEBUG: per-relocation chatter, never kept. */
+const LIBBPF_DEBUG = 2;
+
+/** How much of libbpf's recent output is kept for errors (a verifier verdict is its last lines). */
+export const LIBBPF_LOG_KEEP_CHARS = 64 * 1024;
+
+/**
+ * sizeof(va_list) where va_list is a struct behind a pointer-sized argument (x86-64's
+ * __va_list_tag[1], AArch64's 32-byte struct): copying it is what va_copy does there.
+ */
+const VA_LIST_BYTES: Readonly<Partial<Record<string, number>>> = { x64: 24, arm64: 32 };
 
 interface LibbpfFunctions {
   bpf_object__open_file(path: string, opts: null): Pointer | null;
@@ -27,7 +36,6 @@ interface LibbpfFunctions {
   bpf_object__next_program(obj: Pointer, prev: Pointer | null): Pointer | null;
   bpf_program__name(prog: Pointer): string;
   bpf_program__set_autoload(prog: Pointer, autoload: boolean): number;
-  bpf_program__autoload(prog: Pointer): boolean;
   bpf_program__attach(prog: Pointer): Pointer | null;
   bpf_program__attach_cgroup(prog: Pointer, cgroupFd: number): Pointer | null;
   bpf_program__fd(prog: Pointer): number;
@@ -53,13 +61,10 @@ interface LibbpfFunctions {
   ring_buffer__consume(rb: Pointer): number;
   ring_buffer__epoll_fd(rb: Pointer): number;
   ring_buffer__free(rb: Pointer): void;
-  libbpf_num_possible_cpus(): number;
   libbpf_strerror(err: number, buf: Buffer, size: number): number;
-  libbpf_set_print(fn: unknown): unknown;
   btf__load_vmlinux_btf(): Pointer | null;
   btf__find_by_name_kind(btf: Pointer, name: string, kind: number): number;
   btf__free(btf: Pointer): void;
-  libbpf_probe_bpf_prog_type(progType: number, opts: null): number;
   libbpf_major_version(): number;
   bpf_obj_get_info_by_fd(fd: number, info: Buffer, infoLen: Buffer): number;
   libbpf_minor_version(): number;
@@ -75,6 +80,68 @@ export interface Libbpf extends LibbpfFunctions {
   readBytes(ptr: unknown, size: number): Buffer;
   /** Calls back when fd becomes readable (libuv poll: never blocks the event loop). */
   pollReadable(fd: number, onReadable: () => void): { stop(): void; unref(): void };
+  /** Position in libbpf's output so far; pass it to logSince() after a step. */
+  logMark(): number;
+  /** What libbpf printed (warnings and info) since `mark`, at most LIBBPF_LOG_KEEP_CHARS of its end. */
+  logSince(mark: number): string;
+}
+
+/**
+ * libbpf's output, routed here by libbpf_set_print instead of stderr, so a failed load can
+ * carry the verifier's log in its error. Keeps the last LIBBPF_LOG_KEEP_CHARS characters.
+ */
+class LibbpfLog {
+  private text = '';
+  /** Characters ever appended; text holds the last text.length of them. */
+  private total = 0;
+
+  append(chunk: string): void {
+    this.total += chunk.length;
+    this.text = (this.text + chunk).slice(-LIBBPF_LOG_KEEP_CHARS);
+  }
+
+  mark(): number {
+    return this.total;
+  }
+
+  since(mark: number): string {
+    const fresh = this.total - mark;
+    return fresh <= 0 ? '' : this.text.slice(-Math.min(fresh, this.text.length));
+  }
+}
+
+/**
+ * Installs the print callback: libbpf calls it with (level, fmt, va_list); libc's
+ * vsnprintf formats it, first measuring on a copy of the va_list (va_copy is a plain
+ * struct copy on x86-64 and AArch64), so even a multi-megabyte verifier log is kept whole
+ * up to its last lines. On other architectures a 64 KiB buffer keeps the first part only.
+ */
+function routeLibbpfPrint(lib: LibraryHandle, log: LibbpfLog): void {
+  const printFn = koffi.proto('int libbpf_print_fn(int level, void *fmt, void *args)');
+  const setPrint = lib.func('libbpf_set_print', 'void *', [koffi.pointer(printFn)]) as (fn: unknown) => unknown;
+  const libc = koffi.load('libc.so.6');
+  const vsnprintf = libc.func('int vsnprintf(void *buf, size_t size, void *fmt, void *args)') as (
+    buf: Buffer | null,
+    size: number,
+    fmt: unknown,
+    args: unknown,
+  ) => number;
+  const vaListBytes = VA_LIST_BYTES[process.arch];
+  const callback = koffi.register((level: number, fmt: unknown, args: unknown): number => {
+    if (level >= LIBBPF_DEBUG) return 0;
+    let size = 64 * 1024;
+    if (vaListBytes !== undefined) {
+      const copy = Buffer.from(koffi.view(args, vaListBytes).slice(0));
+      size = vsnprintf(null, 0, fmt, copy) + 1;
+      if (size <= 0) return 0;
+    }
+    const buf = Buffer.alloc(size);
+    const written = vsnprintf(buf, size, fmt, args);
+    if (written > 0) log.append(buf.toString('utf8', 0, Math.min(written, size - 1)));
+    return 0;
+  }, koffi.pointer(printFn));
+  // The callback stays registered for the life of the process, as libbpf keeps the pointer.
+  setPrint(callback);
 }
 
 let cached: Libbpf | undefined;
@@ -102,7 +169,6 @@ export function libbpf(): Libbpf {
     bpf_object__next_program: f('void *bpf_object__next_program(void *obj, void *prev)'),
     bpf_program__name: f('const char *bpf_program__name(void *prog)'),
     bpf_program__set_autoload: f('int bpf_program__set_autoload(void *prog, bool autoload)'),
-    bpf_program__autoload: f('bool bpf_program__autoload(void *prog)'),
     bpf_program__attach: f('void *bpf_program__attach(void *prog)'),
     bpf_program__attach_cgroup: f('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
     bpf_program__fd: f('int bpf_program__fd(void *prog)'),
@@ -124,19 +190,20 @@ export function libbpf(): Libbpf {
     ring_buffer__consume: f('int ring_buffer__consume(void *rb)'),
     ring_buffer__epoll_fd: f('int ring_buffer__epoll_fd(void *rb)'),
     ring_buffer__free: f('void ring_buffer__free(void *rb)'),
-    libbpf_num_possible_cpus: f('int libbpf_num_possible_cpus()'),
     libbpf_strerror: f('int libbpf_strerror(int err, void *buf, size_t size)'),
-    libbpf_set_print: f('void *libbpf_set_print(void *fn)'),
     btf__load_vmlinux_btf: f('void *btf__load_vmlinux_btf()'),
     btf__find_by_name_kind: f('int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)'),
     btf__free: f('void btf__free(void *btf)'),
-    libbpf_probe_bpf_prog_type: f('int libbpf_probe_bpf_prog_type(int prog_type, const void *opts)'),
     libbpf_major_version: f('uint32_t libbpf_major_version()'),
     bpf_obj_get_info_by_fd: f('int bpf_obj_get_info_by_fd(int fd, void *info, void *info_len)'),
     libbpf_minor_version: f('uint32_t libbpf_minor_version()'),
   };
+  const log = new LibbpfLog();
+  routeLibbpfPrint(lib, log);
   cached = {
     ...(fns as unknown as LibbpfFunctions),
+    logMark: () => log.mark(),
+    logSince: (mark) => log.since(mark),
     errno: () => koffi.errno(),
     registerSampleCallback: (fn) => koffi.register(fn, koffi.pointer(sampleFn)),
     unregisterCallback: (cb) => koffi.unregister(cb as bigint),

@@ -1,4 +1,4 @@
-import { BpfError, ENOENT, errnoOf } from './errors.js';
+import { BpfError, EINVAL, ENOENT, ENOTSUPP, EOPNOTSUPP, errnoOf } from './errors.js';
 import { libbpf } from './libbpf.js';
 
 /** BPF_ANY / BPF_NOEXIST / BPF_EXIST flags of bpf_map_update_elem. */
@@ -65,7 +65,7 @@ export class BpfMap {
       // ENOENT: the batch reached the map's end, all `count` entries were still copied.
       if (ret === 0 || errno === ENOENT) {
         if (countBuf.readUInt32LE() >= count) return;
-      } else if (errno !== 22 && errno !== 95 && errno !== 524) {
+      } else if (errno !== EINVAL && errno !== EOPNOTSUPP && errno !== ENOTSUPP) {
         throw new BpfError('map-read', `batch lookup in ${this.name}`, errno);
       }
       this.batchUnsupported = true; // EINVAL/EOPNOTSUPP/ENOTSUPP: old kernel, fall back

@@ -1,11 +1,12 @@
-import { BpfError, errnoOf } from './errors.js';
+import { BpfError, ENOENT, errnoOf } from './errors.js';
 import { libbpf, type Pointer } from './libbpf.js';
 import { BpfMap } from './map.js';
 
 /**
  * A BPF object file through its libbpf life cycle: open -> configure (autoload, map
  * sizes) -> load -> attach -> maps -> close. Every failure is a BpfError naming the step
- * and the program or map.
+ * and the program or map; a failed open, load or attach carries what libbpf printed
+ * meanwhile (the verifier's log for a load).
  */
 export class BpfObject {
   private obj: Pointer | null;
@@ -21,8 +22,9 @@ export class BpfObject {
 
   static open(path: string): BpfObject {
     const lib = libbpf();
+    const mark = lib.logMark();
     const obj = lib.bpf_object__open_file(path, null);
-    if (obj === null) throw new BpfError('open', path, lib.errno());
+    if (obj === null) throw new BpfError('open', path, lib.errno(), { libbpfLog: lib.logSince(mark) });
     return new BpfObject(path, obj);
   }
 
@@ -33,7 +35,7 @@ export class BpfObject {
 
   private program(name: string): Pointer {
     const prog = libbpf().bpf_object__find_program_by_name(this.handle(), name);
-    if (prog === null) throw new BpfError('configure', `program ${name} (not in ${this.path})`, 2);
+    if (prog === null) throw new BpfError('configure', `program ${name} (not in ${this.path})`, ENOENT);
     return prog;
   }
 
@@ -62,23 +64,26 @@ export class BpfObject {
   setMaxEntries(map: string, maxEntries: number): void {
     const lib = libbpf();
     const ptr = lib.bpf_object__find_map_by_name(this.handle(), map);
-    if (ptr === null) throw new BpfError('configure', `map ${map} (not in ${this.path})`, 2);
+    if (ptr === null) throw new BpfError('configure', `map ${map} (not in ${this.path})`, ENOENT);
     const ret = lib.bpf_map__set_max_entries(ptr, maxEntries);
     if (ret !== 0) throw new BpfError('configure', `max_entries of ${map}`, errnoOf(ret, lib.errno()));
   }
 
   /** Creates the maps and loads every autoload program through the verifier. */
   load(): void {
-    const ret = libbpf().bpf_object__load(this.handle());
-    if (ret !== 0) throw new BpfError('load', this.path, errnoOf(ret, libbpf().errno()));
+    const lib = libbpf();
+    const mark = lib.logMark();
+    const ret = lib.bpf_object__load(this.handle());
+    if (ret !== 0) throw new BpfError('load', this.path, errnoOf(ret, lib.errno()), { libbpfLog: lib.logSince(mark) });
     this.loaded = true;
   }
 
   /** Attaches a loaded program to the hook named by its SEC(); detached by close(). */
   attach(program: string): void {
     const lib = libbpf();
+    const mark = lib.logMark();
     const link = lib.bpf_program__attach(this.program(program));
-    if (link === null) throw new BpfError('attach', `program ${program}`, lib.errno());
+    if (link === null) throw new BpfError('attach', `program ${program}`, lib.errno(), { libbpfLog: lib.logSince(mark) });
     this.links.push({ program, link });
   }
 
@@ -118,7 +123,7 @@ export class BpfObject {
     if (!this.loaded) throw new Error(`map ${name}: load ${this.path} first`);
     const lib = libbpf();
     const ptr = lib.bpf_object__find_map_by_name(this.handle(), name);
-    if (ptr === null) throw new BpfError('map-read', `map ${name} (not in ${this.path})`, 2);
+    if (ptr === null) throw new BpfError('map-read', `map ${name} (not in ${this.path})`, ENOENT);
     return new BpfMap(name, lib.bpf_map__fd(ptr), lib.bpf_map__key_size(ptr), lib.bpf_map__value_size(ptr), lib.bpf_map__max_entries(ptr));
   }
 

@@ -12,6 +12,7 @@ import { VERSION } from '../version.js';
 import type { NodeNamespaces } from '../collector/watch-resolution.js';
 import type { KubernetesCollectorMode } from '../kubernetes/collector-mode.js';
 import { kubernetesEnabled, kubernetesFlags } from './kubernetes-mode.js';
+import { allowedRungs, forcedRungSentence, hookRungFlag, type HookRungChoice } from './hook-rung.js';
 import { shutdownSignal } from './signals.js';
 
 const SUMMARY =
@@ -27,6 +28,7 @@ export const kernelFlags = [
     schema: durationSchema('1s', 100),
   },
   { name: 'bpf-object', env: 'KEDA_EBPF_BPF_OBJECT', valueName: 'FILE', description: `Compiled BPF object. Default ${DEFAULT_BPF_OBJECT}.`, schema: z.string().min(1).default(DEFAULT_BPF_OBJECT) },
+  hookRungFlag,
 ] as const satisfies readonly FlagSpec[];
 
 export const collectorFlags = [
@@ -55,13 +57,19 @@ export const collectorFlags = [
 ] as const satisfies readonly FlagSpec[];
 
 /** Opens the kernel side, or logs the one sentence saying why this host cannot run it. */
-export function openRuntimeOrExplain(log: Logger, tickMs: number, objectPath: string, node?: NodeNamespaces): CollectorRuntime | undefined {
+export function openRuntimeOrExplain(
+  log: Logger,
+  kernel: { readonly tick: number; readonly 'bpf-object': string; readonly 'hook-rung': HookRungChoice },
+  node?: NodeNamespaces,
+): CollectorRuntime | undefined {
+  const rungs = allowedRungs(kernel['hook-rung']);
   try {
-    return openCollectorRuntime({ logger: log, tickMs, objectPath, ...(node ? { node } : {}) });
+    return openCollectorRuntime({ logger: log, tickMs: kernel.tick, objectPath: kernel['bpf-object'], ...(rungs ? { rungs } : {}), ...(node ? { node } : {}) });
   } catch (err) {
     if (err instanceof CollectorUnavailableError) {
-      log.fatal({ missing: err.missing }, err.message);
-      console.error(err.message);
+      const sentence = err.missing.includes('hook') ? forcedRungSentence(kernel['hook-rung'], err.message) : err.message;
+      log.fatal({ missing: err.missing }, sentence);
+      console.error(sentence);
       return undefined;
     }
     throw err;
@@ -88,7 +96,7 @@ export const collectorCommand: Command = {
         cgroupRoot: values['cgroup-root'],
       });
     }
-    const runtime = openRuntimeOrExplain(log, values.tick, values['bpf-object'], kubernetes?.namespaces);
+    const runtime = openRuntimeOrExplain(log, values, kubernetes?.namespaces);
     if (!runtime) return 1;
     if (kubernetes) {
       kubernetes.onPodsChanged(() => runtime.refresh());
@@ -109,7 +117,7 @@ export const collectorCommand: Command = {
     });
     runtime.start(client);
     await client.start();
-    log.info({ scalers: values.scaler, node: values.node, rung: runtime.hooks.rung, tickMs: values.tick }, 'collector running');
+    log.info({ scalers: values.scaler, node: values.node, rung: runtime.hooks.rung, connState: runtime.hooks.connState, tickMs: values.tick }, 'collector running');
     const signal = await shutdownSignal();
     log.info({ signal }, 'shutting down');
     await client.close();

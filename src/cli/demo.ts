@@ -28,7 +28,7 @@ export const demoCommand: Command = {
     // Logs on stderr: stdout is the live view.
     const log = createLogger(values['log-level'], process.stderr);
     // The scaler's own flags at their defaults, but for what the demo sets.
-    const standaloneValues = parseFlags(standaloneFlags, ['--listen', values.listen, '--tick', `${values.tick}ms`, '--bpf-object', values['bpf-object'], '--log-level', values['log-level']], {}).values;
+    const standaloneValues = parseFlags(standaloneFlags, ['--listen', values.listen, '--tick', `${values.tick}ms`, '--bpf-object', values['bpf-object'], '--hook-rung', values['hook-rung'], '--log-level', values['log-level']], {}).values;
     const standalone = await startStandalone(standaloneValues, log);
     if (!standalone) return 1;
     const metrics = new ScalerMetricsSource(`127.0.0.1:${standalone.port}`);

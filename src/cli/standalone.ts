@@ -32,7 +32,7 @@ export interface Standalone {
  * here; the reason was logged and printed as one sentence.
  */
 export async function startStandalone(values: FlagValues<typeof standaloneFlags>, log: Logger): Promise<Standalone | undefined> {
-  const runtime = openRuntimeOrExplain(log, values.tick, values['bpf-object']);
+  const runtime = openRuntimeOrExplain(log, values);
   if (!runtime) return undefined;
   const server = scalerServerFromFlags(values, log);
   let port: number;

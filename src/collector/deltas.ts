@@ -1,5 +1,5 @@
 import { BUCKET_COUNT } from '../histogram/layout.js';
-import { TARGET_STATS, TARGET_STATS_BYTES } from '../bpf/abi.js';
+import { TARGET_STATS } from '../bpf/abi.js';
 import type { TargetDelta } from './types.js';
 
 /**
@@ -10,20 +10,21 @@ import type { TargetDelta } from './types.js';
  * completed requests are the histogram's total and in-flight = started - completed - aborted.
  */
 
+const at = TARGET_STATS.offsets;
 const WORD = {
-  requestsStarted: TARGET_STATS.requestsStarted / 8,
-  acceptedConnections: TARGET_STATS.acceptedConnections / 8,
-  demandAttempts: TARGET_STATS.demandAttempts / 8,
-  demandRefused: TARGET_STATS.demandRefused / 8,
-  abortedRequests: TARGET_STATS.abortedRequests / 8,
-  latencySumUs: TARGET_STATS.latencySumUs / 8,
-  buckets: TARGET_STATS.buckets / 8,
+  requestsStarted: at.requests_started / 8,
+  acceptedConnections: at.accepted_connections / 8,
+  demandAttempts: at.demand_attempts / 8,
+  demandRefused: at.demand_refused / 8,
+  abortedRequests: at.aborted_requests / 8,
+  latencySumUs: at.latency_sum_us / 8,
+  buckets: at.latency_buckets / 8,
 } as const;
-export const STATS_WORDS = TARGET_STATS_BYTES / 8;
+export const STATS_WORDS = TARGET_STATS.bytes / 8;
 
 /** One slot's counters as doubles (little-endian u64 words). */
 export function decodeStats(raw: Uint8Array, offset: number, out: Float64Array): void {
-  const view = new DataView(raw.buffer, raw.byteOffset + offset, TARGET_STATS_BYTES);
+  const view = new DataView(raw.buffer, raw.byteOffset + offset, TARGET_STATS.bytes);
   for (let w = 0; w < STATS_WORDS; w++) out[w] = view.getUint32(w * 8 + 4, true) * 4294967296 + view.getUint32(w * 8, true);
 }
 

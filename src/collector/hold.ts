@@ -1,10 +1,10 @@
 import { closeSync, constants, openSync } from 'node:fs';
 import type { Logger } from '../log.js';
-import { HOLD_STATS, HOLD_STATS_BYTES, MAP_NAMES, MAX_TARGETS, encodeHoldConfig, encodeSlotKey } from '../bpf/abi.js';
+import { HOLD_STATS, MAP_NAMES, MAX_TARGETS, encodeHoldConfig, encodeArrayKey } from '../bpf/abi.js';
 import type { BpfMap } from '../bpf/map.js';
 import type { BpfObject } from '../bpf/object.js';
 import { countListeners } from './listeners.js';
-import type { HoldDirective, ServerSelection } from './types.js';
+import type { HoldDirective, ServerSelection, WatchEntry } from './types.js';
 
 /**
  * The collector's half of holdAtZero (bpf/hold.bpf.c) and of connect()-time demand
@@ -59,7 +59,7 @@ function openCgroup2(candidates: readonly string[]): { fd: number; path: string 
 export class HoldControl {
   private readonly config: BpfMap;
   private readonly stats: BpfMap;
-  private readonly statsBuffer = Buffer.alloc(MAX_TARGETS * HOLD_STATS_BYTES);
+  private readonly statsBuffer = Buffer.alloc(MAX_TARGETS * HOLD_STATS.bytes);
   private readonly slots = new Map<string, SlotHold>();
 
   private constructor(
@@ -86,10 +86,29 @@ export class HoldControl {
     return control;
   }
 
-  /** A slot was (re)assigned to a target: its hold state starts from zero. Before the generation is published. */
-  assign(targetId: string, slot: number, generation: number): void {
-    this.stats.update(encodeSlotKey(slot), Buffer.alloc(HOLD_STATS_BYTES));
-    this.config.update(encodeSlotKey(slot), encodeHoldConfig(0n, generation, 0));
+  /**
+   * After the watch maps were synced (WatchSync.apply): every watched target's hold state
+   * in step with its slot and generation. A target new to its slot starts from zeroed
+   * hold figures; a target gone from the watch set holds nothing any more.
+   */
+  sync(entries: readonly WatchEntry[], watched: Iterable<[string, { readonly slot: number; readonly generation: number }]>): void {
+    const slots = new Map(watched);
+    for (const [targetId, state] of this.slots) {
+      const now = slots.get(targetId);
+      if (!now || now.generation !== state.generation) this.remove(targetId);
+    }
+    for (const entry of entries) {
+      const at = slots.get(entry.targetId);
+      if (!at) continue;
+      if (!this.slots.has(entry.targetId)) this.assign(entry.targetId, at.slot, at.generation);
+      this.apply(entry.targetId, entry.hold, entry.servers);
+    }
+  }
+
+  /** A slot was (re)assigned to a target: its hold state starts from zero. */
+  private assign(targetId: string, slot: number, generation: number): void {
+    this.stats.update(encodeArrayKey(slot), Buffer.alloc(HOLD_STATS.bytes));
+    this.config.update(encodeArrayKey(slot), encodeHoldConfig(0n, generation, 0));
     this.slots.set(targetId, { slot, generation, holdNs: 0n, episode: 0, seedListeners: 0, serversKey: '', previous: { held: 0, released: 0, timedOut: 0 } });
   }
 
@@ -98,7 +117,7 @@ export class HoldControl {
    * not ready. Turning from not holding to holding starts a new episode, whose window the
    * kernel opens at its first held SYN and closes by itself holdAtZero later.
    */
-  apply(targetId: string, directive: HoldDirective | undefined, servers: readonly ServerSelection[]): void {
+  private apply(targetId: string, directive: HoldDirective | undefined, servers: readonly ServerSelection[]): void {
     const state = this.slots.get(targetId);
     if (!state) return;
     const holdNs = directive && !directive.ready ? BigInt(directive.holdAtZeroMs) * 1_000_000n : 0n;
@@ -106,7 +125,7 @@ export class HoldControl {
     if (holdNs === state.holdNs) return;
     if (state.holdNs === 0n) state.episode = (state.episode + 1) >>> 0;
     state.holdNs = holdNs;
-    this.config.update(encodeSlotKey(state.slot), encodeHoldConfig(holdNs, state.generation, state.episode));
+    this.config.update(encodeArrayKey(state.slot), encodeHoldConfig(holdNs, state.generation, state.episode));
     this.log.info({ targetId, holdAtZeroMs: directive?.holdAtZeroMs ?? 0, ready: directive?.ready ?? false, holding: holdNs > 0n }, holdNs > 0n ? 'holding first connections' : 'hold released');
   }
 
@@ -126,11 +145,11 @@ export class HoldControl {
     }
   }
 
-  /** The target left the watch set: nothing of it is held any more. */
-  remove(targetId: string): void {
+  /** The target left the watch set (its generation is already cleared): nothing of it is held any more. */
+  private remove(targetId: string): void {
     const state = this.slots.get(targetId);
     if (!state) return;
-    this.config.update(encodeSlotKey(state.slot), encodeHoldConfig(0n, 0, 0));
+    this.config.update(encodeArrayKey(state.slot), encodeHoldConfig(0n, 0, 0));
     this.slots.delete(targetId);
   }
 
@@ -143,10 +162,10 @@ export class HoldControl {
   tick(targetId: string): HoldTick | undefined {
     const state = this.slots.get(targetId);
     if (!state) return undefined;
-    const base = state.slot * HOLD_STATS_BYTES;
+    const base = state.slot * HOLD_STATS.bytes;
     const word = (offset: number): number => Number(this.statsBuffer.readBigUInt64LE(base + offset));
-    const now = { held: word(HOLD_STATS.heldConnections), released: word(HOLD_STATS.releasedConnections), timedOut: word(HOLD_STATS.timedOutConnections) };
-    const listenDelta = Number(this.statsBuffer.readBigInt64LE(base + HOLD_STATS.listenDelta));
+    const now = { held: word(HOLD_STATS.offsets.held_connections), released: word(HOLD_STATS.offsets.released_connections), timedOut: word(HOLD_STATS.offsets.timed_out_connections) };
+    const listenDelta = Number(this.statsBuffer.readBigInt64LE(base + HOLD_STATS.offsets.listen_delta));
     const prev = state.previous;
     state.previous = now;
     return {

@@ -53,7 +53,7 @@ export interface KernelFacts {
   readonly capabilities: readonly CapabilityName[];
   readonly missingCapabilities: readonly CapabilityName[];
   /** RLIMIT_MEMLOCK does not matter on kernels >= 5.11 (memcg accounting), libbpf knows. */
-  readonly hook: Omit<HookFacts, 'failed'>;
+  readonly hook: HookFacts;
 }
 
 function btfHas(btf: Pointer, name: string, kind: number): boolean {
@@ -66,7 +66,7 @@ export function probeKernelFacts(): KernelFacts {
   let btf: Pointer | null = null;
   if (fs.existsSync(VMLINUX_BTF_PATH)) btf = lib.btf__load_vmlinux_btf();
   const has = (name: string, kind: number): boolean => btf !== null && btfHas(btf, name, kind);
-  const hook: Omit<HookFacts, 'failed'> = {
+  const hook: HookFacts = {
     btf: btf !== null,
     btfTracepoints: {
       sk_data_ready: has('btf_trace_sk_data_ready', BTF_KIND_TYPEDEF),

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import { CollectorAgent, type ReportUplink } from './agent.js';
 import { CollectorCore, type HookReport } from './core.js';
+import type { Rung } from './hook-ladder.js';
 import { netnsInode } from './netns.js';
 import type { ReceivedWatchTarget } from './types.js';
 import type { NodeNamespaces } from './watch-resolution.js';
@@ -32,9 +33,15 @@ export function openCollectorRuntime(options: {
   readonly logger: Logger;
   readonly tickMs: number;
   readonly objectPath?: string;
+  /** Rungs the hook ladder may use (default all): `--hook-rung`. */
+  readonly rungs?: readonly Rung[];
   readonly node?: NodeNamespaces;
 }): CollectorRuntime {
-  const core = CollectorCore.open({ logger: options.logger, ...(options.objectPath ? { objectPath: options.objectPath } : {}) });
+  const core = CollectorCore.open({
+    logger: options.logger,
+    ...(options.objectPath ? { objectPath: options.objectPath } : {}),
+    ...(options.rungs ? { rungs: options.rungs } : {}),
+  });
   let agent: CollectorAgent | undefined;
   let early: readonly ReceivedWatchTarget[] | undefined;
   return {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FAMILY_INET, FAMILY_INET6, TARGET_STATS, TARGET_STATS_BYTES, encodeDemandKey, encodeWatchKey } from '../../src/bpf/abi.js';
+import { FAMILY_INET, FAMILY_INET6, TARGET_STATS, encodeDemandKey, encodeWatchKey } from '../../src/bpf/abi.js';
 import { parseAddress } from '../../src/collector/addresses.js';
 import { STATS_WORDS, decodeStats, statsDelta } from '../../src/collector/deltas.js';
 import { effectiveCapabilities, missingCapabilities } from '../../src/collector/kernel-facts.js';
@@ -24,18 +24,19 @@ test('slots: lowest free first, fresh generation on reuse, used prefix', () => {
   assert.equal(slots.usedPrefix(), 2);
 });
 
-function raw(fields: Partial<Record<keyof typeof TARGET_STATS, bigint>>, buckets: Record<number, bigint> = {}): Buffer {
-  const b = Buffer.alloc(TARGET_STATS_BYTES);
-  for (const [k, v] of Object.entries(fields)) b.writeBigUInt64LE(v, TARGET_STATS[k as keyof typeof TARGET_STATS]);
-  for (const [i, v] of Object.entries(buckets)) b.writeBigUInt64LE(v, TARGET_STATS.buckets + 8 * Number(i));
+type StatsField = keyof typeof TARGET_STATS.offsets;
+function raw(fields: Partial<Record<StatsField, bigint>>, buckets: Record<number, bigint> = {}): Buffer {
+  const b = Buffer.alloc(TARGET_STATS.bytes);
+  for (const [k, v] of Object.entries(fields)) b.writeBigUInt64LE(v, TARGET_STATS.offsets[k as StatsField]);
+  for (const [i, v] of Object.entries(buckets)) b.writeBigUInt64LE(v, TARGET_STATS.offsets.latency_buckets + 8 * Number(i));
   return b;
 }
 
 test('deltas: counters subtract, requests = histogram delta, in-flight derived, reset slot counts from zero', () => {
   const prev = new Float64Array(STATS_WORDS);
   const cur = new Float64Array(STATS_WORDS);
-  decodeStats(raw({ requestsStarted: 13n, latencySumUs: 5000n }, { 100: 10n }), 0, prev);
-  decodeStats(raw({ requestsStarted: 17n, latencySumUs: 9000n, demandAttempts: 2n, abortedRequests: 1n }, { 100: 12n, 383: 3n }), 0, cur);
+  decodeStats(raw({ requests_started: 13n, latency_sum_us: 5000n }, { 100: 10n }), 0, prev);
+  decodeStats(raw({ requests_started: 17n, latency_sum_us: 9000n, demand_attempts: 2n, aborted_requests: 1n }, { 100: 12n, 383: 3n }), 0, cur);
   const d = statsDelta('t', cur, prev);
   assert.equal(d.requests, 5);
   assert.equal(d.latencySumUs, 4000);
@@ -43,7 +44,7 @@ test('deltas: counters subtract, requests = histogram delta, in-flight derived, 
   assert.equal(d.demandAttempts, 2);
   assert.deepEqual(d.buckets, { indices: [100, 383], counts: [2, 3] });
   // The slot was zeroed and counted 4 since: the delta is 4, never negative.
-  decodeStats(raw({ requestsStarted: 3n }, { 7: 4n }), 0, prev);
+  decodeStats(raw({ requests_started: 3n }, { 7: 4n }), 0, prev);
   const reset = statsDelta('t', prev, cur);
   assert.equal(reset.requests, 4);
   assert.equal(reset.inFlight, 0, 'a transiently negative gauge reads as 0');
