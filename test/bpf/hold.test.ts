@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ClientResult, monotonicSeconds, runClients, serverArgs } from '../helpers/hold-clients.js';
+import { type ClientResult, monotonicSeconds, runClients, serverArgs, synRetryTimes } from '../helpers/hold-clients.js';
 import { freePort, round, useStandalone } from '../helpers/e2e-processes.js';
 import { createVethClient, setNetnsSysctl, type VethClient } from '../helpers/veth.js';
 
@@ -23,19 +23,6 @@ const LATE_SLACK_S = 0.35;
 
 let veth: VethClient | undefined;
 const standalone = useStandalone('1s', () => veth?.dispose());
-
-/** Seconds after the first SYN at which the client's TCP retransmits it. */
-export function synRetryTimes(linearTimeouts: number, count = 10): number[] {
-  const times: number[] = [];
-  let at = 0;
-  let rto = 1;
-  for (let i = 0; i < count; i++) {
-    at += rto;
-    times.push(at);
-    if (i >= linearTimeouts) rto *= 2;
-  }
-  return times;
-}
 
 function metadata(port: number, host: string, hold: boolean): Record<string, string> {
   return { port: String(port), demandAddress: `${host}:${port}`, metric: 'rps', targetValue: '1', ...(hold ? { holdAtZero: HOLD } : {}) };

@@ -67,3 +67,16 @@ export async function runClients(ns: TestNetns, host: string, port: number, n: n
 export function serverArgs(host: string, port: number, n: number, at: number): string[] {
   return ['-c', SERVER_PY, host, String(port), String(n), at.toFixed(6)];
 }
+
+/** Seconds after the first SYN at which the client's TCP retransmits it. */
+export function synRetryTimes(linearTimeouts: number, count = 10): number[] {
+  const times: number[] = [];
+  let at = 0;
+  let rto = 1;
+  for (let i = 0; i < count; i++) {
+    at += rto;
+    times.push(at);
+    if (i >= linearTimeouts) rto *= 2;
+  }
+  return times;
+}
