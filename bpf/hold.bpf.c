@@ -146,9 +146,11 @@ int BPF_PROG(hold_listen_tp_btf, const struct sock *sk, const int oldstate, cons
 	__u16 port;
 	int change;
 
+	/* A listener only ever leaves LISTEN for CLOSE; LISTEN -> SYN_RECV is a child socket
+	 * cloned from it (inet_csk_clone_lock), not the listener going away. */
 	if (newstate == SCALER_TCP_LISTEN)
 		change = 1;
-	else if (oldstate == SCALER_TCP_LISTEN)
+	else if (oldstate == SCALER_TCP_LISTEN && newstate == SCALER_TCP_CLOSE)
 		change = -1;
 	else
 		return 0;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import { type ClientResult, monotonicSeconds, runClients, serverArgs, synRetryTimes } from '../helpers/hold-clients.js';
-import { freePort, round, useStandalone } from '../helpers/e2e-processes.js';
+import { freePort, quantile, round, useStandalone } from '../helpers/e2e-processes.js';
 import { createVethClient, setNetnsSysctl, type VethClient } from '../helpers/veth.js';
 
 /**
@@ -74,4 +75,55 @@ test(`without holdAtZero the same ${CLIENTS} first connections are refused at on
   console.log(`no hold: ${refused.length}/${CLIENTS} refused, latest after ${round(Math.max(...refused.map((r) => r.at! - r.start)), 3)} s`);
   assert.equal(refused.length, CLIENTS);
   for (const r of refused) assert.ok(r.at! - r.start < 0.2, `refused only after ${r.at! - r.start} s`);
+});
+
+const ACTIVATION_TRIALS = 20;
+const ACTIVATION_P99_MS = 50;
+
+test(`acceptance 2: a held attempt counts as demand: StreamIsActive true within p99 <= ${ACTIVATION_P99_MS} ms over ${ACTIVATION_TRIALS} trials, the client still waiting`, async () => {
+  const latenciesMs: number[] = [];
+  for (let trial = 0; trial < ACTIVATION_TRIALS; trial++) {
+    const port = await freePort();
+    const states: { active: boolean; atNs: bigint }[] = [];
+    let notify: () => void = () => undefined;
+    const call = standalone.client().streamIsActive(
+      { name: `held-wake-${trial}`, namespace: 'e2e', metadata: { ...metadata(port, '127.0.0.1', true), activationWindow: '10s' } },
+      (active) => {
+        states.push({ active, atNs: process.hrtime.bigint() });
+        notify();
+      },
+    );
+    const next = (predicate: () => boolean, what: string): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`trial ${trial}: no ${what} within 3 s`)), 3000);
+        notify = () => {
+          if (predicate()) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        notify();
+      });
+    let socket: net.Socket | undefined;
+    try {
+      await next(() => states.length > 0, 'first state');
+      assert.equal(states[0]!.active, false, `trial ${trial}: a fresh target starts inactive`);
+      const becameTrue = next(() => states.some((s) => s.active), '`true`');
+      const start = process.hrtime.bigint();
+      let outcome = 'waiting';
+      socket = net.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => (outcome = 'connected'));
+      socket.once('error', (err: NodeJS.ErrnoException) => (outcome = err.code ?? 'error'));
+      await becameTrue;
+      latenciesMs.push(Number(states.find((s) => s.active)!.atNs - start) / 1e6);
+      assert.equal(outcome, 'waiting', `trial ${trial}: the attempt was not held`);
+    } finally {
+      socket?.destroy();
+      call.cancel();
+    }
+  }
+  const p50 = quantile(latenciesMs, 0.5);
+  const p99 = quantile(latenciesMs, 0.99);
+  console.log(`hold activation: ${ACTIVATION_TRIALS} held attempts, connect -> StreamIsActive true: p50 ${round(p50)} ms, p99 ${round(p99)} ms (collector tick 1s)`);
+  assert.ok(p99 <= ACTIVATION_P99_MS, `p99 ${p99} ms > ${ACTIVATION_P99_MS} ms`);
 });
