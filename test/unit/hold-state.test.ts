@@ -3,6 +3,9 @@ import { test } from 'node:test';
 import { countListening } from '../../src/collector/listeners.js';
 import { HoldState } from '../../src/scaler/hold-state.js';
 import { parseWatchTargets } from '../../src/stream/watch-target.js';
+import type { ReportInput } from '../../src/ingest/schema.js';
+import { hello } from '../helpers/scaler-collector.js';
+import { ref, startTestScaler, unaryCall } from '../helpers/scaler-server.js';
 
 /** holdAtZero bookkeeping without a kernel: per-target hold, readiness sources, wire form. */
 
@@ -69,4 +72,36 @@ test('listening sockets from a /proc/net/tcp table: LISTEN state on the asked po
   assert.equal(countListening(table, new Set([8080])), 1, 'the ESTABLISHED socket on 8080 is not a listener');
   assert.equal(countListening(table, new Set([8080, 8081])), 2);
   assert.equal(countListening(table, new Set([9000])), 0);
+});
+
+test('standalone scaler: a collector reporting a listener on the target makes the watch set say ready; its departure takes it back', async () => {
+  const scaler = await startTestScaler();
+  try {
+    const meta = { port: '18099', demandAddress: '127.0.0.1:18099', metric: 'rps', targetValue: '1', holdAtZero: '5s' };
+    await unaryCall((cb) => scaler.client.IsActive(ref(meta, 'so', 'ns'), cb));
+    const session = scaler.server.ingest.openSession(hello({ collector_id: 'c1' }));
+    const target = () => session.watchSet().targets?.find((t) => t.demand_addresses?.includes('127.0.0.1:18099'));
+    assert.deepEqual([target()?.hold_at_zero_ms, target()?.ready], [5000, false]);
+    const id = target()!.target_id!;
+    const pushed: boolean[] = [];
+    const off = session.onWatchSet((ws) => pushed.push(ws.targets?.find((t) => t.target_id === id)?.ready ?? false));
+    const listening = (sequence: number): ReportInput => ({
+      sequence,
+      interval_ms: 1000,
+      end_unix_ms: Date.now(),
+      wakeup: false,
+      targets: [{ target_id: id, requests: 0, latency_sum_us: 0, in_flight: 0, accepted_connections: 0, demand_attempts: 0, demand_refused: 0, bucket_index: [], bucket_count: [], listeners: 1 }],
+    });
+    assert.equal(session.report(listening(1)).accepted, true);
+    assert.deepEqual(pushed, [true], 'a new watch set at once, saying ready');
+    session.report(listening(2));
+    assert.deepEqual(pushed, [true], 'no new watch set while nothing changes');
+    off();
+    session.close();
+    const other = scaler.server.ingest.openSession(hello({ collector_id: 'c2' }));
+    assert.equal(other.watchSet().targets?.find((t) => t.target_id === id)?.ready, false, 'the departed collector no longer vouches for the listener');
+    other.close();
+  } finally {
+    await scaler.close();
+  }
 });
