@@ -2,8 +2,9 @@
 /*
  * The kernel/user ABI of keda-ebpf-scaler: every struct that crosses the boundary, with
  * fixed-width fields, explicit padding, units in the names and size asserts. The
- * TypeScript mirror is src/bpf/abi.ts; test/bpf/abi.test.ts checks the two agree (sizes
- * from the compiled object's BTF, bucket index against src/histogram/layout.ts).
+ * TypeScript mirror is src/bpf/abi.ts; test/bpf/abi.test.ts checks the two agree (every
+ * struct's size and every field's offset from the compiled object's BTF, the bucket index
+ * against src/histogram/layout.ts).
  *
  * Included by BPF programs (after vmlinux.h) and by host C (after <stdint.h>), hence the
  * __u* types, which both provide.
@@ -30,8 +31,9 @@
  * re-armed by user space), 24 bytes each with the ring header; 4096 fit 4 times. */
 #define SCALER_WAKEUP_RING_BYTES (256 * 1024)
 
-/* Rung 3 only (kprobes cannot use sk_storage): connections tracked in an LRU hash keyed by
- * socket address. Beyond this, the least recently used connection loses its state. */
+/* Rungs whose programs cannot use sk_storage (kprobes; fentry on 5.10): connections tracked
+ * in an LRU hash keyed by socket address. Beyond this, the least recently used connection
+ * loses its state. */
 #define SCALER_MAX_FALLBACK_CONNS 65536
 
 /* ---- the shared histogram layout (src/histogram/layout.ts) ---------------------------- */
@@ -145,7 +147,7 @@ struct scaler_wakeup_event {
 	__u32 generation;
 };
 
-/* per-connection state (sk_storage on rungs 1-2, LRU hash on rung 3). Not user-visible
+/* per-connection state (sk_storage, or the LRU hash: bpf/request_timing.h). Not user-visible
  * but sized here with the rest. A socket may count for two targets at once: the one
  * watching its (netns, port) and the one watching (any netns, port); overlapping triggers
  * each see every request. */

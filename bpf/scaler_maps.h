@@ -76,7 +76,8 @@ struct {
 	__uint(max_entries, SCALER_WAKEUP_RING_BYTES);
 } wakeups SEC(".maps");
 
-/* Rungs 1-2: per-connection state freed with the socket (no leak, no pointer keys). */
+/* Per-connection state freed with the socket (no leak, no pointer keys): rung 1, and rung 2
+ * on kernels >= 5.11. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -84,9 +85,9 @@ struct {
 	__type(value, struct scaler_conn_state);
 } conn_state SEC(".maps");
 
-/* Rung 3 (kprobes may not use sk_storage): state keyed by socket address, dropped at
- * TCP_CLOSE; LRU so a missed close cannot leak. User space shrinks it to 1 entry when
- * rung 3 is not chosen. */
+/* Where sk_storage is not allowed (kprobes; tracing programs before 5.11): state keyed by
+ * socket address, dropped at TCP_CLOSE; LRU so a missed close cannot leak. User space
+ * shrinks it to 1 entry when the chosen variant keeps state in sk_storage. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SCALER_MAX_FALLBACK_CONNS);
