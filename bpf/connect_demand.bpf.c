@@ -5,8 +5,8 @@
  * may refuse connect() to a Service without backends in its own cgroup/connect hook,
  * before any SYN_SENT, and then nothing was counted. Every cgroup/connect program of a
  * cgroup runs whatever the others answer, so this one (on the root cgroup v2) sees every
- * connect() toward a demand address: it marks the socket, the SYN_SENT transition of a
- * marked socket notes that demand.bpf.c counted it, and at release a marked socket that
+ * connect() toward a demand address: it marks the socket, tcp_connect() of a marked socket
+ * (sock_ops TCP_CONNECT_CB, just after SYN_SENT) notes that demand.bpf.c counted it, and at release a marked socket that
  * never reached SYN_SENT counts as one demand attempt, refused, with a wake-up.
  * Nothing here refuses or rewrites a connect().
  */
@@ -77,17 +77,24 @@ int connect_demand6(struct bpf_sock_addr *ctx)
 	return SCALER_CONNECT_ALLOW;
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(connect_demand_syn_sent, struct sock *sk, const int oldstate, const int newstate)
+/* tcp_connect() calls this right after the socket entered SYN_SENT (where demand.bpf.c
+ * counted it). A cgroup program, not a tracing one: sk_storage from tracing programs needs
+ * kernel 5.11, from sock_ops 5.10. */
+SEC("sockops")
+int connect_demand_sockops(struct bpf_sock_ops *skops)
 {
 	struct scaler_connect_mark *mark;
+	struct bpf_sock *sk;
 
-	if (newstate != SCALER_TCP_SYN_SENT)
-		return 0;
+	if (skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
+		return 1;
+	sk = skops->sk;
+	if (!sk)
+		return 1;
 	mark = bpf_sk_storage_get(&connect_marks, sk, 0, 0);
 	if (mark)
 		mark->syn_sent = 1;
-	return 0;
+	return 1;
 }
 
 SEC("cgroup/sock_release")

@@ -14,9 +14,9 @@ import type { HoldDirective, ServerSelection, WatchEntry } from './types.js';
  */
 
 /** Attached to the root cgroup v2: every process of the node passes through them. */
-export const HOLD_CGROUP_PROGRAMS = ['hold_syn_egress', 'connect_demand4', 'connect_demand6', 'connect_demand_release'] as const;
+export const HOLD_CGROUP_PROGRAMS = ['hold_syn_egress', 'connect_demand4', 'connect_demand6', 'connect_demand_sockops', 'connect_demand_release'] as const;
 /** tp_btf programs beside the hook ladder's. */
-export const HOLD_TRACING_PROGRAMS = ['hold_listen_tp_btf', 'connect_demand_syn_sent'] as const;
+export const HOLD_TRACING_PROGRAMS = ['hold_listen_tp_btf'] as const;
 export const HOLD_PROGRAMS: readonly string[] = [...HOLD_CGROUP_PROGRAMS, ...HOLD_TRACING_PROGRAMS];
 
 /** Where cgroup v2 is mounted when nothing else is said: unified hosts, then hybrid ones. */

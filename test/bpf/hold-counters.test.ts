@@ -23,11 +23,14 @@ after(() => {
   core?.close();
 });
 
-function attempt(port: number): { socket: net.Socket; outcome: () => string } {
+function attempt(port: number, host = '127.0.0.1'): { socket: net.Socket; outcome: () => string } {
   let outcome = 'waiting';
-  const socket = net.connect({ host: '127.0.0.1', port });
+  const socket = net.connect({ host, port });
   socket.once('connect', () => (outcome = 'connected'));
-  socket.once('error', (err: NodeJS.ErrnoException) => (outcome = err.code ?? 'error'));
+  // `on`, not `once`: a reset after the connection (the test server closes) must not throw.
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    if (outcome === 'waiting') outcome = err.code ?? 'error';
+  });
   sockets.push(socket);
   return { socket, outcome: () => outcome };
 }
@@ -64,7 +67,7 @@ test('held, then released on ready: counted once per connection; listen() wakes 
       resolve(events.map((e) => e.targetId));
     });
   });
-  const server = net.createServer((c) => c.end('x'));
+  const server = net.createServer((c) => c.on('error', () => undefined).end('x'));
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   try {
     assert.deepEqual(await Promise.race([woke, sleep(1000).then(() => ['none'])]), ['held'], 'listen() on a holding target wakes the collector');
@@ -97,4 +100,24 @@ test('held past holdAtZero: timed out and refused, as without holdAtZero', async
   assert.equal(tick.timedOutConnections, 2);
   assert.equal(tick.releasedConnections, 0);
   assert.equal(tick.demandRefused, 2);
+});
+
+test('IPv6: a held attempt to [::1] waits, and connects once the target is ready', async () => {
+  const port = await freePort();
+  const entry = (ready: boolean): WatchEntry => ({ targetId: 'held-v6', servers: [{ port }], demand: [{ ip: '::1', port }], hold: { holdAtZeroMs: 10_000, ready } });
+  core.applyWatchSet([entry(false)]);
+  core.readTick();
+  const client = attempt(port, '::1');
+  await sleep(200);
+  assert.equal(client.outcome(), 'waiting');
+  const server = net.createServer((c) => c.on('error', () => undefined).end('x'));
+  await new Promise<void>((resolve) => server.listen(port, '::1', resolve));
+  try {
+    core.applyWatchSet([entry(true)]);
+    await until('the held IPv6 client connected', () => client.outcome() === 'connected', 3000);
+    const tick = targetOf(core.readTick().targets, 'held-v6');
+    assert.deepEqual([tick.heldConnections, tick.releasedConnections, tick.listeners], [1, 1, 1]);
+  } finally {
+    server.close();
+  }
 });
