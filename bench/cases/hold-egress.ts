@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CollectorCore } from '../../src/collector/core.js';
+import { HOLD_PROGRAMS } from '../../src/collector/hold.js';
 import { createLogger } from '../../src/log.js';
 import { createNetns } from '../../test/helpers/netns.js';
 import { FLOOR_PROGRAM, attachFloorPrograms, type FloorPrograms } from '../lib/floor.js';
@@ -21,7 +22,9 @@ import { runWrk } from '../lib/wrk.js';
  * - a new connection per request (Connection: close): every SYN takes the slow path
  *   (demand-address lookup, a miss).
  * Figures are bpf_stats run_time_ns / run_cnt minus the empty floor program's (what
- * bpf_stats itself adds), and runs per request (packets through the program).
+ * bpf_stats itself adds), and runs per request (packets through the program). The
+ * new-connection load also gives the per-connection programs (connect(), sock_ops,
+ * socket release) enough runs to be measured: their ns/run is in the notes.
  */
 
 export interface HoldEgressResult {
@@ -63,10 +66,18 @@ export async function holdEgress(ctx: CaseContext): Promise<HoldEgressResult> {
     floor = attachFloorPrograms();
     fs.writeFileSync(STATS_SYSCTL, '1');
     const ids = { [PROGRAM]: core.programIds()[PROGRAM]!, [FLOOR_PROGRAM]: floor.ids[FLOOR_PROGRAM]! };
+    const others = Object.fromEntries(HOLD_PROGRAMS.filter((p) => p !== PROGRAM).map((p) => [p, core!.programIds()[p]!]));
+    const othersNs: Record<string, number> = {};
     const measure = async (script?: string): Promise<{ nsPerRun: number; floorNs: number; runsPerRequest: number; rps: number }> => {
       const before = { hold: progStats(ids[PROGRAM]!), floor: progStats(ids[FLOOR_PROGRAM]!) };
+      const othersBefore = Object.fromEntries(Object.entries(others).map(([p, id]) => [p, progStats(id)]));
       const load = await runWrk(ns, { url: `http://127.0.0.1:${PORT}/`, seconds, connections: 32, cpus: '1', ...(script ? { script } : {}) });
       const after = { hold: progStats(ids[PROGRAM]!), floor: progStats(ids[FLOOR_PROGRAM]!) };
+      for (const [p, id] of Object.entries(others)) {
+        const now = progStats(id);
+        const runs = now.cnt - othersBefore[p]!.cnt;
+        if (runs > 0) othersNs[p] = round((now.ns - othersBefore[p]!.ns) / runs, 1);
+      }
       const runs = after.hold.cnt - before.hold.cnt;
       const floorRuns = after.floor.cnt - before.floor.cnt;
       return {
@@ -81,7 +92,8 @@ export async function holdEgress(ctx: CaseContext): Promise<HoldEgressResult> {
     const net = (m: { nsPerRun: number; floorNs: number }): number => round(m.nsPerRun - m.floorNs, 1);
     ctx.log(
       `${PROGRAM}: keep-alive ${round(keepAlive.nsPerRun, 1)} ns/packet raw, ${net(keepAlive)} net (${round(keepAlive.runsPerRequest, 2)} packets/request, ${round(keepAlive.rps, 0)} req/s); ` +
-        `new connection per request ${round(churn.nsPerRun, 1)} ns/packet raw, ${net(churn)} net (${round(churn.runsPerRequest, 2)} packets/request, ${round(churn.rps, 0)} req/s)`,
+        `new connection per request ${round(churn.nsPerRun, 1)} ns/packet raw, ${net(churn)} net (${round(churn.runsPerRequest, 2)} packets/request, ${round(churn.rps, 0)} req/s); ` +
+        `per-connection programs under the new-connection load, raw ns/run: ${JSON.stringify(othersNs)}`,
     );
     return {
       holdEgressNs: { keepAlive: net(keepAlive), newConnections: net(churn) },
@@ -94,6 +106,7 @@ export async function holdEgress(ctx: CaseContext): Promise<HoldEgressResult> {
         newConnectionFloorNs: round(churn.floorNs, 1),
         newConnectionPacketsPerRequest: round(churn.runsPerRequest, 2),
         holdingTargets: 1,
+        perConnectionProgramsRawNs: JSON.stringify(othersNs),
       },
     };
   } finally {
