@@ -9,6 +9,9 @@ packages=(
   iproute2 libcap2-bin                    # network namespaces as pods; capsh for capability tests
   nginx libnginx-mod-http-echo wrk  # real servers and load for tests, demo and benchmarks
   python3-grpcio                          # a second gRPC implementation for contract tests
+  python3-protobuf                        # protobuf's own descriptor pool, to check the served descriptors
+  protobuf-compiler                       # protoc: the FileDescriptorSet reflection serves (npm run check:proto)
+  prometheus                              # promtool and a real Prometheus server for the metrics tests
   openssl                                 # certificates for the TLS/mTLS tests
 )
 missing=()

@@ -72,7 +72,7 @@ export function spawnNode(script: string, args: readonly string[], options: Spaw
   const nodeArgs = [...profile, ...extra, ...(options.nodeFlags ?? []), ...loader, script, ...args];
   const [command, argv] = options.cpus !== undefined ? ['taskset', ['-c', options.cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   // taskset execs node, so the pid is node's own.
-  const child = spawn(command, argv, { cwd: options.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const child = spawn(command, argv, { cwd: options.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { KEDA_EBPF_METRICS_LISTEN: '127.0.0.1:0', ...process.env } });
   const lines: Record<string, unknown>[] = [];
   const listeners: ((line: Record<string, unknown>) => void)[] = [];
   const waiters = new Set<{ msg: RegExp; resolve: (line: Record<string, unknown>) => void }>();

@@ -1,10 +1,10 @@
-import os from 'node:os';
+import { constants } from 'node:os';
 import { libbpfStrerror } from './libbpf.js';
 
 /** Loader steps, in order (open -> configure -> load -> attach -> read -> close). */
 export type BpfStep = 'load-library' | 'open' | 'configure' | 'load' | 'attach' | 'map-read' | 'map-write' | 'ring-buffer';
 
-export const { EPERM, ENOENT, E2BIG, ENOMEM, EACCES, EINVAL, ENOSPC, EOPNOTSUPP } = os.constants.errno;
+export const { EPERM, ENOENT, E2BIG, ENOMEM, EACCES, EINVAL, ENOSPC, EOPNOTSUPP } = constants.errno;
 /** The kernel-internal ENOTSUPP some BPF commands return (include/linux/errno.h; not in libc). */
 export const ENOTSUPP = 524;
 

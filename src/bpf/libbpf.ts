@@ -67,6 +67,7 @@ interface LibbpfFunctions {
   btf__free(btf: Pointer): void;
   libbpf_major_version(): number;
   bpf_obj_get_info_by_fd(fd: number, info: Buffer, infoLen: Buffer): number;
+  bpf_prog_get_fd_by_id(id: number): number;
   libbpf_minor_version(): number;
 }
 
@@ -196,6 +197,7 @@ export function libbpf(): Libbpf {
     btf__free: f('void btf__free(void *btf)'),
     libbpf_major_version: f('uint32_t libbpf_major_version()'),
     bpf_obj_get_info_by_fd: f('int bpf_obj_get_info_by_fd(int fd, void *info, void *info_len)'),
+    bpf_prog_get_fd_by_id: f('int bpf_prog_get_fd_by_id(uint32_t id)'),
     libbpf_minor_version: f('uint32_t libbpf_minor_version()'),
   };
   const log = new LibbpfLog();

@@ -13,6 +13,9 @@ import type { NodeNamespaces } from '../collector/watch-resolution.js';
 import type { KubernetesCollectorMode } from '../kubernetes/collector-mode.js';
 import { kubernetesEnabled, kubernetesFlags } from './kubernetes-mode.js';
 import { allowedRungs, forcedRungSentence, hookRungFlag, type HookRungChoice } from './hook-rung.js';
+import { CollectorMetrics } from '../metrics/collector-metrics.js';
+import { metricsEndpoint } from '../metrics/endpoint.js';
+import { metricsListenFlag } from '../metrics/flag.js';
 import { shutdownSignal } from './signals.js';
 
 const SUMMARY =
@@ -55,6 +58,7 @@ export const collectorFlags = [
       'The host\'s cgroup fs (the DaemonSet mounts it at /host/sys/fs/cgroup): Kubernetes mode maps pods through it, and holdAtZero attaches to its cgroup v2 root (DIR or DIR/unified). Default /sys/fs/cgroup.',
     schema: z.string().min(1).default('/sys/fs/cgroup'),
   },
+  metricsListenFlag,
 ] as const satisfies readonly FlagSpec[];
 
 /** Opens the kernel side, or logs the one sentence saying why this host cannot run it. */
@@ -124,13 +128,24 @@ export const collectorCommand: Command = {
         runtime.setWatchTargets(targets);
       },
     });
-    runtime.start(client);
+    const metrics = metricsEndpoint(values['metrics-listen'], log);
+    const collectorMetrics = new CollectorMetrics(metrics.registry, { runtime, scalers: () => client.scalers() });
+    try {
+      await metrics.start();
+    } catch (err) {
+      log.fatal({ err }, 'collector cannot start');
+      runtime.close();
+      await kubernetes?.stop();
+      return 1;
+    }
+    runtime.start(collectorMetrics.measuredUplink(client));
     await client.start();
     log.info({ scalers: values.scaler, node: values.node, rung: runtime.hooks.rung, connState: runtime.hooks.connState, tickMs: values.tick }, 'collector running');
     const signal = await shutdownSignal();
     log.info({ signal }, 'shutting down');
     await client.close();
     runtime.close();
+    await metrics.close();
     await kubernetes?.stop();
     return 0;
   },

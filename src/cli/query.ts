@@ -5,6 +5,7 @@ import { parseFlags, UsageError, type FlagSpec } from '../config/flags.js';
 import type { ExternalScalerClient } from '../proto/generated/externalscaler/ExternalScaler.js';
 import type { GetMetricSpecResponse__Output } from '../proto/generated/externalscaler/GetMetricSpecResponse.js';
 import type { ScaledObjectRef } from '../proto/generated/externalscaler/ScaledObjectRef.js';
+import { splitHostPort } from '../net/address.js';
 import { loadExternalScaler } from '../proto/load.js';
 import { parseDurationMs } from '../scaler/duration.js';
 import { clientCredentials } from '../stream/credentials.js';
@@ -18,7 +19,7 @@ const SUMMARY = 'Call the KEDA RPCs (externalscaler.ExternalScaler) of a scaler 
 const RPCS = ['isactive', 'spec', 'metrics', 'stream', 'streamspec'] as const;
 type Rpc = (typeof RPCS)[number];
 
-const hostPort = z.string({ error: 'required (HOST:PORT)' }).regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:9090');
+const hostPort = z.string({ error: 'required (HOST:PORT)' }).refine((text) => splitHostPort(text) !== undefined, 'expected HOST:PORT, e.g. 127.0.0.1:9090');
 
 const duration = (what: string) =>
   z.string().transform((text, ctx) => {

@@ -8,6 +8,11 @@ import type { TargetResolver } from '../scaler/resolver.js';
 import { kubernetesEnabled, kubernetesFlags } from './kubernetes-mode.js';
 import { shutdownSignal } from './signals.js';
 import { DEFAULT_MAX_TARGETS, DEFAULT_TARGET_IDLE_EXPIRY_MS } from '../scaler/limits.js';
+import { DEFAULT_COLLECTOR_INTERVAL_MS, DEFAULT_CONNECT_GRACE_MS } from '../keda/first-report-gate.js';
+import { metricsEndpoint } from '../metrics/endpoint.js';
+import { splitHostPort } from '../net/address.js';
+import { metricsListenFlag } from '../metrics/flag.js';
+import { ScalerMetrics } from '../metrics/scaler-metrics.js';
 import { serverCredentials } from '../server/credentials.js';
 import { DEFAULT_LISTEN, createScalerServer, type ScalerServer } from '../server/server.js';
 
@@ -48,12 +53,19 @@ export const scalerFlags = [
     description: 'Kubernetes mode: the scaler\'s own Service name (see --namespace). Default keda-ebpf-scaler.',
     schema: z.string().min(1).default('keda-ebpf-scaler'),
   },
+  metricsListenFlag,
 ] as const satisfies readonly FlagSpec[];
 
 /** The scaler server as the scaler flags describe it (also used by standalone mode). */
 type ServerFlagValues = Pick<FlagValues<typeof scalerFlags>, 'listen' | 'tls-cert' | 'tls-key' | 'tls-client-ca' | 'max-targets' | 'target-idle-expiry'>;
 
-export function scalerServerFromFlags(values: ServerFlagValues, log: Logger, resolver?: TargetResolver): ScalerServer {
+/** `collectorIntervalMs`: the collectors' --tick (standalone knows it; the scaler assumes the default). */
+export function scalerServerFromFlags(
+  values: ServerFlagValues,
+  log: Logger,
+  resolver?: TargetResolver,
+  extra: { readonly collectorIntervalMs?: number; readonly metrics?: ScalerMetrics } = {},
+): ScalerServer {
   let credentials;
   try {
     credentials = serverCredentials({
@@ -71,6 +83,8 @@ export function scalerServerFromFlags(values: ServerFlagValues, log: Logger, res
     maxTargets: values['max-targets'],
     targetIdleExpiryMs: values['target-idle-expiry'],
     ...(resolver ? { resolver } : {}),
+    firstReport: { connectGraceMs: DEFAULT_CONNECT_GRACE_MS, intervalMs: extra.collectorIntervalMs ?? DEFAULT_COLLECTOR_INTERVAL_MS },
+    ...(extra.metrics ? { metrics: extra.metrics } : {}),
   });
 }
 
@@ -87,15 +101,18 @@ export const scalerCommand: Command = {
       const { loadKubeConfig } = await import('../kubernetes/kubeconfig.js');
       kubernetes = kubernetesScalerMode({
         kubeConfig: loadKubeConfig({ kubeconfigPath: values.kubeconfig }),
-        identity: { serviceName: values['service-name'], namespace: values.namespace, port: Number(values.listen.split(':').pop()) },
+        identity: { serviceName: values['service-name'], namespace: values.namespace, port: splitHostPort(values.listen, { allowPortZero: true })?.port },
         logger: log,
       });
     }
-    const server = scalerServerFromFlags(values, log, kubernetes?.resolver);
+    const metrics = metricsEndpoint(values['metrics-listen'], log);
+    const server = scalerServerFromFlags(values, log, kubernetes?.resolver, { metrics: new ScalerMetrics(metrics.registry) });
     try {
       await server.start();
+      await metrics.start();
     } catch (err) {
       log.fatal({ err }, 'scaler cannot start');
+      await server.stop();
       await kubernetes?.close();
       return 1;
     }
@@ -104,6 +121,7 @@ export const scalerCommand: Command = {
     const signal = await shutdownSignal();
     log.info({ signal }, 'shutting down');
     await server.stop();
+    await metrics.close();
     await kubernetes?.close();
     return 0;
   },

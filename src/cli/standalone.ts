@@ -5,6 +5,9 @@ import { parseFlags, type FlagSpec, type FlagValues } from '../config/flags.js';
 import { COLLECTOR_CAPABILITIES } from '../collector/runtime.js';
 import { createLogger, type Logger } from '../log.js';
 import type { ScalerServer } from '../server/server.js';
+import { CollectorMetrics } from '../metrics/collector-metrics.js';
+import { metricsEndpoint } from '../metrics/endpoint.js';
+import { ScalerMetrics } from '../metrics/scaler-metrics.js';
 import { InProcessUplink } from '../stream/in-process-uplink.js';
 import { VERSION } from '../version.js';
 import { kernelFlags, openRuntimeOrExplain } from './collector.js';
@@ -34,12 +37,16 @@ export interface Standalone {
 export async function startStandalone(values: FlagValues<typeof standaloneFlags>, log: Logger): Promise<Standalone | undefined> {
   const runtime = openRuntimeOrExplain(log, values);
   if (!runtime) return undefined;
-  const server = scalerServerFromFlags(values, log);
+  const metrics = metricsEndpoint(values['metrics-listen'], log);
+  const collectorMetrics = new CollectorMetrics(metrics.registry, { runtime });
+  const server = scalerServerFromFlags(values, log, undefined, { collectorIntervalMs: values.tick, metrics: new ScalerMetrics(metrics.registry) });
   let port: number;
   try {
     ({ port } = await server.start());
+    await metrics.start();
   } catch (err) {
     runtime.close();
+    await server.stop();
     throw err;
   }
   const uplink = new InProcessUplink(
@@ -55,7 +62,7 @@ export async function startStandalone(values: FlagValues<typeof standaloneFlags>
     (targets) => runtime.setWatchTargets(targets),
     log,
   );
-  runtime.start(uplink);
+  runtime.start(collectorMetrics.measuredUplink(uplink));
   log.info({ listen: values.listen, port, rung: runtime.hooks.rung, tickMs: values.tick }, 'standalone scaler and collector running');
   return {
     server,
@@ -64,6 +71,7 @@ export async function startStandalone(values: FlagValues<typeof standaloneFlags>
       runtime.close();
       uplink.close();
       await server.stop();
+      await metrics.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { MAP_NAMES, decodeWakeupEvent } from '../bpf/abi.js';
+import { MAP_NAMES, decodeWakeupEvent, type KernelHealth } from '../bpf/abi.js';
 import type { BpfObject } from '../bpf/object.js';
 import { RingBufferReader } from '../bpf/ringbuf.js';
 import { loadHooks, verifyRung, type HookReport, type LoadHooksOptions } from './hook-loader.js';
@@ -83,6 +83,11 @@ export class CollectorCore {
   programIds(): Record<string, number> {
     const programs = [...this.hooks.attached, ...(this.hold ? HOLD_PROGRAMS : [])];
     return Object.fromEntries(programs.map((p) => [p, this.object.programId(p)]));
+  }
+
+  /** What the collector's metrics show: map-full refusals, kernel drop counters, watched targets. */
+  health(): { readonly mapFull: number; readonly kernel: KernelHealth; readonly targets: number } {
+    return { mapFull: this.watch.mapFullCount, kernel: this.ticks.kernelHealth, targets: this.watch.targetCount };
   }
 
   /** Makes the kernel observe exactly these targets (WatchSync.apply). */

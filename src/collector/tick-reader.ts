@@ -82,6 +82,11 @@ export class TickReader {
     return tick;
   }
 
+  /** The kernel side's drop counters as of the last read (cumulative). */
+  get kernelHealth(): KernelHealth {
+    return this.lastKernelHealth;
+  }
+
   /** A wake-up record from the ring: its target (the kernel disarmed it), or undefined when stale. */
   wakeupFrom(event: KernelWakeupEvent): WakeupEvent | undefined {
     const targetId = this.watched.targetAt(event.slot, event.generation);

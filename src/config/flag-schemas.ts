@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { logLevels } from '../log.js';
+import { splitHostPort } from '../net/address.js';
 import { parseDurationMs } from '../scaler/duration.js';
 import type { FlagSpec } from './flags.js';
 
@@ -7,7 +8,7 @@ import type { FlagSpec } from './flags.js';
 
 export const hostPortSchema = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 0.0.0.0:9090 or [::]:9090');
+  .refine((text) => splitHostPort(text, { allowPortZero: true }) !== undefined, 'expected HOST:PORT, e.g. 0.0.0.0:9090 or [::]:9090');
 
 /** A duration flag ("500ms", "15m", "90s") turned into milliseconds, at least `minMs`. */
 export function durationSchema(fallback: string, minMs: number) {

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import net from 'node:net';
+import { isLoopbackIp } from '../net/address.js';
 import { expectedRequests, offeredRps, type LoadPlan, type PhaseName } from './load-plan.js';
 
 /**
@@ -84,11 +84,7 @@ export interface LoadResult extends ClientCounters {
 
 /** Throws unless `host` is an IP literal in 127.0.0.0/8 or ::1 (the demo's traffic rule). */
 export function assertLoopback(host: string): void {
-  const kind = net.isIP(host);
-  const ok =
-    (kind === 4 && host.split('.')[0] === '127') ||
-    (kind === 6 && (host === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(host) || host.toLowerCase() === '::ffff:127.0.0.1'));
-  if (!ok) throw new Error(`load generator refuses target host "${host}": only loopback IP literals (127.0.0.0/8, ::1) are allowed`);
+  if (!isLoopbackIp(host)) throw new Error(`load generator refuses target host "${host}": only loopback IP literals (127.0.0.0/8, ::1) are allowed`);
 }
 
 export function quantileOfSorted(sorted: readonly number[], q: number): number {

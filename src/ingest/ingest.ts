@@ -102,6 +102,7 @@ export class Ingest {
   /** node_name -> its current collector_id, to notice restarts. */
   private readonly nodeCollector = new Map<string, string>();
   private readonly updateListeners = new Set<(ids: ReadonlySet<string>) => void>();
+  private readonly reportListeners = new Set<(report: ReportInput, outcome: ReportOutcome) => void>();
   private readonly registry: TargetRegistry;
   private readonly clock: () => number;
   private readonly log: Logger;
@@ -123,6 +124,12 @@ export class Ingest {
   onTargetsUpdated(listener: (ids: ReadonlySet<string>) => void): () => void {
     this.updateListeners.add(listener);
     return () => this.updateListeners.delete(listener);
+  }
+
+  /** Listeners see every report a session received and what became of it (metrics). */
+  onReport(listener: (report: ReportInput, outcome: ReportOutcome) => void): () => void {
+    this.reportListeners.add(listener);
+    return () => this.reportListeners.delete(listener);
   }
 
   watchSet(): WatchSet {
@@ -194,7 +201,7 @@ export class Ingest {
       collectorId,
       nodeName,
       welcome,
-      report: (report) => this.merge(collectorId, report, reject),
+      report: (report) => this.observed(report, this.merge(collectorId, report, reject)),
       watchSet: () => this.watchSet(),
       onWatchSet: (listener) => {
         const off = this.registry.onChange(() => listener(this.watchSet()));
@@ -211,6 +218,11 @@ export class Ingest {
         log.info('collector disconnected');
       },
     };
+  }
+
+  private observed(report: ReportInput, outcome: ReportOutcome): ReportOutcome {
+    for (const listener of this.reportListeners) listener(report, outcome);
+    return outcome;
   }
 
   private countReject(reason: string): void {

@@ -10,6 +10,7 @@ import { evaluate } from '../scaler/evaluate.js';
 import type { TargetRegistry } from '../scaler/registry.js';
 import { sameMetricName } from '../scaler/target.js';
 import type { StreamTracker } from '../server/streams.js';
+import type { FirstReportGate } from './first-report-gate.js';
 import { prepareTrigger, type PreparedTrigger } from './trigger.js';
 
 export interface KedaServiceDeps {
@@ -18,6 +19,8 @@ export interface KedaServiceDeps {
   readonly streams: StreamTracker;
   readonly clock: () => number;
   readonly log: Logger;
+  /** Holds a target's first activity answer after start-up until collectors reported on it. */
+  readonly firstReport?: FirstReportGate;
 }
 
 /** A stream re-checks its state this long after the predicted change, to land past the slot edge. */
@@ -50,6 +53,9 @@ function requestedMatches(requested: string, expected: string): boolean {
 export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHandlers {
   const { registry, ingest, streams, clock, log } = deps;
   const store = registry.store;
+  /** Resolves when the first answer about p's target may be given (at once without a gate). */
+  const firstAnswer = (p: PreparedTrigger): Promise<void> =>
+    deps.firstReport?.wait(p.target.id, () => evaluate(store, p.target.id, p.trigger, clock()).active) ?? Promise.resolve();
 
   function unary<Req, Res>(handler: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
@@ -123,19 +129,23 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
       if (!requestedMatches(request.metricName, p.metricName)) {
         throw new ScalerError('UNKNOWN_METRIC', `metric "${request.metricName}" is not produced by this trigger; its metric is "${p.metricName}" (from GetMetricSpec)`);
       }
+      await firstAnswer(p);
       const { value } = evaluate(store, p.target.id, p.trigger, clock());
       return { metricValues: [{ metricName: p.metricName, metricValue: Math.round(value), metricValueFloat: value }] };
     }),
 
     IsActive: unary(async (request: ScaledObjectRef__Output): Promise<IsActiveResponse> => {
       const p = await prepareTrigger(request, registry, clock(), log);
+      await firstAnswer(p);
       return { result: evaluate(store, p.target.id, p.trigger, clock()).active };
     }),
 
     StreamIsActive: serverStream<IsActiveResponse>('StreamIsActive', (p, write) => {
       let last: boolean | undefined;
       let timer: NodeJS.Timeout | undefined;
+      let ready = false;
       const check = (): void => {
+        if (!ready) return;
         const now = clock();
         const e = evaluate(store, p.target.id, p.trigger, now);
         store.touch(p.target.id, now);
@@ -150,8 +160,14 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
       const off = ingest.onTargetsUpdated((ids) => {
         if (ids.has(p.target.id)) check();
       });
-      check();
+      let stopped = false;
+      void firstAnswer(p).then(() => {
+        if (stopped) return;
+        ready = true;
+        check();
+      });
       return () => {
+        stopped = true;
         off();
         clearTimeout(timer);
       };

@@ -1,4 +1,5 @@
 /** Whether a trigger's scalerAddress names this scaler (pure; no API access). */
+import { splitHostPort as splitHostAndPort } from '../net/address.js';
 
 /** How ScaledObjects name this scaler in trigger metadata `scalerAddress`. */
 export interface ScalerIdentity {
@@ -33,18 +34,9 @@ export function addressNamesScaler(scalerAddress: string, fromNamespace: string,
 
 function splitHostPort(address: string): { host: string; port: number | undefined } | undefined {
   let rest = address.trim().replace(/^dns:(\/\/[^/]*\/)?/, '');
-  rest = rest.replace(/^[a-z]+:\/\//i, '');
-  let host: string;
-  let port: string | undefined;
-  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest);
-  if (v6) {
-    host = v6[1]!;
-    port = v6[2];
-  } else {
-    const m = /^([^:/]+)(?::(\d+))?\/?$/.exec(rest);
-    if (!m) return undefined;
-    host = m[1]!;
-    port = m[2];
-  }
-  return { host: host.toLowerCase().replace(/\.$/, ''), port: port === undefined ? undefined : Number(port) };
+  rest = rest.replace(/^[a-z]+:\/\//i, '').replace(/\/$/, '');
+  const withPort = splitHostAndPort(rest);
+  const host = withPort?.host ?? /^\[([^\]]+)\]$/.exec(rest)?.[1] ?? (/^[^:/[\]\s]+$/.test(rest) ? rest : undefined);
+  if (host === undefined) return undefined;
+  return { host: host.toLowerCase().replace(/\.$/, ''), port: withPort?.port };
 }

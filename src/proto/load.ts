@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { servedPackageDefinition } from './served-descriptors.js';
 import type { ProtoGrpcType as CollectorProto } from './generated/collector.js';
 import type { ProtoGrpcType as ExternalScalerProto } from './generated/externalscaler.js';
 
@@ -38,8 +38,5 @@ export function loadCollector(): CollectorProto {
 
 /** Everything this server serves, for reflection (grpcurl list/describe without proto files). */
 export function reflectionPackageDefinition(): protoLoader.PackageDefinition {
-  return {
-    ...load([externalScalerProtoFile, collectorProtoFile]),
-    ...protoLoader.loadSync(healthProtoPath, loaderOptions),
-  };
+  return servedPackageDefinition(loaderOptions);
 }

@@ -1,7 +1,8 @@
-import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { ScalerError } from '../errors.js';
+import { formatHostPort, ipFamily, parsePort as parseNetPort, splitHostPort } from '../net/address.js';
 import { formatDurationMs, parseDurationMs } from './duration.js';
+import { resolveFromEnvKeys } from './metadata-from-env.js';
 import {
   MAX_DEMAND_ADDRESSES_PER_TRIGGER,
   MAX_HOLD_AT_ZERO_MS,
@@ -68,11 +69,7 @@ function key<T>(name: MetadataKey, parse: (text: string) => T | undefined) {
 const DNS_1035 = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$/;
 
-function parsePort(text: string): number | undefined {
-  if (!/^\d{1,5}$/.test(text)) return undefined;
-  const port = Number(text);
-  return port >= 1 && port <= 65535 ? port : undefined;
-}
+const parsePort = (text: string): number | undefined => parseNetPort(text);
 
 function parseList<T>(text: string, max: number, item: (part: string) => T | undefined): T[] | undefined {
   const parts = text.split(',').map((p) => p.trim());
@@ -88,15 +85,9 @@ function parseList<T>(text: string, max: number, item: (part: string) => T | und
 
 /** "ip:port" / "[v6]:port" -> canonical text (IPv6 lower-case, bracketed). */
 export function parseDemandAddress(text: string): string | undefined {
-  const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(text);
-  if (v6) {
-    const port = parsePort(v6[2]!);
-    return port !== undefined && isIPv6(v6[1]!) ? `[${v6[1]!.toLowerCase()}]:${port}` : undefined;
-  }
-  const v4 = /^([\d.]+):(\d+)$/.exec(text);
-  if (!v4) return undefined;
-  const port = parsePort(v4[2]!);
-  return port !== undefined && isIPv4(v4[1]!) ? `${v4[1]}:${port}` : undefined;
+  const parsed = splitHostPort(text);
+  if (!parsed || ipFamily(parsed.host) === 0 || parsed.host.includes('%')) return undefined;
+  return formatHostPort(parsed.host, parsed.port);
 }
 
 function parseWindow(text: string): number | undefined {
@@ -195,11 +186,12 @@ export interface TriggerConfig {
 }
 
 /**
- * Parses a ScaledObjectRef's scalerMetadata. Throws ScalerError INVALID_METADATA naming every
- * bad key and its accepted form.
+ * Parses a ScaledObjectRef's scalerMetadata (`<key>FromEnv` read as `<key>`, see
+ * metadata-from-env.ts). Throws ScalerError INVALID_METADATA naming every bad key and its
+ * accepted form.
  */
 export function parseTriggerMetadata(metadata: Readonly<Record<string, string>>, namespace = ''): TriggerConfig {
-  const result = triggerMetadataSchema.safeParse(metadata);
+  const result = triggerMetadataSchema.safeParse(resolveFromEnvKeys(metadata, Object.keys(acceptedForms)));
   if (!result.success) {
     const problems = result.error.issues.map((issue) => `metadata "${String(issue.path[0] ?? '?')}": ${issue.message}`);
     throw new ScalerError('INVALID_METADATA', problems.join('; '));

@@ -5,8 +5,12 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { Ingest, type IngestStats } from '../ingest/ingest.js';
 import { collectorIngestHandlers } from '../ingest/service.js';
+import { FirstReportGate } from '../keda/first-report-gate.js';
 import { externalScalerHandlers } from '../keda/service.js';
 import { createLogger } from '../log.js';
+import { instrumentExternalScaler } from '../metrics/instrument-keda.js';
+import type { ScalerMetrics } from '../metrics/scaler-metrics.js';
+import type { ExternalScalerHandlers } from '../proto/generated/externalscaler/ExternalScaler.js';
 import { loadCollector, loadExternalScaler, reflectionPackageDefinition } from '../proto/load.js';
 import { TargetRegistry } from '../scaler/registry.js';
 import { StandaloneResolver, type TargetResolver } from '../scaler/resolver.js';
@@ -39,6 +43,10 @@ export interface ScalerServerOptions {
   readonly sweepIntervalMs?: number;
   /** How long stop() waits for calls to finish before cutting them. Default 5 s. */
   readonly shutdownGraceMs?: number;
+  /** Hold a target's first activity answer until collectors reported on it (keda/first-report-gate.ts). Default: off. */
+  readonly firstReport?: { readonly connectGraceMs: number; readonly intervalMs: number };
+  /** Prometheus metrics of this server (src/metrics). Default: none. */
+  readonly metrics?: ScalerMetrics;
 }
 
 export interface ScalerStats {
@@ -78,8 +86,12 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
   const streams = new StreamTracker();
   const ingest = new Ingest({ registry, clock, scalerId: options.scalerId ?? randomUUID(), log: log.child({ component: 'ingest' }) });
 
+  const firstReport = options.firstReport && new FirstReportGate({ ingest, store, clock, ...options.firstReport });
+  options.metrics?.observe(ingest, store, clock);
+  const instrumented = (handlers: ExternalScalerHandlers): ExternalScalerHandlers => (options.metrics ? instrumentExternalScaler(handlers, options.metrics) : handlers);
+
   const server = new grpc.Server();
-  server.addService(loadExternalScaler().externalscaler.ExternalScaler.service, externalScalerHandlers({ registry, ingest, streams, clock, log: log.child({ component: 'keda' }) }));
+  server.addService(loadExternalScaler().externalscaler.ExternalScaler.service, instrumented(externalScalerHandlers({ registry, ingest, streams, clock, log: log.child({ component: 'keda' }), ...(firstReport ? { firstReport } : {}) })));
   server.addService(loadCollector().kedaebpf.collector.v1.CollectorIngest.service, collectorIngestHandlers(ingest, streams, log.child({ component: 'ingest' })));
   new ReflectionService(reflectionPackageDefinition()).addToServer(server);
   const health = new HealthImplementation(Object.fromEntries(SERVICE_NAMES.map((name) => [name, 'SERVING' as const])));
@@ -113,6 +125,7 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
             log.debug({ stats: stats() }, 'scaler stats');
           }, sweepEveryMs);
           sweepTimer.unref();
+          firstReport?.started();
           log.info({ listen, port, maxTargets: store.maxTargets, targetIdleExpiryMs: store.idleExpiryMs }, 'scaler listening');
           resolve({ port });
         });
@@ -120,6 +133,7 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
     stop: () => {
       stopping ??= new Promise<void>((resolve) => {
         clearInterval(sweepTimer);
+        firstReport?.close();
         for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
         const open = streams.size;
         streams.endAll();

