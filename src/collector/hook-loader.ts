@@ -146,7 +146,7 @@ export function loadHooks(options: LoadHooksOptions): LoadedHooks {
         object.load();
       } catch (err) {
         if (!optionalLoaded || !(err instanceof BpfError)) throw err;
-        log.warn({ rung, programs: options.optionalPrograms, err: err.message, libbpfLog: err.libbpfLog }, 'optional programs do not load here; the rung runs without them');
+        log.warn({ rung, programs: options.optionalPrograms, err: err.message, libbpfLog: err.libbpfLog }, 'this variant did not load with the optional programs; retrying it without them');
         object.close();
         object = BpfObject.open(objectPath);
         optionalLoaded = false;
