@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   clang llvm libbpf-dev libbpf1 bpftool   # BPF build and runtime
   iproute2 libcap2-bin                    # network namespaces as pods; capsh for capability tests
+  iptables                                # kube-proxy's REJECT rule in the holdAtZero ordering test
   nginx libnginx-mod-http-echo wrk  # real servers and load for tests, demo and benchmarks
   python3-grpcio                          # a second gRPC implementation for contract tests
   python3-protobuf                        # protobuf's own descriptor pool, to check the served descriptors
