@@ -9,6 +9,7 @@ packages=(
   iproute2 libcap2-bin                    # network namespaces as pods; capsh for capability tests
   iptables                                # kube-proxy's REJECT rule in the holdAtZero ordering test
   nginx libnginx-mod-http-echo wrk  # real servers and load for tests, demo and benchmarks
+  nghttp2-client                          # h2load: gRPC load cheaper than the scaler it measures (bench)
   python3-grpcio                          # a second gRPC implementation for contract tests
   python3-protobuf                        # protobuf's own descriptor pool, to check the served descriptors
   protobuf-compiler                       # protoc: the FileDescriptorSet reflection serves (npm run check:proto)

@@ -5,7 +5,7 @@ import { createLogger } from '../../src/log.js';
 import { createNetns, type TestNetns } from '../../test/helpers/netns.js';
 import { FLOOR_PROGRAM, attachFloorPrograms, type FloorPrograms } from '../lib/floor.js';
 import { startNginx } from '../lib/nginx.js';
-import { median, round } from '../lib/stats.js';
+import { bootstrapMedianCi, median, round } from '../lib/stats.js';
 import type { CaseContext, CaseNotes } from '../lib/types.js';
 import { runWrk, type WrkResult } from '../lib/wrk.js';
 
@@ -39,8 +39,9 @@ function attach(ns: TestNetns): CollectorCore {
 
 export async function kernelOverhead(ctx: CaseContext): Promise<OverheadResult> {
   // Many short alternating rounds: on a shared 2-core machine a disturbance hits single
-  // rounds, and the median of many pairs shrugs it off better than a few long rounds.
-  const pairs = ctx.quick ? 8 : 16;
+  // rounds, and the median of many pairs shrugs it off better than a few long rounds. Enough
+  // pairs that the bootstrap interval of the median is narrower than the effect measured.
+  const pairs = ctx.quick ? 10 : 30;
   const seconds = ctx.quick ? 1 : 2;
   const connections = 64;
   const ns = createNetns('bench-ovh');
@@ -81,6 +82,8 @@ export async function kernelOverhead(ctx: CaseContext): Promise<OverheadResult> 
     // Pairs where neither side's p99 exceeded 3x the best round's: rounds others' work did not hit.
     const bestP99 = Math.min(...quiet);
     const clean = ratios.filter((_, i) => quiet[i]! <= 3 * bestP99);
+    const ci = bootstrapMedianCi(ratios);
+    ctx.log(`throughput kept: median of ${pairs} paired ratios ${median(ratios).toFixed(4)}, 95 % bootstrap interval ${ci.low.toFixed(4)}-${ci.high.toFixed(4)}`);
 
     fs.writeFileSync(STATS_SYSCTL, '1');
     core = attach(ns);
@@ -112,6 +115,7 @@ export async function kernelOverhead(ctx: CaseContext): Promise<OverheadResult> 
         secondsPerRound: seconds,
         connections,
         pinning: 'nginx 1 worker on CPU 0, wrk -t1 on CPU 1',
+        throughputRatio95Ci: `${round(ci.low, 4)}-${round(ci.high, 4)}`,
         cleanPairs: clean.length,
         cleanPairsMedianRatio: round(median(clean), 4),
         pairRatios: ratios.map((r) => round(r, 4)).join(', '),

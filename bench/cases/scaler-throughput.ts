@@ -1,30 +1,36 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Histogram } from '../../src/histogram/histogram.js';
-import { KedaClient } from '../../src/keda/client.js';
+import { KedaClient, toRef } from '../../src/keda/client.js';
+import { loadExternalScaler } from '../../src/proto/load.js';
+import { runH2load, type H2loadRun } from '../lib/h2load.js';
 import { ProcessMeter } from '../lib/proc-stat.js';
-import { REPO, freePort, spawnCli } from '../lib/procs.js';
+import { freePort, spawnCli } from '../lib/procs.js';
 import { round, sleep } from '../lib/stats.js';
 import type { CaseContext, CaseNotes } from '../lib/types.js';
 import { kedaTargetRef } from '../workers/keda-targets.js';
-import { runWorker } from '../lib/workers.js';
 
 /**
- * Case 6: KEDA-shaped load on one `scaler` process: 1,000 targets, CLIENTS client processes
- * (one gRPC connection each) running CONCURRENCY poll loops each (GetMetricSpec +
- * GetMetrics + IsActive per poll). RPC/s = completed RPCs / wall time; p99 over every RPC.
- * All on 2 cores: the scaler (one event loop) and the client processes share them.
+ * Case 6: KEDA-shaped load on one `scaler` process with 1,000 registered targets. The load
+ * comes from h2load (C, nghttp2), not from grpc-js clients that cost more CPU per RPC than
+ * the scaler itself: per hot ScaledObject, one h2load process alternates GetMetricSpec and
+ * IsActive and another calls GetMetrics, each message pre-encoded once, as KEDA resends the
+ * same ScaledObjectRef on every poll. RPC/s = completed RPCs / wall time; p50/p99 over every
+ * RPC from h2load's per-request log; the scaler's CPU-seconds per 10k RPC are reported
+ * beside RPC/s so client cost cannot hide the server's.
  */
 
 const TARGETS = 1000;
 
 export async function scalerThroughput(ctx: CaseContext): Promise<{ scaler: { rps: number; p99Ms: number }; notes: CaseNotes }> {
-  // Tuned on this machine: fewer client processes with more loops each cost less CPU per RPC
-  // (HTTP/2 frames batch), which leaves more of the 2 cores to the scaler.
-  const clients = Number(process.env.BENCH_SCALER_CLIENTS ?? 2);
-  const concurrency = Number(process.env.BENCH_SCALER_LOOPS ?? 16);
+  const hot = Number(process.env.BENCH_SCALER_HOT_TARGETS ?? 2);
+  const streams = Number(process.env.BENCH_SCALER_STREAMS ?? 8);
   const seconds = ctx.quick ? 5 : 15;
   const port = await freePort();
   const scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--max-targets', String(TARGETS * 2), '--log-level', 'warn']);
   const setup = new KedaClient(`127.0.0.1:${port}`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kes-bench-h2load-'));
   try {
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -37,64 +43,66 @@ export async function scalerThroughput(ctx: CaseContext): Promise<{ scaler: { rp
       }
     }
     // Register every target first (KEDA's first GetMetricSpec does it): the run measures steady state.
-    for (let i = 0; i < TARGETS; i += 50) await Promise.all(Array.from({ length: Math.min(50, TARGETS - i) }, (_, k) => setup.metricName(kedaTargetRef(i + k))));
-    const startMs = Date.now() + 1500;
-    const endMs = startMs + seconds * 1000;
-    const per = TARGETS / clients;
+    const names: string[] = [];
+    for (let i = 0; i < TARGETS; i += 50) {
+      const batch = await Promise.all(Array.from({ length: Math.min(50, TARGETS - i) }, (_, k) => setup.metricName(kedaTargetRef(i + k))));
+      names.push(...batch);
+    }
+    const service = loadExternalScaler().externalscaler.ExternalScaler.service;
+    const base = `http://127.0.0.1:${port}/externalscaler.ExternalScaler`;
+    const runs: H2loadRun[] = [];
+    for (let i = 0; i < hot; i++) {
+      const ref = toRef(kedaTargetRef(i));
+      const metricName = names[i] ?? '';
+      // h2load sees HTTP 200 for gRPC errors too: check each message once with a real client.
+      await setup.metricValue(kedaTargetRef(i), metricName);
+      runs.push({ name: `spec-active-${i}`, uris: [`${base}/GetMetricSpec`, `${base}/IsActive`], message: service.IsActive.requestSerialize(ref), connections: 1, streams });
+      runs.push({ name: `metrics-${i}`, uris: [`${base}/GetMetrics`], message: service.GetMetrics.requestSerialize({ scaledObjectRef: ref, metricName }), connections: 1, streams });
+    }
     const meter = new ProcessMeter(scaler.pid);
-    const clientMeters: ProcessMeter[] = [];
-    const runs = Array.from({ length: clients }, (_, c) =>
-      runWorker(
-        `${REPO}/bench/workers/keda-load.ts`,
-        [`127.0.0.1:${port}`, String(Math.round(c * per)), String(Math.round((c + 1) * per)), String(concurrency), String(startMs), String(endMs)],
-        (seconds + 30) * 1000,
-        (pid) => clientMeters.push(new ProcessMeter(pid)),
-      ),
-    );
-    await sleep(Math.max(0, startMs - Date.now()));
     meter.start();
-    for (const m of clientMeters) m.start();
-    await sleep(seconds * 1000 - 300);
-    const clientCpu = clientMeters.reduce((sum, m) => sum + m.stop().cpuShare, 0);
-    const outputs = await Promise.all(runs);
+    const started = performance.now();
+    const results = await runH2load(runs, seconds, dir);
+    const wallMs = performance.now() - started;
     const usage = meter.stop();
     const hist = new Histogram();
     let calls = 0;
-    let errors = 0;
-    let wallMs = 0;
-    for (const out of outputs) {
-      const r = JSON.parse(out) as { calls: number; errors: number; wallMs: number; buckets: { indices: number[]; counts: number[] } };
-      calls += r.calls;
-      errors += r.errors;
-      wallMs = Math.max(wallMs, r.wallMs);
-      hist.addSparse(r.buckets);
+    let failed = 0;
+    let clientCpuMs = 0;
+    for (const r of results) {
+      calls += r.requests;
+      failed += r.failed;
+      clientCpuMs += r.cpuMs;
+      hist.merge(r.histogram);
     }
     const rps = calls / (wallMs / 1000);
     const p99Ms = hist.quantileUs(0.99) / 1000;
+    const scalerCpuSPer10k = usage.cpuMs / 1000 / (calls / 10_000);
     ctx.log(
-      `scaler: ${rps.toFixed(0)} RPC/s, p50 ${(hist.quantileUs(0.5) / 1000).toFixed(2)} ms, p99 ${p99Ms.toFixed(2)} ms, ${errors} errors, ` +
-        `scaler CPU ${usage.cpuShare.toFixed(2)} cores, clients ${clientCpu.toFixed(2)} cores (${clients} x ${concurrency} loops)`,
+      `scaler: ${rps.toFixed(0)} RPC/s, p50 ${(hist.quantileUs(0.5) / 1000).toFixed(2)} ms, p99 ${p99Ms.toFixed(2)} ms, ${failed} failed, ` +
+        `scaler ${usage.cpuShare.toFixed(2)} cores (${scalerCpuSPer10k.toFixed(3)} CPU-s per 10k RPC), h2load ${(clientCpuMs / wallMs).toFixed(2)} cores ` +
+        `(${runs.length} processes x ${streams} streams)`,
     );
     return {
       scaler: { rps: round(rps, 0), p99Ms: round(p99Ms, 3) },
       notes: {
         targets: TARGETS,
-        clientProcesses: clients,
-        pollLoopsPerClient: concurrency,
+        hotTargets: hot,
+        loadGenerator: `h2load, ${runs.length} processes x 1 connection x ${streams} streams`,
         seconds,
         calls,
-        errors,
+        failed,
         p50Ms: round(hist.quantileUs(0.5) / 1000, 3),
         p90Ms: round(hist.quantileUs(0.9) / 1000, 3),
         scalerCpuCores: round(usage.cpuShare, 3),
-        clientCpuCores: round(clientCpu, 3),
-        rpcPerScalerCpuSecond: round(rps / usage.cpuShare, 0),
+        scalerCpuSecondsPer10kRpc: round(scalerCpuSPer10k, 3),
+        clientCpuCores: round(clientCpuMs / wallMs, 3),
         scalerPeakRssMb: round(usage.peakRssMb, 1),
-        note: 'scaler and client processes share the 2 cores, unpinned (the grpc-js clients need more CPU per RPC than the scaler)',
       },
     };
   } finally {
     setup.close();
     await scaler.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }

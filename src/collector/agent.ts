@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import { LOAD_CHECK_MS, LoadJumpWatch } from './load-jump.js';
 import type { CollectorTick, ReceivedWatchTarget, WatchEntry } from './types.js';
 import { resolveWatchTargets, type NodeNamespaces } from './watch-resolution.js';
 
@@ -6,6 +7,8 @@ import { resolveWatchTargets, type NodeNamespaces } from './watch-resolution.js'
 export interface KernelSource {
   applyWatchSet(entries: readonly WatchEntry[]): { readonly rejected: readonly { targetId: string; reason: string }[] };
   readTick(wakeup?: boolean): CollectorTick;
+  /** In-flight gauges now without consuming deltas; absent = no early reports on load jumps. */
+  inFlightNow?(): ReadonlyMap<string, number>;
   onWakeup(listener: (events: readonly { readonly targetId: string; readonly delayNs: bigint }[]) => void): () => void;
 }
 
@@ -32,12 +35,17 @@ const PENDING_RETRY_MS = 2000;
 /**
  * The collector's heartbeat: applies the scalers' watch sets to the kernel, reads deltas
  * every tick and sends them up; a demand wake-up from the ring buffer cuts the tick short
- * so the scaler learns of the first connection attempt at once.
+ * so the scaler learns of the first connection attempt at once, and so does a jump of a
+ * target's requests in flight (load-jump.ts), so the scaler's windows move within a fraction
+ * of a tick after a load or latency step.
  */
 export class CollectorAgent {
   private received: readonly ReceivedWatchTarget[] = [];
   private pendingSince: number | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private loadTimer: NodeJS.Timeout | undefined;
+  private readonly loadJumps = new LoadJumpWatch();
+  private lastEmitMs = 0;
   private unsubscribeWakeup: (() => void) | undefined;
   private readonly log: Logger;
   private lastPendingLog = '';
@@ -52,6 +60,9 @@ export class CollectorAgent {
       this.emit(true);
     });
     this.timer = setInterval(() => this.tick(), this.options.tickMs);
+    if (this.options.kernel.inFlightNow && this.options.tickMs > 2 * LOAD_CHECK_MS) {
+      this.loadTimer = setInterval(() => this.checkLoad(), LOAD_CHECK_MS);
+    }
   }
 
   /** The union of the scalers' watch sets changed. */
@@ -68,6 +79,8 @@ export class CollectorAgent {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.loadTimer) clearInterval(this.loadTimer);
+    this.loadTimer = undefined;
     this.unsubscribeWakeup?.();
     this.unsubscribeWakeup = undefined;
   }
@@ -77,9 +90,27 @@ export class CollectorAgent {
     this.emit(false);
   }
 
+  private checkLoad(): void {
+    if (Date.now() - this.lastEmitMs < LOAD_CHECK_MS) return;
+    try {
+      const now = this.options.kernel.inFlightNow?.();
+      if (now === undefined) return;
+      const jumped = this.loadJumps.jumped(now);
+      if (jumped.length === 0) return;
+      this.log.debug({ targets: jumped }, 'load jump: reporting before the tick ends');
+    } catch (err) {
+      this.log.error({ err }, 'reading in-flight gauges failed');
+      return;
+    }
+    this.emit(false);
+  }
+
   private emit(wakeup: boolean): void {
     try {
-      this.options.uplink.send(this.options.kernel.readTick(wakeup));
+      const tick = this.options.kernel.readTick(wakeup);
+      this.lastEmitMs = Date.now();
+      this.loadJumps.noteReported(tick);
+      this.options.uplink.send(tick);
     } catch (err) {
       this.log.error({ err }, 'reading or sending a tick failed');
     }

@@ -114,6 +114,12 @@ export class CollectorCore {
     return { ...tick, targets: tick.targets.map((d) => ({ ...d, ...this.hold!.tick(d.targetId) })) };
   }
 
+  /** Requests in flight per target now, deltas untouched (see TickReader.inFlightNow). */
+  inFlightNow(): Map<string, number> {
+    this.assertOpen();
+    return this.ticks.inFlightNow();
+  }
+
   /** Called on the first demand attempt for an idle target; returns an unsubscribe. */
   onWakeup(listener: (events: readonly WakeupEvent[]) => void): () => void {
     this.wakeupListeners.add(listener);

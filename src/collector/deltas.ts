@@ -32,15 +32,23 @@ function delta(current: number, previous: number): number {
   return current >= previous ? current - previous : current;
 }
 
+/**
+ * Requests in flight now, from one decoded snapshot (started - completed - aborted): a
+ * gauge, never negative (a request can end in the instant between two reads).
+ */
+export function inFlightOf(current: Float64Array): number {
+  let completedTotal = 0;
+  for (let i = 0; i < BUCKET_COUNT; i++) completedTotal += current[WORD.buckets + i]!;
+  return Math.max(0, current[WORD.requestsStarted]! - completedTotal - current[WORD.abortedRequests]!);
+}
+
 /** The delta between two decoded snapshots of one slot. */
 export function statsDelta(targetId: string, current: Float64Array, previous: Float64Array): TargetDelta {
   const indices: number[] = [];
   const counts: number[] = [];
   let requests = 0;
-  let completedTotal = 0;
   for (let i = 0; i < BUCKET_COUNT; i++) {
     const w = WORD.buckets + i;
-    completedTotal += current[w]!;
     const d = delta(current[w]!, previous[w]!);
     if (d > 0) {
       indices.push(i);
@@ -48,13 +56,11 @@ export function statsDelta(targetId: string, current: Float64Array, previous: Fl
       requests += d;
     }
   }
-  const inFlight = current[WORD.requestsStarted]! - completedTotal - current[WORD.abortedRequests]!;
   return {
     targetId,
     requests,
     latencySumUs: delta(current[WORD.latencySumUs]!, previous[WORD.latencySumUs]!),
-    // A gauge; never negative (a request can end in the instant between two reads).
-    inFlight: Math.max(0, inFlight),
+    inFlight: inFlightOf(current),
     acceptedConnections: delta(current[WORD.acceptedConnections]!, previous[WORD.acceptedConnections]!),
     demandAttempts: delta(current[WORD.demandAttempts]!, previous[WORD.demandAttempts]!),
     demandRefused: delta(current[WORD.demandRefused]!, previous[WORD.demandRefused]!),

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { MAX_TARGETS, TARGET_STATS, decodeHealth, encodeArrayKey, encodeSlotMeta, type KernelHealth, type KernelWakeupEvent } from '../bpf/abi.js';
-import { STATS_WORDS, decodeStats, statsDelta } from './deltas.js';
+import { STATS_WORDS, decodeStats, inFlightOf, statsDelta } from './deltas.js';
 import type { CollectorTick, TargetDelta } from './types.js';
 
 /**
@@ -85,6 +85,22 @@ export class TickReader {
   /** The kernel side's drop counters as of the last read (cumulative). */
   get kernelHealth(): KernelHealth {
     return this.lastKernelHealth;
+  }
+
+  /**
+   * Requests in flight per target right now, without consuming deltas (the next read()
+   * still covers the whole tick): what the agent watches between ticks to report early
+   * when load jumps. One batch syscall, like read().
+   */
+  inFlightNow(): Map<string, number> {
+    this.maps.stats.readArrayPrefix(this.watched.usedSlots(), this.statsBuffer);
+    const snapshot = new Float64Array(STATS_WORDS);
+    const inFlight = new Map<string, number>();
+    for (const [targetId, { slot }] of this.watched.targets()) {
+      decodeStats(this.statsBuffer, slot * TARGET_STATS.bytes, snapshot);
+      inFlight.set(targetId, inFlightOf(snapshot));
+    }
+    return inFlight;
   }
 
   /** A wake-up record from the ring: its target (the kernel disarmed it), or undefined when stale. */

@@ -4,13 +4,13 @@ import type { WatchSet } from '../proto/generated/kedaebpf/collector/v1/WatchSet
 import type { Welcome } from '../proto/generated/kedaebpf/collector/v1/Welcome.js';
 import { MAX_REMEMBERED_COLLECTORS } from '../scaler/limits.js';
 import type { TargetHold } from '../scaler/hold-state.js';
+import { checkTargetDelta } from './delta-check.js';
 import type { TargetRegistry } from '../scaler/registry.js';
 import {
   SUPPORTED_PROTOCOL_VERSION,
   describeIssue,
   helloSchema,
   reportSchema,
-  targetDeltaSchema,
   type HelloInput,
   type ReportInput,
 } from './schema.js';
@@ -266,20 +266,20 @@ export class Ingest {
     let unknown = 0;
     let firstProblem: string | undefined;
     for (const raw of report.targets) {
-      const parsed = targetDeltaSchema.safeParse(raw);
-      if (!parsed.success) {
-        this.countReject(String(parsed.error.issues[0]?.path[0] ?? 'delta'));
+      const checked = checkTargetDelta(raw);
+      if (!checked.ok) {
+        this.countReject(checked.field);
         rejected++;
-        firstProblem ??= `target ${String(raw?.target_id ?? '?')}: ${describeIssue(parsed.error)}`;
+        firstProblem ??= `target ${String(raw?.target_id ?? '?')}: ${checked.problem}`;
         continue;
       }
-      if (!store.has(parsed.data.target_id)) {
+      if (!store.has(checked.delta.target_id)) {
         // Another replica's target, one that expired here, or our WatchSet is still in flight.
         this.countReject('unknown-target');
         unknown++;
         continue;
       }
-      const d = parsed.data;
+      const d = checked.delta;
       store.record(
         d.target_id,
         {

@@ -63,6 +63,7 @@ export interface KedaRef {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-function toRef(ref: KedaRef) {
+/** The wire form of a KedaRef (ScaledObjectRef). */
+export function toRef(ref: KedaRef) {
   return { name: ref.name, namespace: ref.namespace, scalerMetadata: { ...ref.metadata } };
 }

@@ -3,6 +3,7 @@ import type { ScaledObjectRef__Output } from '../proto/generated/externalscaler/
 import { parseTriggerMetadata, type TriggerConfig } from '../scaler/metadata.js';
 import type { RegisteredTarget, TargetRegistry } from '../scaler/registry.js';
 import { metricName } from '../scaler/target.js';
+import { TRIGGER_CACHE_ENTRIES_PER_TARGET, TriggerCache, type CachedTrigger } from './trigger-cache.js';
 
 /** A ScaledObjectRef made sense of: its trigger, its (registered) target and metric name. */
 export interface PreparedTrigger {
@@ -13,20 +14,45 @@ export interface PreparedTrigger {
 }
 
 /**
- * Parses the metadata and registers the target (every call counts as "asked about").
+ * One cache per registry: it indexes that registry's targets and follows its expiries.
+ * (A WeakMap, so every server, test and benchmark instance gets its own.)
+ */
+const caches = new WeakMap<TargetRegistry, TriggerCache>();
+
+function cacheOf(registry: TargetRegistry): TriggerCache {
+  let cache = caches.get(registry);
+  if (cache === undefined) {
+    const created = new TriggerCache(Math.max(256, registry.store.maxTargets * TRIGGER_CACHE_ENTRIES_PER_TARGET));
+    registry.onChange((change) => created.forgetTargets(new Set(change.removed)));
+    caches.set(registry, created);
+    cache = created;
+  }
+  return cache;
+}
+
+/**
+ * Parses the metadata (or finds it parsed: KEDA resends the same map) and registers the
+ * target (every call counts as "asked about").
  * Throws ScalerError: INVALID_METADATA, SERVICE_NEEDS_KUBERNETES, TARGET_LIMIT, ...
  */
 export async function prepareTrigger(ref: ScaledObjectRef__Output | null | undefined, registry: TargetRegistry, now: number, log: Logger): Promise<PreparedTrigger> {
   const namespace = ref?.namespace ?? '';
-  const trigger = parseTriggerMetadata(ref?.scalerMetadata ?? {}, namespace);
+  const name = ref?.name ?? '';
+  const metadata = ref?.scalerMetadata ?? {};
+  const cache = cacheOf(registry);
+  const key = TriggerCache.keyOf(namespace, name, metadata);
+  let entry: CachedTrigger | undefined = cache.get(key);
+  if (entry === undefined) {
+    const trigger = parseTriggerMetadata(metadata, namespace);
+    entry = { trigger, metricName: metricName(trigger) };
+    cache.set(key, entry);
+  }
+  const { trigger } = entry;
   const target = await registry.register(trigger.selection, now);
   registry.store.ensureHistory(target.id, Math.max(trigger.windowMs, trigger.activationWindowMs));
-  const name = metricName(trigger);
-  registry.holds.request(target.id, `${namespace}/${ref?.name ?? ''}/${name}`, trigger.holdAtZeroMs);
-  return {
-    trigger,
-    target,
-    metricName: name,
-    log: log.child({ namespace, scaledObject: ref?.name ?? '', targetId: target.id }),
-  };
+  registry.holds.request(target.id, `${namespace}/${name}/${entry.metricName}`, trigger.holdAtZeroMs);
+  if (entry.log?.targetId !== target.id) {
+    entry.log = { targetId: target.id, logger: log.child({ namespace, scaledObject: name, targetId: target.id }) };
+  }
+  return { trigger, target, metricName: entry.metricName, log: entry.log.logger };
 }

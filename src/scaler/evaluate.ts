@@ -1,5 +1,5 @@
 import type { TriggerConfig } from './metadata.js';
-import type { WindowStore } from './window-store.js';
+import type { WindowStore, WindowSums } from './window-store.js';
 
 /**
  * One evaluation answers every RPC and stream of a trigger (IsActive is computed from the
@@ -21,8 +21,31 @@ export function safeValue(x: number): number {
   return Number.isFinite(x) && x > 0 ? x : 0;
 }
 
+/** The newest part of the window a latency quantile also looks at (see latencyMs). */
+export const RECENT_LATENCY_MS = 5000;
+/** Samples beyond the quantile the recent part needs before it counts (fewer is noise). */
+export const RECENT_MIN_TAIL_SAMPLES = 5;
+
 /**
- * - latency: the trigger's quantile of the window's merged histogram, in ms; 0 when empty.
+ * The latency metric: the larger of the quantile over the whole window and the quantile
+ * over its newest RECENT_LATENCY_MS. A p95 over 30 s cannot move before 5 % of the window
+ * (1.5 s) holds new samples; the newest 5 s need 0.25 s. So a latency step reaches the HPA
+ * within a second, while the way down stays as smooth as the window says (the recent part
+ * only ever raises the value, and only while it is worse). The recent part counts once it
+ * holds RECENT_MIN_TAIL_SAMPLES beyond the quantile (100 samples for p95), so a quiet
+ * target's few requests never make it jumpy.
+ */
+function latencyMs(store: WindowStore, targetId: string, trigger: TriggerConfig, now: number, whole: WindowSums): number {
+  const wholeMs = whole.histogram && whole.histogram.total > 0 ? whole.histogram.quantileUs(trigger.quantile) / 1000 : 0;
+  if (trigger.windowMs <= RECENT_LATENCY_MS) return wholeMs;
+  const recent = store.query(targetId, now, RECENT_LATENCY_MS, true)?.histogram;
+  if (!recent || recent.total * (1 - trigger.quantile) < RECENT_MIN_TAIL_SAMPLES) return wholeMs;
+  return Math.max(wholeMs, recent.quantileUs(trigger.quantile) / 1000);
+}
+
+/**
+ * - latency: the trigger's quantile of the window's merged histogram, in ms, or of its
+ *   newest 5 s when that is higher (latencyMs); 0 when empty.
  * - rps: (completed requests + refused demand attempts) / seconds.
  * - concurrency: sum of latencies / seconds (Little's law).
  * "seconds" is the time the window's collector intervals actually span (the window, or
@@ -38,7 +61,7 @@ export function evaluate(store: WindowStore, targetId: string, trigger: TriggerC
   if (sums) {
     switch (trigger.metric) {
       case 'latency':
-        value = sums.histogram && sums.histogram.total > 0 ? sums.histogram.quantileUs(trigger.quantile) / 1000 : 0;
+        value = latencyMs(store, targetId, trigger, now, sums);
         break;
       case 'rps':
         value = (sums.requests + sums.demandRefused) / sums.coveredSeconds;

@@ -24,9 +24,17 @@ export function canonicalSelection(selection: Selection): string {
   ]);
 }
 
+/** Ids already computed, by selection object: a cached trigger (src/keda/trigger-cache.ts) keeps its selection. */
+const idsBySelection = new WeakMap<Selection, string>();
+
 /** Stable short id of a selection (lower-case hex, path-safe). */
 export function targetId(selection: Selection): string {
-  return createHash('sha256').update(canonicalSelection(selection)).digest('hex').slice(0, TARGET_ID_HEX);
+  let id = idsBySelection.get(selection);
+  if (id === undefined) {
+    id = createHash('sha256').update(canonicalSelection(selection)).digest('hex').slice(0, TARGET_ID_HEX);
+    idsBySelection.set(selection, id);
+  }
+  return id;
 }
 
 /** "0.95" -> "95", "0.999" -> "99_9": path-safe (no "/", "%" or ".") and distinct per quantile. */

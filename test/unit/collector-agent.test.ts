@@ -87,3 +87,55 @@ test('CollectorAgent ticks into the uplink, reports at once on a wake-up, and ap
   await new Promise((r) => setTimeout(r, 120));
   assert.equal(sent.length, after, 'no ticks after stop()');
 });
+
+test('inFlightJumped: a doubling or halving by at least 4 requests, not noise', async () => {
+  const { inFlightJumped } = await import('../../src/collector/load-jump.js');
+  const rows: [number, number, boolean][] = [
+    [0, 3, false],
+    [0, 4, true],
+    [2, 5, false],
+    [8, 16, true],
+    [8, 15, false],
+    [80, 40, true],
+    [80, 41, false],
+    [5, 0, true],
+    [3, 0, false],
+  ];
+  for (const [reported, now, jumped] of rows) assert.equal(inFlightJumped(reported, now), jumped, `${reported} -> ${now}`);
+});
+
+test('agent reports before the tick ends when a target’s in-flight gauge jumps, and not while it is steady', async () => {
+  class GaugedKernel extends RecordedKernel {
+    inFlight = 8;
+    override readTick(wakeup = false): CollectorTick {
+      super.readTick(wakeup);
+      return {
+        endUnixMs: Date.now(),
+        intervalMs: 10,
+        wakeup,
+        targets: [{ targetId: 't1', requests: 0, latencySumUs: 0, inFlight: this.inFlight, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, buckets: { indices: [], counts: [] } }],
+      };
+    }
+    inFlightNow(): Map<string, number> {
+      return new Map([['t1', this.inFlight]]);
+    }
+  }
+  const kernel = new GaugedKernel();
+  const sent: CollectorTick[] = [];
+  const agent = new CollectorAgent({ kernel, uplink: { send: (t) => sent.push(t) }, node: { netnsInode: () => 1 }, tickMs: 60_000, logger: silent });
+  agent.start();
+  try {
+    // The first load check reports (nothing was reported yet: 0 -> 8 is a jump), then it is steady.
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(sent.length, 1, 'one report for the first gauge, none while steady');
+    kernel.inFlight = 80;
+    const deadline = Date.now() + 2000;
+    while (sent.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(sent.length, 2, 'the jump 8 -> 80 is reported long before the 60 s tick');
+    assert.equal(sent[1]!.targets[0]!.inFlight, 80);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(sent.length, 2, 'and only once');
+  } finally {
+    agent.stop();
+  }
+});

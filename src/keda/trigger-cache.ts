@@ -1,0 +1,65 @@
+import type { Logger } from 'pino';
+import type { TriggerConfig } from '../scaler/metadata.js';
+
+/**
+ * Parsed triggers keyed by the exact ScaledObjectRef KEDA sends. KEDA resends the same
+ * metadata map on every poll (GetMetricSpec, GetMetrics, IsActive, every 15-30 s per
+ * ScaledObject), so a repeated call skips the zod parse, the metric name and the child
+ * logger, and (through the selection object kept here) the target id hash.
+ * Bounded (least recently used out first) and cleared of targets the registry dropped.
+ */
+
+export interface CachedTrigger {
+  readonly trigger: TriggerConfig;
+  readonly metricName: string;
+  /** The child logger of the last call, valid while the target id is the same. */
+  log?: { readonly targetId: string; readonly logger: Logger };
+}
+
+/** An entry per distinct ref is a few hundred bytes; this many per allowed target leaves room for several triggers each. */
+export const TRIGGER_CACHE_ENTRIES_PER_TARGET = 4;
+
+export class TriggerCache {
+  private readonly entries = new Map<string, CachedTrigger>();
+
+  constructor(readonly maxEntries: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * The exact ref as one string, unambiguous whatever the values contain (JSON escapes
+   * them); keys in the order received, so a reordered map is another entry, never a wrong one.
+   */
+  static keyOf(namespace: string, name: string, metadata: Readonly<Record<string, string>>): string {
+    return JSON.stringify([namespace, name, metadata]);
+  }
+
+  get(key: string): CachedTrigger | undefined {
+    const entry = this.entries.get(key);
+    if (entry !== undefined) {
+      // Re-insert: Map iteration order is insertion order, so the first key is the least recently used.
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  set(key: string, entry: CachedTrigger): void {
+    this.entries.set(key, entry);
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done === true) break;
+      this.entries.delete(oldest.value);
+    }
+  }
+
+  /** Drops the entries of targets that left the registry (expired), so the cache never outlives them. */
+  forgetTargets(ids: ReadonlySet<string>): void {
+    if (ids.size === 0) return;
+    for (const [key, entry] of this.entries) {
+      if (entry.log !== undefined && ids.has(entry.log.targetId)) this.entries.delete(key);
+    }
+  }
+}
