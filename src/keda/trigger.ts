@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ScaledObjectRef__Output } from '../proto/generated/externalscaler/ScaledObjectRef.js';
 import { parseTriggerMetadata, type TriggerConfig } from '../scaler/metadata.js';
 import type { RegisteredTarget, TargetRegistry } from '../scaler/registry.js';
-import { metricName } from '../scaler/target.js';
+import { metricName, targetId } from '../scaler/target.js';
 import { TRIGGER_CACHE_ENTRIES_PER_TARGET, TriggerCache, type CachedTrigger } from './trigger-cache.js';
 
 /** A ScaledObjectRef made sense of: its trigger, its (registered) target and metric name. */
@@ -28,6 +28,22 @@ function cacheOf(registry: TargetRegistry): TriggerCache {
     cache = created;
   }
   return cache;
+}
+
+/**
+ * The target id a ref's trigger observes, from the same cache (no parse for a ref already
+ * seen); undefined when the metadata is invalid. For observers such as the metrics wrapper.
+ */
+export function targetIdOf(ref: ScaledObjectRef__Output | null | undefined, registry: TargetRegistry): string | undefined {
+  const namespace = ref?.namespace ?? '';
+  const metadata = ref?.scalerMetadata ?? {};
+  const entry = cacheOf(registry).get(TriggerCache.keyOf(namespace, ref?.name ?? '', metadata));
+  if (entry !== undefined) return targetId(entry.trigger.selection);
+  try {
+    return targetId(parseTriggerMetadata(metadata, namespace).selection);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -3,8 +3,6 @@ import type { ExternalScalerHandlers } from '../proto/generated/externalscaler/E
 import type { GetMetricsResponse } from '../proto/generated/externalscaler/GetMetricsResponse.js';
 import type { IsActiveResponse } from '../proto/generated/externalscaler/IsActiveResponse.js';
 import type { ScaledObjectRef__Output } from '../proto/generated/externalscaler/ScaledObjectRef.js';
-import { parseTriggerMetadata } from '../scaler/metadata.js';
-import { targetId } from '../scaler/target.js';
 import type { ScalerMetrics } from './scaler-metrics.js';
 
 /**
@@ -20,13 +18,7 @@ function scaledObject(ref: ScaledObjectRef__Output | null | undefined): string {
 }
 
 /** The target a ref's trigger observes (same pure id the registry uses); undefined when invalid. */
-function targetOf(ref: ScaledObjectRef__Output | null | undefined): string | undefined {
-  try {
-    return targetId(parseTriggerMetadata(ref?.scalerMetadata ?? {}, ref?.namespace ?? '').selection);
-  } catch {
-    return undefined;
-  }
-}
+export type TargetOf = (ref: ScaledObjectRef__Output | null | undefined) => string | undefined;
 
 /** "ebpf-latency-p95-<id>" -> { id, metric: "latency-p95" }. */
 function splitMetricName(name: string): { id: string; metric: string } | undefined {
@@ -72,7 +64,7 @@ function serverStream<Req, Res>(method: string, metrics: ScalerMetrics, handler:
   };
 }
 
-export function instrumentExternalScaler(handlers: ExternalScalerHandlers, metrics: ScalerMetrics): ExternalScalerHandlers {
+export function instrumentExternalScaler(handlers: ExternalScalerHandlers, metrics: ScalerMetrics, targetOf: TargetOf): ExternalScalerHandlers {
   const answers = metrics.answers;
   const toldActive = (ref: ScaledObjectRef__Output, res: IsActiveResponse): void => {
     const id = targetOf(ref);

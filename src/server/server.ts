@@ -7,6 +7,7 @@ import { Ingest, type IngestStats } from '../ingest/ingest.js';
 import { collectorIngestHandlers } from '../ingest/service.js';
 import { FirstReportGate } from '../keda/first-report-gate.js';
 import { externalScalerHandlers } from '../keda/service.js';
+import { targetIdOf } from '../keda/trigger.js';
 import { createLogger } from '../log.js';
 import { instrumentExternalScaler } from '../metrics/instrument-keda.js';
 import type { ScalerMetrics } from '../metrics/scaler-metrics.js';
@@ -88,7 +89,7 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
 
   const firstReport = options.firstReport && new FirstReportGate({ ingest, store, clock, ...options.firstReport });
   options.metrics?.observe(ingest, store, clock);
-  const instrumented = (handlers: ExternalScalerHandlers): ExternalScalerHandlers => (options.metrics ? instrumentExternalScaler(handlers, options.metrics) : handlers);
+  const instrumented = (handlers: ExternalScalerHandlers): ExternalScalerHandlers => (options.metrics ? instrumentExternalScaler(handlers, options.metrics, (ref) => targetIdOf(ref, registry)) : handlers);
 
   const server = new grpc.Server();
   server.addService(loadExternalScaler().externalscaler.ExternalScaler.service, instrumented(externalScalerHandlers({ registry, ingest, streams, clock, log: log.child({ component: 'keda' }), ...(firstReport ? { firstReport } : {}) })));
