@@ -20,6 +20,7 @@ import { freshness } from './cases/freshness.js';
 import { scalerThroughput } from './cases/scaler-throughput.js';
 import { ingest } from './cases/ingest.js';
 import { collectorFootprint } from './cases/collector-footprint.js';
+import { holdEgress } from './cases/hold-egress.js';
 
 export interface BenchResults {
   overheadThroughputRatio: number | null;
@@ -31,10 +32,12 @@ export interface BenchResults {
   scaler: { rps: number; p99Ms: number } | null;
   ingest: { cpuShare: number; rssMb: number; lagMs: number } | null;
   collector: { cpuSharePer10k: number; rssMb: number } | null;
+  /** holdAtZero's egress program on traffic it does not hold, ns/packet net of the bpf_stats floor. */
+  holdEgressNs: { keepAlive: number; newConnections: number } | null;
   machine: { cores: number; kernel: string; node: string; cpuModel: string; quick: boolean; cliRuntime: string; date: string; loadAvgAtStart: number[] };
 }
 
-const CASES = ['overhead', 'accuracy', 'activation', 'freshness', 'scaler', 'ingest', 'collector'] as const;
+const CASES = ['overhead', 'accuracy', 'activation', 'freshness', 'scaler', 'ingest', 'collector', 'hold'] as const;
 type CaseName = (typeof CASES)[number];
 
 async function main(): Promise<number> {
@@ -58,6 +61,7 @@ async function main(): Promise<number> {
     scaler: null,
     ingest: null,
     collector: null,
+    holdEgressNs: null,
     machine: {
       cores: os.cpus().length,
       kernel: os.release(),
@@ -126,6 +130,12 @@ async function main(): Promise<number> {
     const r = await collectorFootprint(ctx);
     results.collector = r.collector;
     notes.collector = r.notes;
+  });
+
+  await run('hold', async () => {
+    const r = await holdEgress(ctx);
+    results.holdEgressNs = r.holdEgressNs;
+    notes.hold = r.notes;
   });
 
   cleanupCli();

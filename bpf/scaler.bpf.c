@@ -16,5 +16,7 @@
 #include "hook_ladder/fentry.bpf.c" /* rung 2, sk_storage and hash variants */
 #include "hook_ladder/kprobe.bpf.c" /* rung 3 */
 #include "demand.bpf.c"
+#include "hold.bpf.c"            /* holdAtZero: cgroup_skb/egress */
+#include "connect_demand.bpf.c"  /* demand seen at connect() */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

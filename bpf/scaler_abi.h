@@ -176,4 +176,57 @@ _Static_assert(sizeof(struct scaler_health) == 32, "health ABI");
 _Static_assert(sizeof(struct scaler_wakeup_event) == 16, "wakeup event ABI");
 _Static_assert(sizeof(struct scaler_conn_state) == 40, "conn state size");
 
+/* ---- holding the first connections at zero (bpf/hold.bpf.c, bpf/connect_demand.bpf.c) --- */
+
+/* hold_config value (user space writes it): while hold_ns > 0 and generation matches the
+ * slot, SYNs of client sockets toward the slot's demand addresses are dropped in the
+ * client's kernel, so its own TCP retransmits them (the SYN retry schedule) until the
+ * target is ready. A hold episode starts at the first SYN held after user space bumped
+ * `episode` (the target went from ready to not ready) and ends hold_ns later by itself:
+ * the kernel compares its deadline with bpf_ktime_get_ns(), so no dead collector or
+ * scaler can keep a target held longer. */
+struct scaler_hold_config {
+	__u64 hold_ns;    /* 0 = do not hold (holdAtZero unset, or the target is ready) */
+	__u32 generation; /* slot_meta generation this configuration belongs to */
+	__u32 episode;    /* bumped by user space to start a new hold window */
+};
+
+/* hold_stats value (the kernel writes it; user space only zeroes it with the slot):
+ * the current episode's deadline, per-connection outcomes, and the listening sockets on
+ * the target's watched ports (the standalone readiness view). */
+struct scaler_hold_stats {
+	__u64 deadline_ns; /* bpf_ktime_get_ns() after which held SYNs pass (refused as before) */
+	__u32 episode;     /* the hold_config episode the deadline belongs to */
+	__u32 pad;
+	__u64 held_connections;      /* connections whose SYN was held at least once */
+	__u64 released_connections;  /* held connections let through because the hold ended */
+	__u64 timed_out_connections; /* held connections let through at the deadline */
+	__s64 listen_delta;          /* sockets that entered LISTEN minus those that left it */
+};
+
+/* hold_conns value (sk_storage of a held client socket): counts each connection once. */
+#define SCALER_HOLD_HELD 1
+#define SCALER_HOLD_RELEASED 2
+#define SCALER_HOLD_TIMED_OUT 3
+struct scaler_hold_conn {
+	__u32 slot;
+	__u32 outcome; /* SCALER_HOLD_* */
+};
+
+/* connect_marks value (sk_storage of a client socket whose connect() named a demand
+ * address): counted as demand at release when it never reached SYN_SENT (a socket-level
+ * load balancer refused it in its own cgroup/connect hook). */
+struct scaler_connect_mark {
+	__u32 slot;
+	__u32 generation;
+	__u32 syn_sent; /* 1: the SYN_SENT demand program counted it already */
+	__u32 pad;
+};
+
+_Static_assert(sizeof(struct scaler_hold_config) == 16, "hold config ABI");
+_Static_assert(sizeof(struct scaler_hold_stats) == 48, "hold stats ABI");
+_Static_assert(__builtin_offsetof(struct scaler_hold_stats, listen_delta) == 40, "hold stats ABI");
+_Static_assert(sizeof(struct scaler_hold_conn) == 8, "hold conn size");
+_Static_assert(sizeof(struct scaler_connect_mark) == 16, "connect mark size");
+
 #endif /* SCALER_ABI_H */

@@ -95,4 +95,36 @@ struct {
 	__type(value, struct scaler_conn_state);
 } conn_state_by_sk SEC(".maps");
 
+/* slot -> holdAtZero configuration (bpf/hold.bpf.c). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SCALER_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct scaler_hold_config);
+} hold_config SEC(".maps");
+
+/* slot -> hold deadline, outcomes and listening sockets (kernel-written). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SCALER_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct scaler_hold_stats);
+} hold_stats SEC(".maps");
+
+/* Held client sockets: each connection counts once as held, then released or timed out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct scaler_hold_conn);
+} hold_conns SEC(".maps");
+
+/* Client sockets whose connect() named a demand address (bpf/connect_demand.bpf.c). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct scaler_connect_mark);
+} connect_marks SEC(".maps");
+
 #endif /* SCALER_MAPS_H */

@@ -2,7 +2,8 @@
 # Builds the eBPF programs: bpf/vmlinux.h from this kernel's BTF (bpftool), then
 # bpf/scaler.bpf.c (which includes every concern's .bpf.c, so maps are shared and one load
 # suffices) compiled with clang for the BPF target into build/bpf/scaler.bpf.o, and the
-# benchmarks' measuring-floor program into its own build/bpf/bench_floor.bpf.o (not shipped).
+# benchmarks' measuring-floor program into its own build/bpf/bench_floor.bpf.o (not shipped), and
+# the tests' refusing cgroup/connect4 program into build/bpf/lb_refuse_connect.bpf.o (not shipped).
 # Installs nothing: a missing tool is one sentence naming the Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,3 +37,4 @@ compile() {
 }
 compile scaler
 compile bench_floor
+compile lb_refuse_connect # test fixture: a socket-level load balancer refusing connect()

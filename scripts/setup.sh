@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   clang llvm libbpf-dev libbpf1 bpftool   # BPF build and runtime
   iproute2 libcap2-bin                    # network namespaces as pods; capsh for capability tests
+  iptables                                # kube-proxy's REJECT rule in the holdAtZero ordering test
   nginx libnginx-mod-http-echo wrk  # real servers and load for tests, demo and benchmarks
   nghttp2-client                          # h2load: gRPC load cheaper than the scaler it measures (bench)
   python3-grpcio                          # a second gRPC implementation for contract tests

@@ -40,6 +40,10 @@ export function goalRows(r: BenchResults): Row[] {
     rows.push({ figure: '8. collector CPU per 10k req/s (% of a core)', value: fmt(r.collector.cpuSharePer10k * 100, 2), goal: '<= 2%', met: r.collector.cpuSharePer10k <= 0.02 });
     rows.push({ figure: '8. collector RSS (MB)', value: fmt(r.collector.rssMb, 1), goal: '<= 80 MB', met: r.collector.rssMb <= 80 });
   }
+  if (r.holdEgressNs) {
+    rows.push({ figure: '9. holdAtZero egress, keep-alive traffic not held (ns/packet, net)', value: fmt(r.holdEgressNs.keepAlive, 1), goal: '(reported)', met: undefined });
+    rows.push({ figure: '9. holdAtZero egress, new connections not held (ns/packet, net)', value: fmt(r.holdEgressNs.newConnections, 1), goal: '(reported)', met: undefined });
+  }
   return rows;
 }
 

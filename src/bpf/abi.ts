@@ -28,6 +28,10 @@ export const MAP_NAMES = {
   wakeups: 'wakeups',
   connState: 'conn_state',
   connStateBySk: 'conn_state_by_sk',
+  holdConfig: 'hold_config',
+  holdStats: 'hold_stats',
+  holdConns: 'hold_conns',
+  connectMarks: 'connect_marks',
 } as const;
 
 /**
@@ -66,8 +70,19 @@ export const TARGET_STATS = layout('scaler_target_stats', 128 + 8 * BUCKET_COUNT
 export const HEALTH = layout('scaler_health', 32, { conn_state_failures: 0, wakeup_drops: 8 });
 export const WAKEUP_EVENT = layout('scaler_wakeup_event', 16, { time_ns: 0, slot: 8, generation: 12 });
 
+/** struct scaler_hold_config: holdAtZero per slot, written by user space. */
+export const HOLD_CONFIG = layout('scaler_hold_config', 16, { hold_ns: 0, generation: 8, episode: 12 });
+/** struct scaler_hold_stats: the hold episode's deadline, outcomes and listeners, written by the kernel. */
+export const HOLD_STATS = layout('scaler_hold_stats', 48, {
+  deadline_ns: 0,
+  episode: 8,
+  held_connections: 16,
+  released_connections: 24,
+  timed_out_connections: 32,
+  listen_delta: 40,
+});
 /** Every struct user space reads or writes (scaler_conn_state stays in the kernel). */
-export const ABI_STRUCTS: readonly StructLayout<string>[] = [WATCH_KEY, SLOT_REF, DEMAND_KEY, SLOT_META, TARGET_STATS, HEALTH, WAKEUP_EVENT];
+export const ABI_STRUCTS: readonly StructLayout<string>[] = [WATCH_KEY, SLOT_REF, DEMAND_KEY, SLOT_META, TARGET_STATS, HEALTH, WAKEUP_EVENT, HOLD_CONFIG, HOLD_STATS];
 
 /** Keys of the array maps (slot_meta, target_stats, health, watch_port_bits, watch_epoch): a u32 index. */
 export const ARRAY_KEY_BYTES = 4;
@@ -151,4 +166,16 @@ export interface KernelHealth {
 
 export function decodeHealth(b: Buffer): KernelHealth {
   return { connStateFailures: b.readBigUInt64LE(HEALTH.offsets.conn_state_failures), wakeupDrops: b.readBigUInt64LE(HEALTH.offsets.wakeup_drops) };
+}
+
+/** sk_storage values that stay in the kernel (sizes checked like the maps'). */
+export const HOLD_CONN_BYTES = 8;
+export const CONNECT_MARK_BYTES = 16;
+
+export function encodeHoldConfig(holdNs: bigint, generation: number, episode: number): Buffer {
+  const b = Buffer.alloc(HOLD_CONFIG.bytes);
+  b.writeBigUInt64LE(holdNs, HOLD_CONFIG.offsets.hold_ns);
+  b.writeUInt32LE(generation >>> 0, HOLD_CONFIG.offsets.generation);
+  b.writeUInt32LE(episode >>> 0, HOLD_CONFIG.offsets.episode);
+  return b;
 }

@@ -37,6 +37,7 @@ interface LibbpfFunctions {
   bpf_program__name(prog: Pointer): string;
   bpf_program__set_autoload(prog: Pointer, autoload: boolean): number;
   bpf_program__attach(prog: Pointer): Pointer | null;
+  bpf_program__attach_cgroup(prog: Pointer, cgroupFd: number): Pointer | null;
   bpf_program__fd(prog: Pointer): number;
   bpf_link__destroy(link: Pointer): number;
   bpf_map__fd(map: Pointer): number;
@@ -170,6 +171,7 @@ export function libbpf(): Libbpf {
     bpf_program__name: f('const char *bpf_program__name(void *prog)'),
     bpf_program__set_autoload: f('int bpf_program__set_autoload(void *prog, bool autoload)'),
     bpf_program__attach: f('void *bpf_program__attach(void *prog)'),
+    bpf_program__attach_cgroup: f('void *bpf_program__attach_cgroup(void *prog, int cgroup_fd)'),
     bpf_program__fd: f('int bpf_program__fd(void *prog)'),
     bpf_link__destroy: f('int bpf_link__destroy(void *link)'),
     bpf_map__fd: f('int bpf_map__fd(void *map)'),

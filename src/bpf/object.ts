@@ -87,6 +87,18 @@ export class BpfObject {
     this.links.push({ program, link });
   }
 
+  /**
+   * Attaches a loaded cgroup program (cgroup_skb, cgroup/connect4, ...) to the cgroup v2
+   * directory open as cgroupFd, as a link (BPF_F_ALLOW_MULTI semantics: other programs on
+   * the cgroup keep running); detached by close(), or by the kernel when this process dies.
+   */
+  attachCgroup(program: string, cgroupFd: number): void {
+    const lib = libbpf();
+    const link = lib.bpf_program__attach_cgroup(this.program(program), cgroupFd);
+    if (link === null) throw new BpfError('attach', `program ${program} to a cgroup`, lib.errno());
+    this.links.push({ program, link });
+  }
+
   get attachedPrograms(): string[] {
     return this.links.map((l) => l.program);
   }

@@ -63,7 +63,8 @@ export const collectorFlags = [
     name: 'cgroup-root',
     env: 'KEDA_EBPF_CGROUP_ROOT',
     valueName: 'DIR',
-    description: 'Kubernetes mode: the host\'s cgroup fs (the DaemonSet mounts it at /host/sys/fs/cgroup). Default /sys/fs/cgroup.',
+    description:
+      'The host\'s cgroup fs (the DaemonSet mounts it at /host/sys/fs/cgroup): Kubernetes mode maps pods through it, and holdAtZero attaches to its cgroup v2 root (DIR or DIR/unified). Default /sys/fs/cgroup.',
     schema: z.string().min(1).default('/sys/fs/cgroup'),
   },
   metricsListenFlag,
@@ -74,10 +75,18 @@ export function openRuntimeOrExplain(
   log: Logger,
   kernel: { readonly tick: number; readonly 'bpf-object': string; readonly 'hook-rung': HookRungChoice },
   node?: NodeNamespaces,
+  cgroupRoot?: string,
 ): CollectorRuntime | undefined {
   const rungs = allowedRungs(kernel['hook-rung']);
   try {
-    return openCollectorRuntime({ logger: log, tickMs: kernel.tick, objectPath: kernel['bpf-object'], ...(rungs ? { rungs } : {}), ...(node ? { node } : {}) });
+    return openCollectorRuntime({
+      logger: log,
+      tickMs: kernel.tick,
+      objectPath: kernel['bpf-object'],
+      ...(rungs ? { rungs } : {}),
+      ...(node ? { node } : {}),
+      ...(cgroupRoot ? { cgroupPaths: [cgroupRoot, `${cgroupRoot}/unified`] } : {}),
+    });
   } catch (err) {
     if (err instanceof CollectorUnavailableError) {
       const sentence = err.missing.includes('hook') ? forcedRungSentence(kernel['hook-rung'], err.message) : err.message;
@@ -119,7 +128,7 @@ export const collectorCommand: Command = {
         cgroupRoot: values['cgroup-root'],
       });
     }
-    const runtime = openRuntimeOrExplain(log, values, kubernetes?.namespaces);
+    const runtime = openRuntimeOrExplain(log, values, kubernetes?.namespaces, values['cgroup-root']);
     if (!runtime) return 1;
     if (kubernetes) {
       kubernetes.onPodsChanged(() => runtime.refresh());

@@ -3,6 +3,7 @@ import { MAP_NAMES, decodeWakeupEvent, type KernelHealth } from '../bpf/abi.js';
 import type { BpfObject } from '../bpf/object.js';
 import { RingBufferReader } from '../bpf/ringbuf.js';
 import { loadHooks, verifyRung, type HookReport, type LoadHooksOptions } from './hook-loader.js';
+import { HOLD_PROGRAMS, HoldControl } from './hold.js';
 import { TickReader, type WakeupEvent } from './tick-reader.js';
 import type { CollectorTick, WatchEntry } from './types.js';
 import { WatchSync, type WatchSetResult } from './watch-sync.js';
@@ -11,7 +12,12 @@ export { CollectorUnavailableError, DEFAULT_BPF_OBJECT, missingCapabilitiesSente
 export type { WakeupEvent } from './tick-reader.js';
 export type { WatchSetResult } from './watch-sync.js';
 
-export type CollectorCoreOptions = LoadHooksOptions;
+export interface CollectorCoreOptions extends Omit<LoadHooksOptions, 'optionalPrograms'> {
+  /** false: leave out the holdAtZero / connect() demand programs (default: use them where they load). */
+  readonly hold?: boolean;
+  /** cgroup v2 mounts to try for them (default /sys/fs/cgroup, /sys/fs/cgroup/unified). */
+  readonly cgroupPaths?: readonly string[];
+}
 
 /**
  * The collector's kernel half, wiring three parts: hook-loader.ts (probe, choose a rung,
@@ -30,6 +36,8 @@ export class CollectorCore {
     private readonly object: BpfObject,
     readonly hooks: HookReport,
     private readonly log: Logger,
+    /** holdAtZero and connect() demand (hold.ts); undefined where they cannot load or attach (logged). */
+    readonly hold?: HoldControl,
   ) {
     const stats = object.map(MAP_NAMES.targetStats);
     const meta = object.map(MAP_NAMES.slotMeta);
@@ -50,9 +58,18 @@ export class CollectorCore {
    * host cannot run the collector: missing capabilities, no BTF, no usable hook.
    */
   static open(options: CollectorCoreOptions): CollectorCore {
-    const { object, report } = loadHooks(options);
+    const { object, report, optionalLoaded } = loadHooks({ ...options, optionalPrograms: options.hold === false ? [] : HOLD_PROGRAMS });
     try {
-      return new CollectorCore(object, report, options.logger.child({ component: 'collector-core' }));
+      const log = options.logger.child({ component: 'collector-core' });
+      let hold: HoldControl | undefined;
+      if (optionalLoaded) {
+        try {
+          hold = HoldControl.attach(object, log, options.cgroupPaths);
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'holdAtZero and connect() demand programs cannot attach here; running without them');
+        }
+      }
+      return new CollectorCore(object, report, log, hold);
     } catch (err) {
       object.close();
       throw err;
@@ -64,7 +81,8 @@ export class CollectorCore {
 
   /** Kernel ids of the attached programs (for kernel.bpf_stats_enabled figures via bpftool). */
   programIds(): Record<string, number> {
-    return Object.fromEntries(this.hooks.attached.map((p) => [p, this.object.programId(p)]));
+    const programs = [...this.hooks.attached, ...(this.hold ? HOLD_PROGRAMS : [])];
+    return Object.fromEntries(programs.map((p) => [p, this.object.programId(p)]));
   }
 
   /** What the collector's metrics show: map-full refusals, kernel drop counters, watched targets. */
@@ -77,6 +95,7 @@ export class CollectorCore {
     this.assertOpen();
     const mapFullBefore = this.watch.mapFullCount;
     const result = this.watch.apply(entries);
+    this.hold?.sync(entries, this.watch.targets());
     if (this.watch.mapFullCount > mapFullBefore) {
       this.log.warn({ mapFullCount: this.watch.mapFullCount }, 'kernel map full: some targets are not (fully) watched');
     }
@@ -89,7 +108,10 @@ export class CollectorCore {
   /** Deltas since the previous read for every watched target (TickReader.read). */
   readTick(wakeup = false): CollectorTick {
     this.assertOpen();
-    return this.ticks.read(wakeup);
+    const tick = this.ticks.read(wakeup);
+    if (!this.hold) return tick;
+    this.hold.read(this.watch.usedSlots());
+    return { ...tick, targets: tick.targets.map((d) => ({ ...d, ...this.hold!.tick(d.targetId) })) };
   }
 
   /** Requests in flight per target now, deltas untouched (see TickReader.inFlightNow). */

@@ -52,12 +52,19 @@ export interface LoadHooksOptions {
   readonly objectPath?: string;
   /** Rungs allowed, best first (default all): `--hook-rung` and tests force a rung with this. */
   readonly rungs?: readonly Rung[];
+  /**
+   * Programs loaded with the chosen variant when they pass the verifier, attached by their
+   * owner (holdAtZero, src/collector/hold.ts); where they fail, the variant loads without them.
+   */
+  readonly optionalPrograms?: readonly string[];
 }
 
 export interface LoadedHooks {
   /** Loaded and attached; its owner closes it (which detaches). */
   readonly object: BpfObject;
   readonly report: HookReport;
+  /** Whether optionalPrograms loaded (false when they failed or none were asked for). */
+  readonly optionalLoaded: boolean;
 }
 
 /** The sentence for missing capabilities (also what `probe` prints). */
@@ -105,12 +112,12 @@ function programsIn(objectPath: string): Set<string> {
 }
 
 /** Before load: only the variant's programs load; the LRU hash is shrunk when sk_storage holds the state. */
-function configure(object: BpfObject, variant: RungVariant): void {
+function configure(object: BpfObject, variant: RungVariant, optional: readonly string[] = []): void {
   const present = new Set(object.programNames());
-  for (const program of variant.programs) {
+  for (const program of [...variant.programs, ...optional]) {
     if (!present.has(program)) throw new BpfError('configure', `program ${program} (not in ${object.path})`, ENOENT);
   }
-  object.loadOnly(variant.programs);
+  object.loadOnly([...variant.programs, ...optional]);
   if (variant.connState === 'sk_storage') object.setMaxEntries(MAP_NAMES.connStateBySk, 1);
 }
 
@@ -131,14 +138,25 @@ export function loadHooks(options: LoadHooksOptions): LoadedHooks {
     const choice = chooseRung(kernel.hook, { allowed, objectPrograms, failed });
     if (choice.rung === undefined) throw new CollectorUnavailableError(noHookSentence(allowed, choice.rejected), ['hook'], { rejected: choice.rejected });
     const { rung, variant } = choice;
-    const object = BpfObject.open(objectPath);
+    let object = BpfObject.open(objectPath);
     try {
-      configure(object, variant);
-      object.load();
+      let optionalLoaded = (options.optionalPrograms ?? []).length > 0;
+      try {
+        configure(object, variant, optionalLoaded ? options.optionalPrograms : []);
+        object.load();
+      } catch (err) {
+        if (!optionalLoaded || !(err instanceof BpfError)) throw err;
+        log.warn({ rung, programs: options.optionalPrograms, err: err.message, libbpfLog: err.libbpfLog }, 'this variant did not load with the optional programs; retrying it without them');
+        object.close();
+        object = BpfObject.open(objectPath);
+        optionalLoaded = false;
+        configure(object, variant);
+        object.load();
+      }
       for (const program of variant.programs) object.attach(program);
       const report: HookReport = { rung, connState: variant.connState, reason: choice.reason, attached: object.attachedPrograms, rejected: choice.rejected, kernel };
       log.info({ rung, connState: variant.connState, reason: report.reason, attached: report.attached }, 'kernel hooks attached');
-      return { object, report };
+      return { object, report, optionalLoaded };
     } catch (err) {
       object.close();
       if (!(err instanceof BpfError)) throw err;

@@ -36,9 +36,12 @@ export function openCollectorRuntime(options: {
   /** Rungs the hook ladder may use (default all): `--hook-rung`. */
   readonly rungs?: readonly Rung[];
   readonly node?: NodeNamespaces;
+  /** cgroup v2 mounts to try for the holdAtZero programs (default /sys/fs/cgroup, /sys/fs/cgroup/unified). */
+  readonly cgroupPaths?: readonly string[];
 }): CollectorRuntime {
   const core = CollectorCore.open({
     logger: options.logger,
+    ...(options.cgroupPaths ? { cgroupPaths: options.cgroupPaths } : {}),
     ...(options.objectPath ? { objectPath: options.objectPath } : {}),
     ...(options.rungs ? { rungs: options.rungs } : {}),
   });

@@ -31,16 +31,27 @@ export interface ReceivedServerSelector {
   readonly podSelector?: Readonly<Record<string, string>>;
 }
 
+/** holdAtZero as the scaler states it for a target (proto WatchTarget fields 4-5). */
+export interface HoldDirective {
+  /** 0 = never hold. */
+  readonly holdAtZeroMs: number;
+  /** The scaler's view: the target has a ready endpoint, so nothing is held. */
+  readonly ready: boolean;
+}
+
 export interface ReceivedWatchTarget {
   readonly targetId: string;
   readonly servers: readonly ReceivedServerSelector[];
   readonly demand: readonly DemandAddress[];
+  /** Absent from scalers that predate holdAtZero. */
+  readonly hold?: HoldDirective;
 }
 
 export interface WatchEntry {
   readonly targetId: string;
   readonly servers: readonly ServerSelection[];
   readonly demand: readonly DemandAddress[];
+  readonly hold?: HoldDirective;
 }
 
 /** One target's counters for one tick: deltas except inFlight (a gauge). */
@@ -53,6 +64,12 @@ export interface TargetDelta {
   readonly demandAttempts: number;
   readonly demandRefused: number;
   readonly buckets: SparseBuckets;
+  /** holdAtZero: sockets listening on the target's server ports now (a gauge; standalone readiness). */
+  readonly listeners?: number;
+  /** holdAtZero outcomes in the tick, per connection (bpf/hold.bpf.c). */
+  readonly heldConnections?: number;
+  readonly releasedConnections?: number;
+  readonly timedOutConnections?: number;
 }
 
 /** One tick of the collector: every watched target, including those with all-zero deltas. */

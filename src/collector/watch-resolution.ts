@@ -47,7 +47,7 @@ export function resolveWatchTargets(targets: readonly ReceivedWatchTarget[], nod
         pending.push(`${target.targetId}: port ${selector.port} in ${selector.netnsPath}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    entries.push({ targetId: target.targetId, servers, demand: target.demand });
+    entries.push({ targetId: target.targetId, servers, demand: target.demand, ...(target.hold ? { hold: target.hold } : {}) });
   }
   return { entries, pending };
 }

@@ -78,6 +78,8 @@ export interface LoadResult extends ClientCounters {
   readonly lastRequestAtMs: number | undefined;
   /** Why the run ended. */
   readonly endedBy: 'plan' | 'stop' | 'max-duration' | 'max-requests';
+  /** How the very first request ended and how long it took (held at zero: answered after the SYN retry). */
+  readonly firstOutcome?: { readonly outcome: 'ok' | 'refused' | 'error'; readonly ms: number };
 }
 
 /** Throws unless `host` is an IP literal in 127.0.0.0/8 or ::1 (the demo's traffic rule). */
@@ -123,6 +125,7 @@ export class LoadGenerator {
   private runStartMs = 0;
   private sentInPhase = 0;
   private firstRequestAtMs: number | undefined;
+  private firstOutcome: { outcome: 'ok' | 'refused' | 'error'; ms: number } | undefined;
   private lastRequestAtMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private finished = false;
@@ -284,6 +287,7 @@ export class LoadGenerator {
   private send(now: number): void {
     this.counters.sent++;
     this.counters.outstanding++;
+    const isFirst = this.firstRequestAtMs === undefined;
     this.firstRequestAtMs ??= now;
     this.lastRequestAtMs = now;
     this.attemptAt.push(now);
@@ -295,6 +299,7 @@ export class LoadGenerator {
       this.inflight.delete(req);
       this.counters.outstanding--;
       const end = this.clock();
+      if (isFirst) this.firstOutcome = { outcome, ms: end - start };
       if (outcome === 'ok') {
         this.counters.completed++;
         this.doneAt.push(end);
@@ -360,6 +365,7 @@ export class LoadGenerator {
       firstRequestAtMs: this.firstRequestAtMs,
       lastRequestAtMs: this.lastRequestAtMs,
       endedBy: this.endedBy,
+      ...(this.firstOutcome ? { firstOutcome: this.firstOutcome } : {}),
     };
   }
 }

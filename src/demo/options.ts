@@ -33,6 +33,12 @@ export const DemoOptions = z
      * and stop it again when the target scales back to zero.
      */
     lazyServer: z.boolean().default(true),
+    /**
+     * Trigger metadata `holdAtZero` (0 = off): the first request, sent while the target is at
+     * zero, is held in the kernel and answered once the lazily started server listens (after
+     * the client's SYN retry) instead of being refused.
+     */
+    holdAtZeroMs: z.number().int().min(0).max(120_000).default(0),
     workers: z.number().int().min(1).max(256).default(4),
     serviceTimeMs: z.number().min(1).max(1_000).default(10),
     latencyQuantile: z.enum(['p50', 'p95', 'p99']).default('p95'),
@@ -92,6 +98,7 @@ export function demoTriggerMetadata(
     window: duration(windowMs),
     activationWindow: duration(activationWindowMs),
     activationRequests: '1',
+    ...(o.holdAtZeroMs > 0 ? { holdAtZero: `${o.holdAtZeroMs}ms` } : {}),
   };
   const latency = (q: keyof typeof QUANTILES): Record<string, string> => ({
     ...common,

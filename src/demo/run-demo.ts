@@ -312,7 +312,15 @@ export async function runDemo(args: RunDemoArgs): Promise<DemoResult> {
   const phases = summarizePhases(timeline);
   const checks = evaluateChecks(timeline);
   const ok = checks.activationFromZero.ok && checks.scaleUp.ok && checks.scaleDown.ok && checks.returnToInactive.ok;
+  const first = client.firstOutcome;
+  const firstLine =
+    first === undefined
+      ? ''
+      : first.outcome === 'ok'
+        ? `First request: answered after ${(first.ms / 1000).toFixed(2)} s${options.holdAtZeroMs > 0 && options.lazyServer ? ' (held at zero replicas by holdAtZero, let through by its SYN retry once the server listened)' : ''}. `
+        : `First request: ${first.outcome} after ${(first.ms / 1000).toFixed(2)} s${first.outcome === 'refused' ? ' (nothing listened at zero replicas; counted as demand)' : ''}. `;
   const note =
+    firstLine +
     `Client totals: sent ${client.sent}, completed ${client.completed}, refused ${client.refused}, errors ${client.errors}, ` +
     `dropped ${client.dropped}; server served ${serverStats.served}, max queue ${serverStats.maxQueued}. ` +
     'Replica counts are the HPA formula\'s pick per sample (the demo runs one real server).';

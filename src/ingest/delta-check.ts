@@ -46,7 +46,7 @@ const FIELD_RULES: readonly (readonly [string, (v: unknown) => string | undefine
 ];
 
 /** Optional counters newer collectors send (absent from older ones), after the fields above. */
-const OPTIONAL_COUNTS: readonly string[] = [];
+const OPTIONAL_COUNTS: readonly string[] = ['listeners', 'held_connections', 'released_connections', 'timed_out_connections'];
 
 function array(v: unknown, element: (e: unknown) => string | undefined): string | undefined {
   if (!Array.isArray(v)) return 'expected an array';

@@ -4,6 +4,7 @@ import { AuthFailure, type CollectorIdentity } from './auth/identity.js';
 import type { WatchSet } from '../proto/generated/kedaebpf/collector/v1/WatchSet.js';
 import type { Welcome } from '../proto/generated/kedaebpf/collector/v1/Welcome.js';
 import { MAX_REMEMBERED_COLLECTORS, MAX_SEQUENCE_STEP } from '../scaler/limits.js';
+import type { TargetHold } from '../scaler/hold-state.js';
 import { checkTargetDelta } from './delta-check.js';
 import type { TargetRegistry } from '../scaler/registry.js';
 import { DEFAULT_PLAUSIBILITY, implausibility, type PlausibilityLimits } from './plausibility.js';
@@ -92,6 +93,11 @@ export interface IngestOptions {
   readonly wallClock?: () => number;
 }
 
+/** WatchTarget fields of holdAtZero (proto/collector.proto 4-5). */
+function holdFields(hold: TargetHold): { hold_at_zero_ms: number; ready: boolean } {
+  return { hold_at_zero_ms: hold.holdAtZeroMs, ready: hold.ready };
+}
+
 /** One warn line per rejected report, but at most one per collector per this many ms. */
 const REJECT_LOG_INTERVAL_MS = 10_000;
 
@@ -177,6 +183,7 @@ export class Ingest {
           pod_selector: { ...s.podSelector },
         })),
         demand_addresses: [...t.resolved.demandAddresses],
+        ...holdFields(this.registry.holds.get(t.id)),
       })),
     };
   }
@@ -256,6 +263,7 @@ export class Ingest {
         closed = true;
         this.counters.collectorsConnected--;
         this.registry.store.forgetSource(sourceId);
+        this.registry.holds.forgetSource(sourceId);
         for (const off of unsubscribes) off();
         log.info('collector disconnected');
       },
@@ -375,6 +383,7 @@ export class Ingest {
         report.interval_ms,
       );
       store.setInFlight(d.target_id, sourceId, d.in_flight, now);
+      this.registry.holds.reportListeners(d.target_id, sourceId, d.listeners ?? 0);
       updated.add(d.target_id);
       accepted++;
     }

@@ -36,6 +36,11 @@ export const targetDeltaSchema = z
     demand_refused: count,
     bucket_index: z.array(z.number().int().min(0).max(BUCKET_COUNT - 1, `bucket index must be < ${BUCKET_COUNT}`)).max(BUCKET_COUNT),
     bucket_count: z.array(count).max(BUCKET_COUNT),
+    // holdAtZero (absent from collectors that predate it)
+    listeners: z.number().int().min(0).max(MAX_COUNT_PER_REPORT).optional(),
+    held_connections: count.optional(),
+    released_connections: count.optional(),
+    timed_out_connections: count.optional(),
   })
   .superRefine((d, ctx) => {
     if (d.bucket_index.length !== d.bucket_count.length) {

@@ -66,6 +66,7 @@ export async function prepareTrigger(ref: ScaledObjectRef__Output | null | undef
   const { trigger } = entry;
   const target = await registry.register(trigger.selection, now, `${namespace}/${name}`);
   registry.store.ensureHistory(target.id, Math.max(trigger.windowMs, trigger.activationWindowMs));
+  registry.holds.request(target.id, `${namespace}/${name}/${entry.metricName}`, trigger.holdAtZeroMs);
   if (entry.log?.targetId !== target.id) {
     entry.log = { targetId: target.id, logger: log.child({ namespace, scaledObject: name, targetId: target.id }) };
   }

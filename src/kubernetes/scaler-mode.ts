@@ -1,6 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import { parseTriggerMetadata } from '../scaler/metadata.js';
+import { metricName } from '../scaler/target.js';
 import type { TargetRegistry } from '../scaler/registry.js';
 import { discoverScaledObjects, type ScalerIdentity } from './scaledobject-discovery.js';
 import { ServiceResolver } from './service-resolver.js';
@@ -33,7 +34,9 @@ export function kubernetesScalerMode(options: { kubeConfig: KubeConfig; identity
         const where = { scaledObject: `${trigger.namespace}/${trigger.name}`, trigger: trigger.triggerIndex };
         try {
           const config = parseTriggerMetadata(trigger.metadata, trigger.namespace);
-          await registry.register(config.selection, Date.now(), `${trigger.namespace}/${trigger.name}`);
+          const target = await registry.register(config.selection, Date.now(), `${trigger.namespace}/${trigger.name}`);
+          // The same key KEDA's calls use (src/keda/trigger.ts), so they overwrite, not add.
+          registry.holds.request(target.id, `${trigger.namespace}/${trigger.name}/${metricName(config)}`, config.holdAtZeroMs);
           registered++;
         } catch (err) {
           log.warn({ ...where, err: err instanceof Error ? err.message : String(err) }, 'ScaledObject trigger not pre-registered');

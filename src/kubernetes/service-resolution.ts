@@ -25,6 +25,8 @@ export interface ServiceResolution {
    * zero replicas. They resolve (and a change is emitted) when the first pod is ready.
    */
   readonly unresolvedPortNames: readonly string[];
+  /** Whether any EndpointSlice has an endpoint whose ready condition is not false (holdAtZero releases on it). */
+  readonly endpointsReady: boolean;
 }
 
 /**
@@ -75,7 +77,13 @@ export function resolveService(ref: ServiceRef, service: Service | undefined, sl
     // Sorted keys: resolutions compare by their JSON text.
     podSelector: Object.fromEntries(Object.entries(selector).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     unresolvedPortNames: unresolved.sort(),
+    endpointsReady: hasReadyEndpoint(slices),
   };
+}
+
+/** EndpointSlice API: a nil `ready` condition means ready (discovery.k8s.io/v1 EndpointConditions). */
+function hasReadyEndpoint(slices: readonly EndpointSlice[]): boolean {
+  return slices.some((slice) => (slice.endpoints ?? []).some((e) => e.addresses.length > 0 && e.conditions?.ready !== false));
 }
 
 function selectPorts(ref: ServiceRef, name: string, tcpPorts: readonly ServicePort[]): readonly ServicePort[] {

@@ -87,6 +87,7 @@ export class KubernetesTargetResolver implements TargetResolver {
       demandAddresses: selection.demandAddresses.length
         ? [...selection.demandAddresses]
         : resolution.demandAddresses.map((a) => formatAddress(a.ip, a.port)),
+      endpointsReady: resolution.endpointsReady,
     };
   }
 }

@@ -23,6 +23,7 @@ export interface CollectorMetricSources {
 export class CollectorMetrics {
   private readonly tickSeconds: Histogram;
   private readonly sendErrors: Counter;
+  private readonly holdConnections: Counter;
 
   constructor(registry: Registry, sources: CollectorMetricSources) {
     const registers = [registry];
@@ -111,6 +112,12 @@ export class CollectorMetrics {
       registers,
     });
     this.sendErrors = new Counter({ name: 'keda_ebpf_collector_send_errors_total', help: 'Ticks the uplink failed to take (the agent logs each).', registers });
+    this.holdConnections = new Counter({
+      name: 'keda_ebpf_collector_hold_connections_total',
+      help: 'holdAtZero, per client connection on this node: held (its first SYN dropped while the target was not ready), released (let through because the target turned ready), timed_out (let through when holdAtZero passed).',
+      labelNames: ['outcome'],
+      registers,
+    });
     const scalers = sources.scalers;
     if (scalers) {
       new Counter({
@@ -156,10 +163,25 @@ export class CollectorMetrics {
     }
   }
 
+  private countHolds(tick: CollectorTick): void {
+    let held = 0;
+    let released = 0;
+    let timedOut = 0;
+    for (const t of tick.targets) {
+      held += t.heldConnections ?? 0;
+      released += t.releasedConnections ?? 0;
+      timedOut += t.timedOutConnections ?? 0;
+    }
+    if (held) this.holdConnections.inc({ outcome: 'held' }, held);
+    if (released) this.holdConnections.inc({ outcome: 'released' }, released);
+    if (timedOut) this.holdConnections.inc({ outcome: 'timed_out' }, timedOut);
+  }
+
   /** Wraps the uplink the agent sends ticks to: times each tick and counts failed sends. */
   measuredUplink(uplink: ReportUplink): ReportUplink {
     return {
       send: (tick: CollectorTick) => {
+        this.countHolds(tick);
         try {
           return uplink.send(tick);
         } catch (err) {

@@ -96,3 +96,11 @@ export const MIN_IDLE_BEFORE_EVICTION_MS = 120_000;
  * never come near it (a 1M-entry bucket array, attack 9, is refused before decoding).
  */
 export const DEFAULT_MAX_REPORT_BYTES = 256 * 1024;
+
+/**
+ * holdAtZero bounds. Below a second nothing is gained (the client's first SYN retry comes
+ * after 1 s); above 2 minutes the client's TCP has given up by itself (tcp_syn_retries 6:
+ * about 127 s with the classic schedule), so a longer hold would only hide refusals.
+ */
+export const MIN_HOLD_AT_ZERO_MS = 1000;
+export const MAX_HOLD_AT_ZERO_MS = 120_000;

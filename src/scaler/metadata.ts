@@ -5,8 +5,10 @@ import { formatDurationMs, parseDurationMs } from './duration.js';
 import { resolveFromEnvKeys } from './metadata-from-env.js';
 import {
   MAX_DEMAND_ADDRESSES_PER_TRIGGER,
+  MAX_HOLD_AT_ZERO_MS,
   MAX_PORTS_PER_TRIGGER,
   MAX_TARGET_VALUE,
+  MIN_HOLD_AT_ZERO_MS,
   MAX_WINDOW_MS,
   MIN_TARGET_VALUE,
   MIN_WINDOW_MS,
@@ -34,6 +36,7 @@ export const acceptedForms = {
   window: `a duration of whole seconds from ${formatDurationMs(MIN_WINDOW_MS)} to ${formatDurationMs(MAX_WINDOW_MS)}, e.g. "30s" or "2m"`,
   activationRequests: 'an integer >= 1',
   activationWindow: `a duration of whole seconds from ${formatDurationMs(MIN_WINDOW_MS)} to ${formatDurationMs(MAX_WINDOW_MS)}, e.g. "60s"`,
+  holdAtZero: `a duration from ${formatDurationMs(MIN_HOLD_AT_ZERO_MS)} to ${formatDurationMs(MAX_HOLD_AT_ZERO_MS)}, e.g. "30s" (how long a first connection waits for a ready replica), or "0" for off`,
 } as const;
 
 export type MetadataKey = keyof typeof acceptedForms;
@@ -126,6 +129,11 @@ export const triggerMetadataSchema = z
     window: key('window', parseWindow),
     activationRequests: key('activationRequests', (t) => (/^\d{1,9}$/.test(t) && Number(t) >= 1 ? Number(t) : undefined)),
     activationWindow: key('activationWindow', parseWindow),
+    holdAtZero: key('holdAtZero', (t) => {
+      const ms = parseDurationMs(t);
+      if (ms === 0) return 0;
+      return ms !== undefined && ms >= MIN_HOLD_AT_ZERO_MS && ms <= MAX_HOLD_AT_ZERO_MS ? ms : undefined;
+    }),
   })
   .superRefine((m, ctx) => {
     if (m.targetValue === undefined) {
@@ -140,6 +148,14 @@ export const triggerMetadataSchema = z
     }
     if (m.servicePort !== undefined && m.service === undefined) {
       ctx.addIssue({ code: 'custom', path: ['servicePort'], message: 'only applies together with "service"' });
+    }
+    if (m.holdAtZero && m.service === undefined && (m.port === undefined || m.demandAddress === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['holdAtZero'],
+        message:
+          'needs "service" (Kubernetes mode), or "demandAddress" and "port" (standalone): the connections to hold and the server whose readiness releases them',
+      });
     }
     if (m.netns !== undefined && m.port === undefined) {
       ctx.addIssue({ code: 'custom', path: ['netns'], message: 'only applies together with "port" (the server ports to time in that namespace)' });
@@ -166,6 +182,8 @@ export interface TriggerConfig {
   readonly windowMs: number;
   readonly activationRequests: number;
   readonly activationWindowMs: number;
+  /** 0 = off: connections to the target at zero are refused as before. */
+  readonly holdAtZeroMs: number;
 }
 
 /**
@@ -196,5 +214,6 @@ export function parseTriggerMetadata(metadata: Readonly<Record<string, string>>,
     windowMs: m.window ?? parseWindow(metadataDefaults.window)!,
     activationRequests: m.activationRequests ?? metadataDefaults.activationRequests,
     activationWindowMs: m.activationWindow ?? parseWindow(metadataDefaults.activationWindow)!,
+    holdAtZeroMs: m.holdAtZero ?? 0,
   };
 }

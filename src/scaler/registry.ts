@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { ScalerError } from '../errors.js';
 import { LogThrottle } from '../log-throttle.js';
+import { HoldState } from './hold-state.js';
 import type { Selection } from './metadata.js';
 import type { ResolvedSelection, TargetResolver } from './resolver.js';
 import { targetId } from './target.js';
@@ -36,6 +37,10 @@ export class TargetRegistry {
   private readonly listeners = new Set<RegistryListener>();
   private generationCounter = 0;
   private readonly warnings = new LogThrottle(WARN_INTERVAL_MS);
+  /** holdAtZero and readiness per target; a change is a new watch set. */
+  readonly holds = new HoldState((id) => {
+    if (this.targets.has(id)) this.emit([], []);
+  });
 
   constructor(
     readonly store: WindowStore,
@@ -99,6 +104,7 @@ export class TargetRegistry {
     }
     const target: RegisteredTarget = { id, selection, resolved };
     this.targets.set(id, target);
+    this.holds.setEndpointsReady(id, resolved.endpointsReady);
     this.log?.info({ targetId: id, servers: resolved.servers.length, demand: resolved.demandAddresses }, 'target registered');
     this.emit([id], evicted);
     return target;
@@ -115,12 +121,14 @@ export class TargetRegistry {
     const target = this.targets.get(id);
     if (!target) return;
     this.targets.set(id, { ...target, resolved });
+    this.holds.setEndpointsReady(id, resolved.endpointsReady);
     this.emit([id], []);
   }
 
   /** Expires idle targets (see WindowStore.sweep); returns their ids. */
   sweep(now: number): string[] {
     const expired = this.store.sweep(now).filter((id) => this.targets.delete(id));
+    for (const id of expired) this.holds.forget(id);
     if (expired.length > 0) {
       this.log?.info({ expired }, 'idle targets expired');
       this.emit([], expired);

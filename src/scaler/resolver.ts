@@ -21,6 +21,8 @@ export interface ResolvedSelection {
   readonly servers: readonly ServerSelectorSpec[];
   /** Canonical "ip:port" / "[v6]:port". */
   readonly demandAddresses: readonly string[];
+  /** Kubernetes mode: the Service has a ready endpoint (holdAtZero releases on it); undefined in standalone mode. */
+  readonly endpointsReady?: boolean;
 }
 
 export interface TargetResolver {

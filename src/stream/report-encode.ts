@@ -12,6 +12,10 @@ export interface EncodedTargetDelta {
   demand_refused: number;
   bucket_index: number[];
   bucket_count: number[];
+  listeners: number;
+  held_connections: number;
+  released_connections: number;
+  timed_out_connections: number;
 }
 
 /** A wire Report (kedaebpf.collector.v1.Report) with every field set. */
@@ -37,6 +41,10 @@ export function tickToReport(tick: CollectorTick, sequence: number): EncodedRepo
       demand_refused: t.demandRefused,
       bucket_index: [...t.buckets.indices],
       bucket_count: [...t.buckets.counts],
+      listeners: t.listeners ?? 0,
+      held_connections: t.heldConnections ?? 0,
+      released_connections: t.releasedConnections ?? 0,
+      timed_out_connections: t.timedOutConnections ?? 0,
     }),
   );
   return {

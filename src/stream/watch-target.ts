@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { DemandAddress, ReceivedServerSelector, ReceivedWatchTarget } from '../collector/types.js';
 import type { WatchTarget } from '../proto/generated/kedaebpf/collector/v1/WatchTarget.js';
+import { MAX_HOLD_AT_ZERO_MS } from '../scaler/limits.js';
 import { splitHostPort } from './scaler-endpoints.js';
 
 export type { ReceivedServerSelector, ReceivedWatchTarget } from '../collector/types.js';
@@ -38,8 +39,17 @@ export const watchTargetSchema = z
     target_id: z.string().min(1, 'target_id must not be empty'),
     servers: z.array(serverSelectorSchema).default([]),
     demand_addresses: z.array(demandAddressSchema).default([]),
+    hold_at_zero_ms: z.number().int().min(0).max(MAX_HOLD_AT_ZERO_MS, `hold_at_zero_ms must be <= ${MAX_HOLD_AT_ZERO_MS}`).default(0),
+    ready: z.boolean().default(false),
   })
-  .transform((t): ReceivedWatchTarget => ({ targetId: t.target_id, servers: t.servers, demand: t.demand_addresses }));
+  .transform(
+    (t): ReceivedWatchTarget => ({
+      targetId: t.target_id,
+      servers: t.servers,
+      demand: t.demand_addresses,
+      ...(t.hold_at_zero_ms > 0 ? { hold: { holdAtZeroMs: t.hold_at_zero_ms, ready: t.ready } } : {}),
+    }),
+  );
 
 export interface ParsedWatchSet {
   readonly targets: ReceivedWatchTarget[];

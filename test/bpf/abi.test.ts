@@ -105,6 +105,10 @@ test('map key/value sizes and limits in the object match src/bpf/abi.ts', () => 
       [abi.MAP_NAMES.health, abi.ARRAY_KEY_BYTES, abi.HEALTH.bytes, 1],
       [abi.MAP_NAMES.watchPortBits, abi.ARRAY_KEY_BYTES, abi.PORT_BITMAP_WORD_BYTES, abi.PORT_BITMAP_WORDS],
       [abi.MAP_NAMES.watchEpoch, abi.ARRAY_KEY_BYTES, abi.WATCH_EPOCH_BYTES, 1],
+      [abi.MAP_NAMES.holdConfig, abi.ARRAY_KEY_BYTES, abi.HOLD_CONFIG.bytes, abi.MAX_TARGETS],
+      [abi.MAP_NAMES.holdStats, abi.ARRAY_KEY_BYTES, abi.HOLD_STATS.bytes, abi.MAX_TARGETS],
+      [abi.MAP_NAMES.holdConns, 4, abi.HOLD_CONN_BYTES, 0],
+      [abi.MAP_NAMES.connectMarks, 4, abi.CONNECT_MARK_BYTES, 0],
     ];
     for (const [name, keySize, valueSize, maxEntries] of expect) {
       const map = object.map(name);

@@ -4,7 +4,8 @@ import { ProcessGroup, requireE2e } from '../helpers/e2e-processes.js';
 
 /**
  * Acceptance 7 (issue 4): `keda-ebpf-scaler demo --short` runs to completion (as in CI) and
- * its summary shows the four parts of the story.
+ * its summary shows the four parts of the story, and (issue 14) its first request, sent at
+ * zero replicas, is held and answered instead of refused.
  */
 
 const TIMEOUT_MS = 120_000;
@@ -25,4 +26,8 @@ test('demo --short exits 0 and its summary passes activation, scale-up, scale-do
   console.log(`e2e-demo: exit ${code ?? signal} after ${tookS.toFixed(1)} s; summary: ${summary.map((l) => l.trim()).join(' | ')}`);
   assert.equal(code, 0, `demo exited ${code ?? signal}; last output:\n${demo.tail(30)}`);
   for (const line of STORY) assert.ok(demo.output.some((l) => l.includes(line)), `summary lacks "${line}"`);
+  // issue 14: with the demo's default holdAtZero the first request is held, then answered.
+  const first = demo.output.find((l) => l.includes('First request:'));
+  console.log(`e2e-demo: ${first?.slice(0, first.indexOf(' Client totals'))}`);
+  assert.match(first ?? '', /First request: answered after \d+\.\d+ s \(held at zero replicas/);
 });

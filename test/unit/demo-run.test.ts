@@ -107,10 +107,13 @@ test('run-demo: options are validated (non-loopback host, min > max replicas)', 
 test('demo flags: argv and env map onto DemoOptions', async () => {
   const { demoOptionsFromArgv } = await import('../../src/demo/flags.js');
   const o = demoOptionsFromArgv(['--short', '--port', '18080', '--quantile', 'p99', '--rps-target', '50', '--eager-server'], {});
-  assert.deepEqual(o, { short: true, lazyServer: false, serverPort: 18080, latencyQuantile: 'p99', rpsTarget: 50 });
+  assert.deepEqual(o, { short: true, lazyServer: false, holdAtZeroMs: 10_000, serverPort: 18080, latencyQuantile: 'p99', rpsTarget: 50 });
   const parsed = DemoOptions.parse(o);
   assert.equal(parsed.serverPort, 18080);
-  assert.deepEqual(demoOptionsFromArgv([], { DEMO_SHORT: '1' }), { short: true, lazyServer: true });
+  assert.deepEqual(demoOptionsFromArgv([], { DEMO_SHORT: '1' }), { short: true, lazyServer: true, holdAtZeroMs: 10_000 });
+  assert.equal(demoOptionsFromArgv(['--hold-at-zero', '0'], {}).holdAtZeroMs, 0);
+  assert.equal(demoOptionsFromArgv(['--hold-at-zero', '30s'], {}).holdAtZeroMs, 30_000);
+  assert.throws(() => demoOptionsFromArgv(['--hold-at-zero', '5m'], {}), /--hold-at-zero.*1s to 2m/);
   assert.throws(() => demoOptionsFromArgv(['--port', 'abc'], {}), /--port.*must be a number/);
   assert.throws(() => demoOptionsFromArgv(['--bogus'], {}), /unknown flag --bogus/);
 });

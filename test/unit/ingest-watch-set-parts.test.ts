@@ -10,6 +10,8 @@ const target = (i: number, netnsLength = 4000): WatchTarget__Output => ({
   target_id: `t${i}`,
   servers: Array.from({ length: 16 }, (_, k) => ({ port: 1000 + k, netns_path: `/run/netns/${'n'.repeat(netnsLength)}`, pod_namespace: '', pod_selector: {} })),
   demand_addresses: ['10.0.0.1:80'],
+  hold_at_zero_ms: 0,
+  ready: false,
 });
 
 test('a watch set is split into messages whose encoded size stays under the budget, in order, one generation', () => {

@@ -3,6 +3,8 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { KubernetesError } from '../../src/kubernetes/errors.js';
 import { ServiceResolver, type ServiceResolution } from '../../src/kubernetes/service-resolver.js';
+import { endpointSliceSchema, parseWith, serviceSchema } from '../../src/kubernetes/objects.js';
+import { resolveService } from '../../src/kubernetes/service-resolution.js';
 import { StandInApiServer } from '../helpers/kube-apiserver.js';
 import { endpointSlice, service } from '../helpers/kube-fixtures.js';
 import { Recorder, testBackoff, waitFor } from '../helpers/kube-wait.js';
@@ -49,6 +51,7 @@ describe('ServiceResolver (stand-in API server)', () => {
       targetPorts: [8080],
       podSelector: { app: 'dual', tier: 'web' },
       unresolvedPortNames: [],
+      endpointsReady: false,
     } satisfies ServiceResolution);
   });
 
@@ -124,6 +127,28 @@ describe('ServiceResolver (stand-in API server)', () => {
     api.remove('EndpointSlice', ns, 'named-a1b2c');
     const third = await changes.next('old slice gone', (r) => r.targetPorts.length === 1);
     assert.deepEqual(third.targetPorts, [8081]);
+    await watch.close();
+  });
+
+  test('holdAtZero readiness: endpointsReady follows the ready condition of EndpointSlice endpoints', async () => {
+    api.apply(service({ namespace: ns, name: 'held', clusterIPs: ['10.96.0.70'], selector: { app: 'held' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }));
+    const watch = await resolver.watch({ namespace: ns, service: 'held' });
+    const changes = new Recorder<ServiceResolution>();
+    watch.onChange(changes.push);
+    assert.equal(watch.current()?.endpointsReady, false, 'no slices: not ready');
+    // A starting pod: listed with ready=false, which must not release held connections.
+    api.apply(endpointSlice({ namespace: ns, service: 'held', suffix: 'h1', ports: [{ name: 'http', port: 8080 }], endpoints: [{ ip: '10.244.1.20', podName: 'held-1', nodeName: 'node-a', ready: false }] }));
+    // Pure check of the same rule (the watch emits nothing for an unchanged resolution).
+    const svc = parseWith(serviceSchema, service({ namespace: ns, name: 'held', clusterIPs: ['10.96.0.70'], selector: { app: 'held' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }));
+    const notReady = parseWith(endpointSliceSchema, endpointSlice({ namespace: ns, service: 'held', suffix: 'h1', ports: [{ name: 'http', port: 8080 }], endpoints: [{ ip: '10.244.1.20', podName: 'held-1', nodeName: 'node-a', ready: false }] }));
+    assert.ok(notReady);
+    assert.equal(resolveService({ namespace: ns, service: 'held' }, svc, [notReady]).endpointsReady, false);
+    // The same slice turning ready must be the first change that says ready.
+    api.apply(endpointSlice({ namespace: ns, service: 'held', suffix: 'h1', ports: [{ name: 'http', port: 8080 }], endpoints: [{ ip: '10.244.1.20', podName: 'held-1', nodeName: 'node-a', ready: true }] }));
+    await changes.next('endpoint ready', (r) => r.endpointsReady);
+    assert.equal(changes.values.filter((r) => r.endpointsReady).length, 1, 'a not-ready endpoint never reads as ready');
+    api.remove('EndpointSlice', ns, 'held-h1');
+    await changes.next('scaled back to zero', (r) => !r.endpointsReady);
     await watch.close();
   });
 

@@ -23,6 +23,10 @@ const good: { name: string; metadata: Record<string, string>; expect: Partial<Tr
   { name: 'activation keys', metadata: { ...base, activationRequests: '5', activationWindow: '10m' }, expect: { activationRequests: 5, activationWindowMs: 600_000 } },
   { name: 'service mode parses (resolving needs Kubernetes)', metadata: { service: 'web', servicePort: 'http', targetValue: '1' }, expect: {} },
   { name: 'empty values count as absent', metadata: { ...base, metric: '', window: ' ' }, expect: { metric: 'latency', windowMs: 30_000 } },
+  { name: 'holdAtZero off by default', metadata: base, expect: { holdAtZeroMs: 0 } },
+  { name: 'holdAtZero 30s (standalone)', metadata: { ...base, demandAddress: '10.0.0.1:80', holdAtZero: '30s' }, expect: { holdAtZeroMs: 30_000 } },
+  { name: 'holdAtZero 2m with service', metadata: { service: 'web', targetValue: '1', holdAtZero: '2m' }, expect: { holdAtZeroMs: 120_000 } },
+  { name: 'holdAtZero 0 is off', metadata: { ...base, holdAtZero: '0' }, expect: { holdAtZeroMs: 0 } },
 ];
 
 /** Every key with a wrong value, a missing targetValue, and the cross-field rules. */
@@ -54,6 +58,11 @@ const bad: { name: string; metadata: Record<string, string>; key: string; form: 
   { name: 'activationRequests fraction', metadata: { ...base, activationRequests: '1.5' }, key: 'activationRequests', form: /integer/ },
   { name: 'activationWindow 0s', metadata: { ...base, activationWindow: '0s' }, key: 'activationWindow', form: /1s/ },
   { name: 'nothing to observe', metadata: { targetValue: '1' }, key: 'port', form: /nothing to observe/ },
+  { name: 'holdAtZero not a duration', metadata: { ...base, demandAddress: '10.0.0.1:80', holdAtZero: 'forever' }, key: 'holdAtZero', form: /duration from 1s to 2m/ },
+  { name: 'holdAtZero too short', metadata: { ...base, demandAddress: '10.0.0.1:80', holdAtZero: '500ms' }, key: 'holdAtZero', form: /1s to 2m/ },
+  { name: 'holdAtZero too long', metadata: { ...base, demandAddress: '10.0.0.1:80', holdAtZero: '5m' }, key: 'holdAtZero', form: /1s to 2m/ },
+  { name: 'holdAtZero without demandAddress', metadata: { ...base, holdAtZero: '30s' }, key: 'holdAtZero', form: /"demandAddress" and "port"/ },
+  { name: 'holdAtZero without port', metadata: { demandAddress: '10.0.0.1:80', targetValue: '1', holdAtZero: '30s' }, key: 'holdAtZero', form: /server whose readiness/ },
 ];
 
 describe('trigger metadata (pure)', () => {

@@ -147,6 +147,10 @@ test('every report goes to both scalers with consecutive sequence numbers, witho
     demand_refused: 0,
     bucket_index: [100],
     bucket_count: [7],
+    listeners: 0,
+    held_connections: 0,
+    released_connections: 0,
+    timed_out_connections: 0,
   });
   assert.equal(logs.lines.length, logLinesBefore, 'no log line per report');
 

@@ -109,6 +109,10 @@ test('a tick becomes a wire report with sparse buckets as parallel arrays', () =
         demand_refused: 4,
         bucket_index: [7, 200],
         bucket_count: [2, 1],
+        listeners: 0,
+        held_connections: 0,
+        released_connections: 0,
+        timed_out_connections: 0,
       },
     ],
   });

@@ -13,6 +13,10 @@ export interface TargetDelta {
   'demand_refused'?: (number | string | Long);
   'bucket_index'?: (number)[];
   'bucket_count'?: (number | string | Long)[];
+  'listeners'?: (number);
+  'held_connections'?: (number | string | Long);
+  'released_connections'?: (number | string | Long);
+  'timed_out_connections'?: (number | string | Long);
 }
 
 export interface TargetDelta__Output {
@@ -25,4 +29,8 @@ export interface TargetDelta__Output {
   'demand_refused': (number);
   'bucket_index': (number)[];
   'bucket_count': (number)[];
+  'listeners': (number);
+  'held_connections': (number);
+  'released_connections': (number);
+  'timed_out_connections': (number);
 }

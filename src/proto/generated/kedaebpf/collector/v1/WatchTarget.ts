@@ -2,15 +2,20 @@
 // Original file: proto/collector.proto
 
 import type { ServerSelector as _kedaebpf_collector_v1_ServerSelector, ServerSelector__Output as _kedaebpf_collector_v1_ServerSelector__Output } from '../../../kedaebpf/collector/v1/ServerSelector.js';
+import type { Long } from '@grpc/proto-loader';
 
 export interface WatchTarget {
   'target_id'?: (string);
   'servers'?: (_kedaebpf_collector_v1_ServerSelector)[];
   'demand_addresses'?: (string)[];
+  'hold_at_zero_ms'?: (number | string | Long);
+  'ready'?: (boolean);
 }
 
 export interface WatchTarget__Output {
   'target_id': (string);
   'servers': (_kedaebpf_collector_v1_ServerSelector__Output)[];
   'demand_addresses': (string)[];
+  'hold_at_zero_ms': (number);
+  'ready': (boolean);
 }

@@ -1,0 +1,92 @@
+/**
+ * What the collectors need to hold a target's first connections (holdAtZero): how long,
+ * and whether the target is ready. Pure bookkeeping, no I/O; the registry owns one and
+ * pushes a new watch set when `onChange` fires.
+ *
+ * - holdAtZero is a trigger key, but collectors hold per target: triggers sharing a target
+ *   (e.g. a latency and an rps trigger on one Service) each state theirs, and the target
+ *   holds for the longest one still stated. A trigger that drops the key states 0.
+ * - Ready: Kubernetes mode knows it from the Service's EndpointSlices (the resolver sets
+ *   `endpointsReady`); standalone mode from the collectors' listening-socket view (a
+ *   listener on the target's server port on any node that reports).
+ */
+export interface TargetHold {
+  readonly holdAtZeroMs: number;
+  readonly ready: boolean;
+}
+
+interface TargetEntry {
+  /** trigger key -> holdAtZero ms it asked for */
+  readonly requests: Map<string, number>;
+  /** collector id -> listening sockets it reported last */
+  readonly listeners: Map<string, number>;
+  /** From EndpointSlices; undefined = this target has no Service (standalone readiness). */
+  endpointsReady: boolean | undefined;
+}
+
+export class HoldState {
+  private readonly targets = new Map<string, TargetEntry>();
+
+  constructor(private readonly onChange: (targetId: string) => void) {}
+
+  private entry(targetId: string): TargetEntry {
+    let entry = this.targets.get(targetId);
+    if (!entry) {
+      entry = { requests: new Map(), listeners: new Map(), endpointsReady: undefined };
+      this.targets.set(targetId, entry);
+    }
+    return entry;
+  }
+
+  /** What collectors are told for a target (holdAtZero 0 when nobody asked). */
+  get(targetId: string): TargetHold {
+    const entry = this.targets.get(targetId);
+    if (!entry) return { holdAtZeroMs: 0, ready: false };
+    const holdAtZeroMs = Math.max(0, ...entry.requests.values());
+    const listening = [...entry.listeners.values()].some((n) => n > 0);
+    return { holdAtZeroMs, ready: entry.endpointsReady ?? listening };
+  }
+
+  /** A trigger stated its holdAtZero (0 = off). */
+  request(targetId: string, triggerKey: string, holdAtZeroMs: number): void {
+    this.update(targetId, (entry) => {
+      if (holdAtZeroMs > 0) entry.requests.set(triggerKey, holdAtZeroMs);
+      else entry.requests.delete(triggerKey);
+    });
+  }
+
+  /** A collector's latest listening-socket count for a target (standalone readiness). */
+  reportListeners(targetId: string, collectorId: string, listeners: number): void {
+    this.update(targetId, (entry) => {
+      if (listeners > 0) entry.listeners.set(collectorId, listeners);
+      else entry.listeners.delete(collectorId);
+    });
+  }
+
+  /** Kubernetes mode: whether the target's Service has a ready endpoint. */
+  setEndpointsReady(targetId: string, ready: boolean | undefined): void {
+    this.update(targetId, (entry) => {
+      entry.endpointsReady = ready;
+    });
+  }
+
+  /** A collector went away: its listeners no longer say anything. */
+  forgetSource(collectorId: string): void {
+    for (const [targetId, entry] of this.targets) {
+      if (entry.listeners.has(collectorId)) this.update(targetId, (e) => e.listeners.delete(collectorId));
+    }
+  }
+
+  /** The target expired. */
+  forget(targetId: string): void {
+    this.targets.delete(targetId);
+  }
+
+  private update(targetId: string, change: (entry: TargetEntry) => void): void {
+    const before = this.get(targetId);
+    change(this.entry(targetId));
+    const after = this.get(targetId);
+    // Readiness only matters to collectors of a target that holds: no watch-set churn else.
+    if (before.holdAtZeroMs !== after.holdAtZeroMs || (after.holdAtZeroMs > 0 && before.ready !== after.ready)) this.onChange(targetId);
+  }
+}
