@@ -16,19 +16,9 @@ packages=(
   prometheus                              # promtool and a real Prometheus server for the metrics tests
   openssl                                 # certificates for the TLS/mTLS tests
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: missing Debian packages: ${missing[*]}; run this script as root (or apt-get install -y ${missing[*]})" >&2
-    exit 1
-  fi
-  echo "setup: installing ${missing[*]}" >&2
-  apt-get update -q >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
+# shellcheck source=scripts/install-packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/install-packages.sh"
+install_missing setup "${packages[@]}"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund >&2
