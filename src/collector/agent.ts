@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { LOAD_CHECK_MS, LoadJumpWatch } from './load-jump.js';
+import { JUMP_FOLLOW_MS, LOAD_CHECK_MS, LoadJumpWatch } from './load-jump.js';
 import type { CollectorTick, ReceivedWatchTarget, WatchEntry } from './types.js';
 import { resolveWatchTargets, type NodeNamespaces } from './watch-resolution.js';
 
@@ -46,6 +46,8 @@ export class CollectorAgent {
   private loadTimer: NodeJS.Timeout | undefined;
   private readonly loadJumps = new LoadJumpWatch();
   private lastEmitMs = 0;
+  /** Until then every load check reports (the moments after a jump). */
+  private followJumpUntilMs = 0;
   private unsubscribeWakeup: (() => void) | undefined;
   private readonly log: Logger;
   private lastPendingLog = '';
@@ -91,13 +93,17 @@ export class CollectorAgent {
   }
 
   private checkLoad(): void {
-    if (Date.now() - this.lastEmitMs < LOAD_CHECK_MS) return;
+    const nowMs = Date.now();
+    if (nowMs - this.lastEmitMs < LOAD_CHECK_MS) return;
     try {
-      const now = this.options.kernel.inFlightNow?.();
-      if (now === undefined) return;
-      const jumped = this.loadJumps.jumped(now);
-      if (jumped.length === 0) return;
-      this.log.debug({ targets: jumped }, 'load jump: reporting before the tick ends');
+      if (nowMs >= this.followJumpUntilMs) {
+        const now = this.options.kernel.inFlightNow?.();
+        if (now === undefined) return;
+        const jumped = this.loadJumps.jumped(now);
+        if (jumped.length === 0) return;
+        this.followJumpUntilMs = nowMs + JUMP_FOLLOW_MS;
+        this.log.debug({ targets: jumped }, 'load jump: reporting before the tick ends');
+      }
     } catch (err) {
       this.log.error({ err }, 'reading in-flight gauges failed');
       return;

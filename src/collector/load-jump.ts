@@ -12,6 +12,12 @@ import type { CollectorTick } from './types.js';
 
 /** How often in-flight gauges are compared between ticks (one batch map read each time). */
 export const LOAD_CHECK_MS = 200;
+/**
+ * After a jump the agent keeps reporting every LOAD_CHECK_MS for this long: the first early
+ * report carries a fifth of a second of the new load, and a window quantile needs a little
+ * more of it to move, so the next few arrive at the same pace instead of a tick later.
+ */
+export const JUMP_FOLLOW_MS = 1000;
 export const JUMP_MIN_IN_FLIGHT = 4;
 
 export function inFlightJumped(reported: number, now: number): boolean {
