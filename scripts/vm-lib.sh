@@ -33,7 +33,8 @@ vm_require_tools() {
   local missing=()
   command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
   [ -x "$VIRTIOFSD" ] || missing+=(qemu-system-common)
-  [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx insmod || missing+=(busybox-static)
+  # grep without -q: under pipefail, -q's early exit can kill busybox with SIGPIPE and fail the pipe
+  [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -x insmod >/dev/null || missing+=(busybox-static)
   command -v depmod >/dev/null || missing+=(kmod)
   command -v cpio >/dev/null || missing+=(cpio)
   command -v apt-get >/dev/null || missing+=(apt)

@@ -28,6 +28,8 @@ const metaSchema = z.object({
   /** vm_boot's status: 0 the guest reported one, 124 timed out, 125 died. */
   boot: z.coerce.number(),
   guestExit: z.coerce.number().nullable(),
+  /** Boots it took: 2 when the first guest's node died of SIGSEGV (scripts/vm-test.sh). */
+  attempts: z.coerce.number().int().min(1).default(1),
   seconds: z.coerce.number(),
 });
 type Meta = z.infer<typeof metaSchema>;
@@ -124,7 +126,8 @@ for (const series of seriesList) {
   }
   const { probe, checks, garbled } = readGuest(series);
   const boot = meta.boot === 124 ? 'timed out' : meta.boot === 125 ? 'died without a status' : `exited ${meta.guestExit}`;
-  console.log(`vm-test kernel=${meta.kernel} series=${series} guest=${quote(boot)} seconds=${meta.seconds}`);
+  const retried = meta.attempts > 1 ? ` attempts=${meta.attempts} (the first guest's node died of SIGSEGV; ${series}.crashed.* in the log dir)` : '';
+  console.log(`vm-test kernel=${meta.kernel} series=${series} guest=${quote(boot)} seconds=${meta.seconds}${retried}`);
   for (const g of garbled) mismatch(`kernel=${meta.kernel} unreadable guest line: ${g}`);
   if (meta.boot !== 0 || meta.guestExit !== 0) printEvidence(series);
 
