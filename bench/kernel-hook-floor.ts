@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { CollectorCore } from '../src/collector/core.js';
 import { createLogger } from '../src/log.js';
 import { createNetns } from '../test/helpers/netns.js';
-import { FLOOR_PROGRAM as FLOOR, PART_PROGRAMS, attachFloorPrograms, type FloorPrograms } from './lib/floor.js';
+import { FLOOR_PROGRAM as FLOOR, PART_PROGRAMS, attachFloorPrograms, progStats, type FloorPrograms } from './lib/floor.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, connections: { type: 'string', default: '32' } } });
 const SECONDS = Number(values.seconds);
@@ -49,9 +49,8 @@ try {
   const requests = core.readTick().targets[0]?.requests ?? 0;
   const perRun: Record<string, { runs: number; ns: number }> = {};
   for (const [program, id] of Object.entries(ids)) {
-    const info = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '--json'], { encoding: 'utf8' })) as { run_time_ns?: number; run_cnt?: number };
-    const runs = info.run_cnt ?? 0;
-    perRun[program] = { runs, ns: runs ? (info.run_time_ns ?? 0) / runs : 0 };
+    const { ns: runTimeNs, cnt: runs } = progStats(id);
+    perRun[program] = { runs, ns: runs ? runTimeNs / runs : 0 };
   }
   const floorNs = perRun[FLOOR]?.ns ?? 0;
   console.log(`per-hook cost under wrk (${requests} requests timed by the kernel); measuring floor ${floorNs.toFixed(1)} ns/run:`);

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,7 +5,7 @@ import { CollectorCore } from '../../src/collector/core.js';
 import { HOLD_PROGRAMS } from '../../src/collector/hold.js';
 import { createLogger } from '../../src/log.js';
 import { createNetns } from '../../test/helpers/netns.js';
-import { FLOOR_PROGRAM, attachFloorPrograms, type FloorPrograms } from '../lib/floor.js';
+import { FLOOR_PROGRAM, attachFloorPrograms, type FloorPrograms, progStats } from '../lib/floor.js';
 import { startNginx } from '../lib/nginx.js';
 import { round } from '../lib/stats.js';
 import type { CaseContext, CaseNotes } from '../lib/types.js';
@@ -37,10 +36,6 @@ const PORT = 8093;
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 const PROGRAM = 'hold_syn_egress';
 
-function progStats(id: number): { ns: number; cnt: number } {
-  const info = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '--json'], { encoding: 'utf8' })) as { run_time_ns?: number; run_cnt?: number };
-  return { ns: info.run_time_ns ?? 0, cnt: info.run_cnt ?? 0 };
-}
 
 export async function holdEgress(ctx: CaseContext): Promise<HoldEgressResult> {
   const seconds = ctx.quick ? 2 : 5;

@@ -1,9 +1,8 @@
 import fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { CollectorCore } from '../../src/collector/core.js';
 import { createLogger } from '../../src/log.js';
 import { createNetns, type TestNetns } from '../../test/helpers/netns.js';
-import { FLOOR_PROGRAM, attachFloorPrograms, type FloorPrograms } from '../lib/floor.js';
+import { FLOOR_PROGRAM, attachFloorPrograms, type FloorPrograms, progStats } from '../lib/floor.js';
 import { startNginx } from '../lib/nginx.js';
 import { bootstrapMedianCi, median, round } from '../lib/stats.js';
 import type { CaseContext, CaseNotes } from '../lib/types.js';
@@ -138,8 +137,3 @@ export async function kernelOverhead(ctx: CaseContext): Promise<OverheadResult> 
   }
 }
 
-/** Cumulative run time / count of one program (bpf_stats counts only while enabled). */
-function progStats(id: number): { ns: number; cnt: number } {
-  const info = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '--json'], { encoding: 'utf8' })) as { run_time_ns?: number; run_cnt?: number };
-  return { ns: info.run_time_ns ?? 0, cnt: info.run_cnt ?? 0 };
-}

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { BpfObject } from '../../src/bpf/object.js';
+import { programRunStats } from '../../src/bpf/prog-stats.js';
 import { DEFAULT_BPF_OBJECT } from '../../src/collector/core.js';
 
 /**
@@ -39,4 +40,10 @@ export function attachFloorPrograms(withParts = false): FloorPrograms {
     object.close();
     throw err;
   }
+}
+
+/** Cumulative run time (ns) and run count of one program by id (kernel.bpf_stats_enabled counts). */
+export function progStats(id: number): { ns: number; cnt: number } {
+  const s = programRunStats(id);
+  return { ns: Number(s.runTimeNs), cnt: Number(s.runCount) };
 }
