@@ -36,11 +36,13 @@ const log = (m: string): void => console.error(`[resource-bounds] ${m}`);
 const worker = (name: string): string => path.join(REPO, 'bench/workers', name);
 const perSlotMaxBytes = SLOT_BYTES + SPARSE_OVERHEAD_BYTES + BUCKET_COUNT * ENTRY_BYTES;
 
-async function startScaler(): Promise<{ scaler: CliProcess; address: string }> {
+/** The `scaler` CLI with default bounds; collectors dial `ingestAddress` (loopback, `--ingest-auth none`). */
+async function startScaler(): Promise<{ scaler: CliProcess; address: string; ingestAddress: string }> {
   const port = await freePort();
-  const scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--log-level', 'info', '--kubernetes', 'off']);
+  const ingestPort = await freePort();
+  const scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-auth', 'none', '--log-level', 'info', '--kubernetes', 'off']);
   await scaler.waitForLog(/^scaler listening$/, 30_000);
-  return { scaler, address: `127.0.0.1:${port}` };
+  return { scaler, address: `127.0.0.1:${port}`, ingestAddress: `127.0.0.1:${ingestPort}` };
 }
 
 async function stopTimed(p: CliProcess): Promise<number> {
@@ -65,7 +67,7 @@ async function fullWindows(targets: number): Promise<Record<string, unknown>> {
   const address = `127.0.0.1:${port}`;
   const keda = new KedaClient(address);
   try {
-    await scaler.waitForLog(/^listening$/, 30_000);
+    const { ingestPort } = await scaler.waitForLog(/^listening$/, 30_000);
     const heap = async (): Promise<Record<string, unknown>> => {
       const next = new Promise<Record<string, unknown>>((resolve) => {
         const seen = new Set<unknown>();
@@ -83,7 +85,7 @@ async function fullWindows(targets: number): Promise<Record<string, unknown>> {
       await keda.metricName({ name: `mem-${i}`, namespace: 'bench', metadata: { scalerAddress: 'b:9090', port: String(21_000 + i), window: '10m', activationWindow: '10m', targetValue: '100' } });
     }
     const before = await heap();
-    const filled = await spawnNode(worker('flood.ts'), ['fill', address, '600']).waitForLog(/^done$/, 600_000);
+    const filled = await spawnNode(worker('flood.ts'), ['fill', `127.0.0.1:${String(ingestPort)}`, '600']).waitForLog(/^done$/, 600_000);
     await sleep(1000);
     const after = await heap();
     const slotsPerTarget = MAX_FINE_SLOTS + Math.ceil(600 / COARSE_SLOT_SECONDS) + 2;
@@ -108,7 +110,7 @@ async function fullWindows(targets: number): Promise<Record<string, unknown>> {
 
 async function guard(): Promise<Record<string, unknown>> {
   const results: Record<string, unknown> = {};
-  const { scaler, address } = await startScaler();
+  const { scaler, address, ingestAddress } = await startScaler();
   const keda = new KedaClient(address);
   try {
     const baseline = rssMb(scaler.pid);
@@ -121,13 +123,13 @@ async function guard(): Promise<Record<string, unknown>> {
     log(`attack 4: ${JSON.stringify(results.attack4)}`);
     const streamMd = { scalerAddress: 'bench:9090', port: '18000', targetValue: '100', window: '10m', activationWindow: '10m' };
     await keda.metricName({ name: 'bench-streams', namespace: 'bench', metadata: streamMd });
-    await spawnNode(worker('flood.ts'), ['fill', address, '600']).waitForLog(/^done$/, 600_000);
+    await spawnNode(worker('flood.ts'), ['fill', ingestAddress, '600']).waitForLog(/^done$/, 600_000);
 
     // Attack 5: 2000 streams on the full 10m target, 50 collectors x 300 reports/s to it.
     const streamId = targetId(parseTriggerMetadata(streamMd).selection);
     const streams = spawnNode(worker('flood.ts'), ['streams', address, '2000', '18000']);
     await streams.waitForLog(/^ready$/, 120_000);
-    const reports = spawnNode(worker('flood.ts'), ['reports', address, '50', '300', '30', streamId]);
+    const reports = spawnNode(worker('flood.ts'), ['reports', ingestAddress, '50', '300', '30', streamId]);
     await reports.waitForLog(/^ready$/, 60_000);
     const during5 = await probe(address, 25);
     const sent = await reports.waitForLog(/^done$/, 60_000);
@@ -135,7 +137,7 @@ async function guard(): Promise<Record<string, unknown>> {
     log(`attack 5: ${JSON.stringify(results.attack5)}`);
 
     // Attack 9: 1M-entry bucket arrays, 2 streams x 15.
-    const huge = spawnNode(worker('flood.ts'), ['huge', address, '2', '15']);
+    const huge = spawnNode(worker('flood.ts'), ['huge', ingestAddress, '2', '15']);
     await huge.waitForLog(/^ready$/, 60_000);
     const during9 = await probe(address, 15);
     const hugeDone = await huge.waitForLog(/^done$/, 120_000).catch(() => ({ codes: 'not finished' }));
@@ -162,8 +164,9 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
   // delay and can collect garbage on demand (heap-scaler.ts).
   const port = await freePort();
   const scaler = spawnNode(worker('heap-scaler.ts'), [String(port), '10000'], { nodeFlags: ['--expose-gc', ...scalerNodeFlags] });
-  await scaler.waitForLog(/^listening$/, 30_000);
+  const { ingestPort } = await scaler.waitForLog(/^listening$/, 30_000);
   const address = `127.0.0.1:${port}`;
+  const ingestAddress = `127.0.0.1:${String(ingestPort)}`;
   const samples: Record<string, number>[] = [];
   scaler.onLine((l) => {
     if (l.msg === 'sample') samples.push(l as Record<string, number>);
@@ -183,7 +186,7 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
     await streams.waitForLog(/^ready$/, 180_000);
     const per = NODES / SIM_PROCESSES;
     const sims = Array.from({ length: SIM_PROCESSES }, (_, p) =>
-      spawnNode(worker('collector-sim.ts'), [address, String(p * per), String(per), String(PER_NODE), String(TARGETS), String(durationMs + 5000)]),
+      spawnNode(worker('collector-sim.ts'), [ingestAddress, String(p * per), String(per), String(PER_NODE), String(TARGETS), String(durationMs + 5000)]),
     );
     extra.push(...sims);
     await Promise.all(sims.map((s) => s.waitForLog(/^ready$/, 180_000)));
