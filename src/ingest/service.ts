@@ -6,6 +6,7 @@ import type { CollectorMessage__Output } from '../proto/generated/kedaebpf/colle
 import type { ScalerMessage } from '../proto/generated/kedaebpf/collector/v1/ScalerMessage.js';
 import type { StreamTracker } from '../server/streams.js';
 import { AuthFailure, bearerToken, type CollectorAuthenticator, type CollectorIdentity } from './auth/identity.js';
+import { BudgetedQueue } from './budgeted-queue.js';
 import type { Ingest, IngestSession } from './ingest.js';
 import { resetServerStream } from './reset-stream.js';
 import { DEFAULT_SLOW_READER_MS, WatchSetSender } from './watch-set-sender.js';
@@ -15,6 +16,13 @@ const HELLO_TIMEOUT_MS = 10_000;
 
 /** Messages a peer may send before its credentials are verified (Hello, and a report racing it). */
 const MAX_MESSAGES_BEFORE_AUTH = 4;
+
+/**
+ * Reports of one stream waiting in the ingest queue before the stream is paused (its
+ * collector then waits on HTTP/2 flow control), and the count at which it reads again.
+ */
+const MAX_QUEUED_REPORTS_PER_STREAM = 8;
+const RESUME_AT_QUEUED_REPORTS = 2;
 
 /** One warn line about refused peers per this many ms; the rest are counted (IngestStats.authFailures). */
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
@@ -28,6 +36,8 @@ export interface CollectorIngestOptions {
   readonly slowReaderMs?: number;
   /** Bytes per WatchSet message. Default WATCH_SET_PART_BYTES (1 MiB). */
   readonly maxWatchSetPartBytes?: number;
+  /** Where reports wait to be applied in bounded slices (budgeted-queue.ts). Default: one per handler set. */
+  readonly queue?: BudgetedQueue;
 }
 
 /**
@@ -35,9 +45,12 @@ export interface CollectorIngestOptions {
  * first (UNAUTHENTICATED / PERMISSION_DENIED before anything is read or revealed), then
  * Hello -> Welcome + WatchSet (in parts, through a bounded per-stream queue); WatchSet again
  * on every registry change; reports handed to Ingest (bad ones are counted there, the stream
- * stays up). Protocol violations end the stream with an error status.
+ * stays up) through a queue applied in bounded slices per event-loop turn, so KEDA's calls
+ * are answered in between (budgeted-queue.ts). Protocol violations end the stream with an
+ * error status.
  */
 export function collectorIngestHandlers(ingest: Ingest, streams: StreamTracker, log: Logger, options: CollectorIngestOptions): CollectorIngestHandlers {
+  const queue = options.queue ?? new BudgetedQueue();
   let lastRefusalLogMs = -Infinity;
   let refusalsSinceLog = 0;
   const logRefusal = (fields: Record<string, unknown>): void => {
@@ -57,6 +70,9 @@ export function collectorIngestHandlers(ingest: Ingest, streams: StreamTracker, 
       let sender: WatchSetSender | undefined;
       let identity: CollectorIdentity | undefined;
       let finished = false;
+      /** This stream's reports in the queue, and whether it is paused for having too many. */
+      let queuedReports = 0;
+      let paused = false;
       const early: CollectorMessage__Output[] = [];
       const helloTimer = setTimeout(() => fail(new ScalerError('PROTOCOL_VIOLATION', `no Hello within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
       const cleanup = (): void => {
@@ -113,7 +129,22 @@ export function collectorIngestHandlers(ingest: Ingest, streams: StreamTracker, 
             });
           } else if (message.body === 'report' && message.report) {
             if (!session) throw new ScalerError('PROTOCOL_VIOLATION', 'Report before Hello');
-            session.report(message.report);
+            const s = session;
+            const report = message.report;
+            queuedReports++;
+            if (queuedReports >= MAX_QUEUED_REPORTS_PER_STREAM && !paused) {
+              paused = true;
+              call.pause();
+            }
+            queue.push(() => {
+              queuedReports--;
+              if (paused && queuedReports <= RESUME_AT_QUEUED_REPORTS) {
+                paused = false;
+                if (!finished) call.resume();
+              }
+              // A stream that ended or failed meanwhile: its session is closed, its reports go with it.
+              if (!finished) s.report(report);
+            });
           } else {
             throw new ScalerError('PROTOCOL_VIOLATION', 'empty CollectorMessage (neither hello nor report)');
           }
@@ -143,8 +174,8 @@ export function collectorIngestHandlers(ingest: Ingest, streams: StreamTracker, 
           },
           (err: unknown) => fail(err),
         );
-      // The collector closed its side: close ours with OK.
-      call.on('end', () => finish(() => call.end()));
+      // The collector closed its side: close ours with OK once its queued reports are applied.
+      call.on('end', () => queue.push(() => finish(() => call.end())));
       call.on('cancelled', () => {
         if (!finished) {
           finished = true;
