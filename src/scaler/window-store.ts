@@ -582,8 +582,18 @@ export class WindowStore {
   setInFlight(id: string, source: string, value: number, now: number): void {
     const t = this.targets.get(id);
     if (!t) return;
-    if (value > 0) t.inFlight.set(source, { value, atMs: now });
-    else t.inFlight.delete(source);
+    if (value > 0) {
+      // Updated in place: one gauge per source and target, written on every report.
+      const gauge = t.inFlight.get(source);
+      if (gauge) {
+        gauge.value = value;
+        gauge.atMs = now;
+      } else {
+        t.inFlight.set(source, { value, atMs: now });
+      }
+    } else {
+      t.inFlight.delete(source);
+    }
   }
 
   /** A source restarted or disconnected: its gauges no longer describe anything. */
