@@ -164,6 +164,15 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
   // delay and can collect garbage on demand (heap-scaler.ts).
   const port = await freePort();
   const scaler = spawnNode(worker('heap-scaler.ts'), [String(port), '10000'], { nodeFlags: ['--expose-gc', ...scalerNodeFlags] });
+  // A scaler that dies mid-soak (e.g. its heap limit is too small) says why.
+  let stderrTail = '';
+  scaler.child.stderr?.on('data', (d: Buffer) => {
+    stderrTail = (stderrTail + d.toString()).slice(-4000);
+  });
+  let stopping = false;
+  scaler.child.once('exit', (code, signal) => {
+    if (!stopping) log(`scaler exited during the soak (code ${String(code)}, signal ${String(signal)}): ${stderrTail}`);
+  });
   const { ingestPort } = await scaler.waitForLog(/^listening$/, 30_000);
   const address = `127.0.0.1:${port}`;
   const ingestAddress = `127.0.0.1:${String(ingestPort)}`;
@@ -233,9 +242,15 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
     const firstHalf = rss.filter((r) => r.s < (minutes * 60) / 2);
     const maxMb = (xs: { mb: number }[]): number => maxOf(xs.map((x) => x.mb));
     const slope = half.length > 1 ? ((half.at(-1)!.mb - half[0]!.mb) / (half.at(-1)!.s - half[0]!.s)) * 60 : 0;
+    // Where RSS is: the V8 heap (total and used), memory outside it (external: typed arrays'
+    // buffers, so the histograms), the rest native (gRPC/HTTP/2 buffers, code, allocator slack).
+    const memoryPerMinute = during
+      .filter((_, i) => (i + 1) % 6 === 0)
+      .map((x, i) => ({ minute: i + 1, rssMb: round(x.rssMb ?? 0, 1), heapTotalMb: round(x.heapTotalMb ?? 0, 1), heapUsedMb: round(x.heapUsedMb ?? 0, 1), externalMb: round(x.externalMb ?? 0, 1), arrayBuffersMb: round(x.arrayBuffersMb ?? 0, 1) }));
     const simsDone = await Promise.all(sims.map((s) => s.waitForLog(/^done$/, 60_000).catch(() => ({ sent: -1 }))));
     // Read before stopping: the scaler's shutdown ends every stream (with OK).
     const streamsEndedEarly = streamsEnded;
+    stopping = true;
     const sigtermMs = await stopTimed(scaler);
     return {
       minutes,
@@ -248,16 +263,20 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
       kedaPerMinute: minutesSeen,
       streamsEndedEarly,
       reportsSent: simsDone.reduce((n, s) => n + Number(s.sent), 0),
+      rssMaxFirstMinuteMb: round(maxMb(rss.filter((r) => r.s <= 60)), 1),
+      rssMaxLastMinuteMb: round(maxMb(rss.filter((r) => r.s >= minutes * 60 - 60)), 1),
       rssMaxFirstHalfMb: round(maxMb(firstHalf), 1),
       rssMaxSecondHalfMb: round(maxMb(half), 1),
       rssSecondHalfSlopeMbPerMin: round(slope, 2),
       rssSeries: rss.filter((_, i) => i % 6 === 0),
+      memoryPerMinute,
       liveHeapAfterGcMb: round(Number(heapAfterGc.heapUsedMb) + Number(heapAfterGc.externalMb), 1),
       storeAccountingMb: round(Number((heapAfterGc.store as { estimatedBytes: number }).estimatedBytes) / 1e6, 1),
       scalerLoopDelayP99MsWorst10s: round(maxOf(during.map((x) => x.loopDelayP99Ms ?? 0)), 1),
       scalerLoopDelayP99MsMedian10s: round(quantile(during.map((x) => x.loopDelayP99Ms ?? 0), 0.5), 1),
       scalerLoopDelayMaxMs: round(maxOf(during.map((x) => x.loopDelayMaxMs ?? 0)), 1),
       loadAverage1mMedian: round(quantile(loads, 0.5), 2),
+      loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)),
       formulaWorstCaseMb: round((TARGETS * MAX_FINE_SLOTS * SLOT_BYTES + Math.min(DEFAULT_MAX_HISTOGRAM_BYTES, TARGETS * MAX_FINE_SLOTS * (perSlotMaxBytes - SLOT_BYTES))) / 1e6, 1),
       sigtermMs,
     };
