@@ -10,11 +10,13 @@
  *     attack 5: a normal client's IsActive/GetMetrics p99 while 2000 StreamIsActive sit on a
  *       full 10m target and 50 collectors send 300 reports/s to it; SIGTERM time after;
  *     attack 9: the same p99 while 2 streams x 15 send 1M-entry reports.
- *   node --import tsx bench/resource-bounds.ts soak [--minutes 10] [--scaler-node-flags=--max-old-space-size=160]
+ *   node --import tsx bench/resource-bounds.ts soak [--minutes 10] [--scaler-node-flags='...']
  *     200 simulated collectors (50 target deltas each per second), 1,000 targets, 2,000
  *     open StreamIsActive, KEDA-shaped polling (operator every 30 s, HPA every 15 s):
  *     RSS over time and its plateau, live heap after GC, the scaler's event-loop delay
- *     (its own stalls, apart from a busy client's), p99 of KEDA calls, errors.
+ *     (its own stalls, apart from a busy client's), p99 of KEDA calls, errors. The scaler
+ *     runs with the shipped manifests' NODE_OPTIONS (heap limit) unless --scaler-node-flags
+ *     says otherwise.
  * Writes bench/results/resource-bounds-<mode>.json.
  */
 import fs from 'node:fs';
@@ -29,6 +31,7 @@ import { parseTriggerMetadata } from '../src/scaler/metadata.js';
 import { ENTRY_BYTES, SPARSE_OVERHEAD_BYTES } from '../src/scaler/sparse-counts.js';
 import { targetId } from '../src/scaler/target.js';
 import { rssMb } from './lib/proc-stat.js';
+import { shippedScalerNodeFlags } from './lib/shipped-node-options.js';
 import { REPO, cleanupCli, freePort, prepareCli, spawnCli, spawnNode, type CliProcess } from './lib/procs.js';
 import { maxOf, quantile, round, sleep } from './lib/stats.js';
 
@@ -286,9 +289,12 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
   }
 }
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { minutes: { type: 'string', default: '10' }, 'scaler-node-flags': { type: 'string', default: '' } } });
-/** Extra node flags for the soak's scaler process, e.g. --scaler-node-flags=--max-old-space-size=160 (what a container limit would call for). */
-const scalerNodeFlags = (values['scaler-node-flags'] ?? '').split(' ').filter(Boolean);
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { minutes: { type: 'string', default: '10' }, 'scaler-node-flags': { type: 'string' } } });
+/**
+ * Node flags for the soak's scaler process: by default the shipped manifests' NODE_OPTIONS
+ * (its heap limit); --scaler-node-flags='' runs without, --scaler-node-flags='--max-old-space-size=256' with another.
+ */
+const scalerNodeFlags = values['scaler-node-flags'] !== undefined ? values['scaler-node-flags'].split(' ').filter(Boolean) : shippedScalerNodeFlags();
 const mode = positionals[0];
 if (mode !== 'guard' && mode !== 'soak') {
   console.error('usage: node --import tsx bench/resource-bounds.ts guard|soak [--minutes N]');
@@ -300,7 +306,7 @@ const results = mode === 'guard' ? await guard() : await soak(Number(values.minu
 cleanupCli();
 const out = { mode, date: new Date().toISOString(), wallS: Math.round((Date.now() - started) / 1000), ...results };
 fs.mkdirSync(path.join(REPO, 'bench/results'), { recursive: true });
-const suffix = mode === 'soak' && scalerNodeFlags.length > 0 ? '-flags' : '';
+const suffix = mode === 'soak' && values['scaler-node-flags'] !== undefined ? '-flags' : '';
 fs.writeFileSync(path.join(REPO, `bench/results/resource-bounds-${mode}${suffix}.json`), `${JSON.stringify(out, null, 2)}\n`);
 console.log(JSON.stringify(out, null, 2));
 process.exit(0);

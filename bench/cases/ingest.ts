@@ -4,6 +4,7 @@ import type { SparseBuckets } from '../../src/histogram/histogram.js';
 import { KedaClient } from '../../src/keda/client.js';
 import { ProcessMeter, rssMb } from '../lib/proc-stat.js';
 import { REPO, freePort, spawnNode, type CliProcess } from '../lib/procs.js';
+import { shippedScalerNodeFlags } from '../lib/shipped-node-options.js';
 import { round, sleep } from '../lib/stats.js';
 import type { CaseContext, CaseNotes } from '../lib/types.js';
 import { kedaTargetRef } from '../workers/keda-targets.js';
@@ -41,7 +42,10 @@ export async function ingest(ctx: CaseContext): Promise<{ ingest: { cpuShare: nu
   const seconds = ctx.minutes !== undefined ? Math.round(ctx.minutes * 60) : ctx.quick ? 10 : 30;
   const port = await freePort();
   const ingestPort = await freePort();
-  const scaler = spawnNode(`${REPO}/bench/workers/ingest-scaler.ts`, [String(port), String(TARGETS * 2), String(ingestPort)]);
+  // Under the shipped heap limit (the manifests' NODE_OPTIONS): without one, V8 sizes its heap
+  // from this machine's 24 GB and RSS says more about garbage than about the scaler.
+  const nodeFlags = shippedScalerNodeFlags();
+  const scaler = spawnNode(`${REPO}/bench/workers/ingest-scaler.ts`, [String(port), String(TARGETS * 2), String(ingestPort)], { nodeFlags });
   const stats: StatsLine[] = [];
   scaler.onLine((line) => {
     if (line.msg === 'ingest-stats') stats.push(line as unknown as StatsLine);
@@ -128,6 +132,7 @@ export async function ingest(ctx: CaseContext): Promise<{ ingest: { cpuShare: nu
         scalerEventLoopDelayP99MsWorstSecond: round(Math.max(...window.map((s) => s.eventLoopDelayP99Ms)), 1),
         scalerEventLoopDelayMaxMs: round(Math.max(...window.map((s) => s.eventLoopDelayMaxMs)), 1),
         ...plateau,
+        scalerNodeFlags: nodeFlags.join(' '),
         loadAverage1mAtEnd: round(os.loadavg()[0] ?? 0, 2),
         lagDefinition: 'scaler merge time - report end_unix_ms (set when the simulator sent it); includes encode, HTTP/2, decode and the scaler event-loop queue',
       },
