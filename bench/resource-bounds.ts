@@ -10,11 +10,13 @@
  *     attack 5: a normal client's IsActive/GetMetrics p99 while 2000 StreamIsActive sit on a
  *       full 10m target and 50 collectors send 300 reports/s to it; SIGTERM time after;
  *     attack 9: the same p99 while 2 streams x 15 send 1M-entry reports.
- *   node --import tsx bench/resource-bounds.ts soak [--minutes 10] [--scaler-node-flags=--max-old-space-size=160]
+ *   node --import tsx bench/resource-bounds.ts soak [--minutes 10] [--scaler-node-flags='...']
  *     200 simulated collectors (50 target deltas each per second), 1,000 targets, 2,000
  *     open StreamIsActive, KEDA-shaped polling (operator every 30 s, HPA every 15 s):
  *     RSS over time and its plateau, live heap after GC, the scaler's event-loop delay
- *     (its own stalls, apart from a busy client's), p99 of KEDA calls, errors.
+ *     (its own stalls, apart from a busy client's), p99 of KEDA calls, errors. The scaler
+ *     runs with the shipped manifests' NODE_OPTIONS (heap limit) unless --scaler-node-flags
+ *     says otherwise.
  * Writes bench/results/resource-bounds-<mode>.json.
  */
 import fs from 'node:fs';
@@ -29,6 +31,7 @@ import { parseTriggerMetadata } from '../src/scaler/metadata.js';
 import { ENTRY_BYTES, SPARSE_OVERHEAD_BYTES } from '../src/scaler/sparse-counts.js';
 import { targetId } from '../src/scaler/target.js';
 import { rssMb } from './lib/proc-stat.js';
+import { shippedScalerNodeFlags } from './lib/shipped-node-options.js';
 import { REPO, cleanupCli, freePort, prepareCli, spawnCli, spawnNode, type CliProcess } from './lib/procs.js';
 import { maxOf, quantile, round, sleep } from './lib/stats.js';
 
@@ -36,11 +39,13 @@ const log = (m: string): void => console.error(`[resource-bounds] ${m}`);
 const worker = (name: string): string => path.join(REPO, 'bench/workers', name);
 const perSlotMaxBytes = SLOT_BYTES + SPARSE_OVERHEAD_BYTES + BUCKET_COUNT * ENTRY_BYTES;
 
-async function startScaler(): Promise<{ scaler: CliProcess; address: string }> {
+/** The `scaler` CLI with default bounds; collectors dial `ingestAddress` (loopback, `--ingest-auth none`). */
+async function startScaler(): Promise<{ scaler: CliProcess; address: string; ingestAddress: string }> {
   const port = await freePort();
-  const scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--log-level', 'info', '--kubernetes', 'off']);
+  const ingestPort = await freePort();
+  const scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-auth', 'none', '--log-level', 'info', '--kubernetes', 'off']);
   await scaler.waitForLog(/^scaler listening$/, 30_000);
-  return { scaler, address: `127.0.0.1:${port}` };
+  return { scaler, address: `127.0.0.1:${port}`, ingestAddress: `127.0.0.1:${ingestPort}` };
 }
 
 async function stopTimed(p: CliProcess): Promise<number> {
@@ -65,7 +70,7 @@ async function fullWindows(targets: number): Promise<Record<string, unknown>> {
   const address = `127.0.0.1:${port}`;
   const keda = new KedaClient(address);
   try {
-    await scaler.waitForLog(/^listening$/, 30_000);
+    const { ingestPort } = await scaler.waitForLog(/^listening$/, 30_000);
     const heap = async (): Promise<Record<string, unknown>> => {
       const next = new Promise<Record<string, unknown>>((resolve) => {
         const seen = new Set<unknown>();
@@ -83,7 +88,7 @@ async function fullWindows(targets: number): Promise<Record<string, unknown>> {
       await keda.metricName({ name: `mem-${i}`, namespace: 'bench', metadata: { scalerAddress: 'b:9090', port: String(21_000 + i), window: '10m', activationWindow: '10m', targetValue: '100' } });
     }
     const before = await heap();
-    const filled = await spawnNode(worker('flood.ts'), ['fill', address, '600']).waitForLog(/^done$/, 600_000);
+    const filled = await spawnNode(worker('flood.ts'), ['fill', `127.0.0.1:${String(ingestPort)}`, '600']).waitForLog(/^done$/, 600_000);
     await sleep(1000);
     const after = await heap();
     const slotsPerTarget = MAX_FINE_SLOTS + Math.ceil(600 / COARSE_SLOT_SECONDS) + 2;
@@ -108,7 +113,7 @@ async function fullWindows(targets: number): Promise<Record<string, unknown>> {
 
 async function guard(): Promise<Record<string, unknown>> {
   const results: Record<string, unknown> = {};
-  const { scaler, address } = await startScaler();
+  const { scaler, address, ingestAddress } = await startScaler();
   const keda = new KedaClient(address);
   try {
     const baseline = rssMb(scaler.pid);
@@ -121,13 +126,13 @@ async function guard(): Promise<Record<string, unknown>> {
     log(`attack 4: ${JSON.stringify(results.attack4)}`);
     const streamMd = { scalerAddress: 'bench:9090', port: '18000', targetValue: '100', window: '10m', activationWindow: '10m' };
     await keda.metricName({ name: 'bench-streams', namespace: 'bench', metadata: streamMd });
-    await spawnNode(worker('flood.ts'), ['fill', address, '600']).waitForLog(/^done$/, 600_000);
+    await spawnNode(worker('flood.ts'), ['fill', ingestAddress, '600']).waitForLog(/^done$/, 600_000);
 
     // Attack 5: 2000 streams on the full 10m target, 50 collectors x 300 reports/s to it.
     const streamId = targetId(parseTriggerMetadata(streamMd).selection);
     const streams = spawnNode(worker('flood.ts'), ['streams', address, '2000', '18000']);
     await streams.waitForLog(/^ready$/, 120_000);
-    const reports = spawnNode(worker('flood.ts'), ['reports', address, '50', '300', '30', streamId]);
+    const reports = spawnNode(worker('flood.ts'), ['reports', ingestAddress, '50', '300', '30', streamId]);
     await reports.waitForLog(/^ready$/, 60_000);
     const during5 = await probe(address, 25);
     const sent = await reports.waitForLog(/^done$/, 60_000);
@@ -135,7 +140,7 @@ async function guard(): Promise<Record<string, unknown>> {
     log(`attack 5: ${JSON.stringify(results.attack5)}`);
 
     // Attack 9: 1M-entry bucket arrays, 2 streams x 15.
-    const huge = spawnNode(worker('flood.ts'), ['huge', address, '2', '15']);
+    const huge = spawnNode(worker('flood.ts'), ['huge', ingestAddress, '2', '15']);
     await huge.waitForLog(/^ready$/, 60_000);
     const during9 = await probe(address, 15);
     const hugeDone = await huge.waitForLog(/^done$/, 120_000).catch(() => ({ codes: 'not finished' }));
@@ -162,8 +167,18 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
   // delay and can collect garbage on demand (heap-scaler.ts).
   const port = await freePort();
   const scaler = spawnNode(worker('heap-scaler.ts'), [String(port), '10000'], { nodeFlags: ['--expose-gc', ...scalerNodeFlags] });
-  await scaler.waitForLog(/^listening$/, 30_000);
+  // A scaler that dies mid-soak (e.g. its heap limit is too small) says why.
+  let stderrTail = '';
+  scaler.child.stderr?.on('data', (d: Buffer) => {
+    stderrTail = (stderrTail + d.toString()).slice(-4000);
+  });
+  let stopping = false;
+  scaler.child.once('exit', (code, signal) => {
+    if (!stopping) log(`scaler exited during the soak (code ${String(code)}, signal ${String(signal)}): ${stderrTail}`);
+  });
+  const { ingestPort } = await scaler.waitForLog(/^listening$/, 30_000);
   const address = `127.0.0.1:${port}`;
+  const ingestAddress = `127.0.0.1:${String(ingestPort)}`;
   const samples: Record<string, number>[] = [];
   scaler.onLine((l) => {
     if (l.msg === 'sample') samples.push(l as Record<string, number>);
@@ -183,7 +198,7 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
     await streams.waitForLog(/^ready$/, 180_000);
     const per = NODES / SIM_PROCESSES;
     const sims = Array.from({ length: SIM_PROCESSES }, (_, p) =>
-      spawnNode(worker('collector-sim.ts'), [address, String(p * per), String(per), String(PER_NODE), String(TARGETS), String(durationMs + 5000)]),
+      spawnNode(worker('collector-sim.ts'), [ingestAddress, String(p * per), String(per), String(PER_NODE), String(TARGETS), String(durationMs + 5000)]),
     );
     extra.push(...sims);
     await Promise.all(sims.map((s) => s.waitForLog(/^ready$/, 180_000)));
@@ -230,9 +245,15 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
     const firstHalf = rss.filter((r) => r.s < (minutes * 60) / 2);
     const maxMb = (xs: { mb: number }[]): number => maxOf(xs.map((x) => x.mb));
     const slope = half.length > 1 ? ((half.at(-1)!.mb - half[0]!.mb) / (half.at(-1)!.s - half[0]!.s)) * 60 : 0;
+    // Where RSS is: the V8 heap (total and used), memory outside it (external: typed arrays'
+    // buffers, so the histograms), the rest native (gRPC/HTTP/2 buffers, code, allocator slack).
+    const memoryPerMinute = during
+      .filter((_, i) => (i + 1) % 6 === 0)
+      .map((x, i) => ({ minute: i + 1, rssMb: round(x.rssMb ?? 0, 1), heapTotalMb: round(x.heapTotalMb ?? 0, 1), heapUsedMb: round(x.heapUsedMb ?? 0, 1), externalMb: round(x.externalMb ?? 0, 1), arrayBuffersMb: round(x.arrayBuffersMb ?? 0, 1) }));
     const simsDone = await Promise.all(sims.map((s) => s.waitForLog(/^done$/, 60_000).catch(() => ({ sent: -1 }))));
     // Read before stopping: the scaler's shutdown ends every stream (with OK).
     const streamsEndedEarly = streamsEnded;
+    stopping = true;
     const sigtermMs = await stopTimed(scaler);
     return {
       minutes,
@@ -245,16 +266,20 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
       kedaPerMinute: minutesSeen,
       streamsEndedEarly,
       reportsSent: simsDone.reduce((n, s) => n + Number(s.sent), 0),
+      rssMaxFirstMinuteMb: round(maxMb(rss.filter((r) => r.s <= 60)), 1),
+      rssMaxLastMinuteMb: round(maxMb(rss.filter((r) => r.s >= minutes * 60 - 60)), 1),
       rssMaxFirstHalfMb: round(maxMb(firstHalf), 1),
       rssMaxSecondHalfMb: round(maxMb(half), 1),
       rssSecondHalfSlopeMbPerMin: round(slope, 2),
       rssSeries: rss.filter((_, i) => i % 6 === 0),
+      memoryPerMinute,
       liveHeapAfterGcMb: round(Number(heapAfterGc.heapUsedMb) + Number(heapAfterGc.externalMb), 1),
       storeAccountingMb: round(Number((heapAfterGc.store as { estimatedBytes: number }).estimatedBytes) / 1e6, 1),
       scalerLoopDelayP99MsWorst10s: round(maxOf(during.map((x) => x.loopDelayP99Ms ?? 0)), 1),
       scalerLoopDelayP99MsMedian10s: round(quantile(during.map((x) => x.loopDelayP99Ms ?? 0), 0.5), 1),
       scalerLoopDelayMaxMs: round(maxOf(during.map((x) => x.loopDelayMaxMs ?? 0)), 1),
       loadAverage1mMedian: round(quantile(loads, 0.5), 2),
+      loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)),
       formulaWorstCaseMb: round((TARGETS * MAX_FINE_SLOTS * SLOT_BYTES + Math.min(DEFAULT_MAX_HISTOGRAM_BYTES, TARGETS * MAX_FINE_SLOTS * (perSlotMaxBytes - SLOT_BYTES))) / 1e6, 1),
       sigtermMs,
     };
@@ -264,9 +289,12 @@ async function soak(minutes: number): Promise<Record<string, unknown>> {
   }
 }
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { minutes: { type: 'string', default: '10' }, 'scaler-node-flags': { type: 'string', default: '' } } });
-/** Extra node flags for the soak's scaler process, e.g. --scaler-node-flags=--max-old-space-size=160 (what a container limit would call for). */
-const scalerNodeFlags = (values['scaler-node-flags'] ?? '').split(' ').filter(Boolean);
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { minutes: { type: 'string', default: '10' }, 'scaler-node-flags': { type: 'string' } } });
+/**
+ * Node flags for the soak's scaler process: by default the shipped manifests' NODE_OPTIONS
+ * (its heap limit); --scaler-node-flags='' runs without, --scaler-node-flags='--max-old-space-size=256' with another.
+ */
+const scalerNodeFlags = values['scaler-node-flags'] !== undefined ? values['scaler-node-flags'].split(' ').filter(Boolean) : shippedScalerNodeFlags();
 const mode = positionals[0];
 if (mode !== 'guard' && mode !== 'soak') {
   console.error('usage: node --import tsx bench/resource-bounds.ts guard|soak [--minutes N]');
@@ -278,7 +306,7 @@ const results = mode === 'guard' ? await guard() : await soak(Number(values.minu
 cleanupCli();
 const out = { mode, date: new Date().toISOString(), wallS: Math.round((Date.now() - started) / 1000), ...results };
 fs.mkdirSync(path.join(REPO, 'bench/results'), { recursive: true });
-const suffix = mode === 'soak' && scalerNodeFlags.length > 0 ? '-flags' : '';
+const suffix = mode === 'soak' && values['scaler-node-flags'] !== undefined ? '-flags' : '';
 fs.writeFileSync(path.join(REPO, `bench/results/resource-bounds-${mode}${suffix}.json`), `${JSON.stringify(out, null, 2)}\n`);
 console.log(JSON.stringify(out, null, 2));
 process.exit(0);

@@ -1,7 +1,8 @@
 /**
  * The benchmark suite (issue 6): `npm run bench` (full, ~10-15 min) or
  * `npm run bench -- --quick` (every case, short, < 5 min); `--only a,b` runs some cases;
- * `--results DIR` writes elsewhere than bench/results (profiling runs keep the figures).
+ * `--results DIR` writes elsewhere than bench/results (profiling runs keep the figures);
+ * `--minutes N` makes the ingest case run N minutes and report its RSS plateau.
  * Needs root (BPF, network namespaces). Writes bench/results/latest.json (the keys tools
  * read), latest.md (a table) and latest-notes.json (run conditions and extra figures).
  * Benchmarks print figures; they never fail on speed.
@@ -41,7 +42,7 @@ const CASES = ['overhead', 'accuracy', 'activation', 'freshness', 'scaler', 'ing
 type CaseName = (typeof CASES)[number];
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, results: { type: 'string' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, results: { type: 'string' }, minutes: { type: 'string' } } });
   if (process.getuid?.() !== 0) {
     console.error('the benchmarks need root (BPF programs, network namespaces): run `sudo npm run bench`');
     return 1;
@@ -50,7 +51,9 @@ async function main(): Promise<number> {
   for (const name of only ?? []) if (!(CASES as readonly string[]).includes(name)) throw new Error(`unknown case "${name}"; cases: ${CASES.join(', ')}`);
   const selected = (name: CaseName): boolean => !only || only.has(name);
   const quick = values.quick ?? false;
-  const ctx: CaseContext = { quick, log: (m) => console.error(`[bench] ${m}`) };
+  const minutes = values.minutes !== undefined ? Number(values.minutes) : undefined;
+  if (minutes !== undefined && !(minutes > 0 && minutes <= 60)) throw new Error(`--minutes ${values.minutes}: expected a number of minutes above 0 and at most 60`);
+  const ctx: CaseContext = { quick, log: (m) => console.error(`[bench] ${m}`), ...(minutes !== undefined ? { minutes } : {}) };
   const results: BenchResults = {
     overheadThroughputRatio: null,
     overheadP99Ratio: null,

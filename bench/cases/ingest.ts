@@ -1,8 +1,10 @@
+import os from 'node:os';
 import { Histogram } from '../../src/histogram/histogram.js';
 import type { SparseBuckets } from '../../src/histogram/histogram.js';
 import { KedaClient } from '../../src/keda/client.js';
 import { ProcessMeter, rssMb } from '../lib/proc-stat.js';
 import { REPO, freePort, spawnNode, type CliProcess } from '../lib/procs.js';
+import { shippedScalerNodeFlags } from '../lib/shipped-node-options.js';
 import { round, sleep } from '../lib/stats.js';
 import type { CaseContext, CaseNotes } from '../lib/types.js';
 import { kedaTargetRef } from '../workers/keda-targets.js';
@@ -14,6 +16,8 @@ import { kedaTargetRef } from '../workers/keda-targets.js';
  * its nodes' streams on one HTTP/2 connection). 1,000 targets registered through
  * GetMetricSpec, so each target is reported by 50 nodes. Scaler CPU share and peak RSS from
  * /proc, report lag (merge time - report end time) p99 from the scaler.
+ * With `--minutes N` it runs N minutes and reports the RSS plateau: RSS every 10 s, the
+ * largest RSS of the first and of the last minute, and the slope over the second half.
  */
 
 const NODES = 500;
@@ -35,10 +39,13 @@ interface StatsLine {
 }
 
 export async function ingest(ctx: CaseContext): Promise<{ ingest: { cpuShare: number; rssMb: number; lagMs: number }; notes: CaseNotes }> {
-  const seconds = ctx.quick ? 10 : 30;
+  const seconds = ctx.minutes !== undefined ? Math.round(ctx.minutes * 60) : ctx.quick ? 10 : 30;
   const port = await freePort();
   const ingestPort = await freePort();
-  const scaler = spawnNode(`${REPO}/bench/workers/ingest-scaler.ts`, [String(port), String(TARGETS * 2), String(ingestPort)]);
+  // Under the shipped heap limit (the manifests' NODE_OPTIONS): without one, V8 sizes its heap
+  // from this machine's 24 GB and RSS says more about garbage than about the scaler.
+  const nodeFlags = shippedScalerNodeFlags();
+  const scaler = spawnNode(`${REPO}/bench/workers/ingest-scaler.ts`, [String(port), String(TARGETS * 2), String(ingestPort)], { nodeFlags });
   const stats: StatsLine[] = [];
   scaler.onLine((line) => {
     if (line.msg === 'ingest-stats') stats.push(line as unknown as StatsLine);
@@ -64,7 +71,13 @@ export async function ingest(ctx: CaseContext): Promise<{ ingest: { cpuShare: nu
     const rssAtStart = rssMb(scaler.pid);
     meter.start();
     for (const m of simMeters) m.start();
+    const rssSeries: { s: number; mb: number }[] = [];
+    const t0 = Date.now();
+    const sampler = setInterval(() => rssSeries.push({ s: Math.round((Date.now() - t0) / 1000), mb: round(rssMb(scaler.pid), 1) }), 10_000);
+    const minuteLog = setInterval(() => ctx.log(`ingest: ${Math.round((Date.now() - t0) / 60_000)} min, RSS ${rssMb(scaler.pid).toFixed(1)} MB, load ${os.loadavg()[0]?.toFixed(2)}`), 60_000);
     await sleep(seconds * 1000 - 500);
+    clearInterval(sampler);
+    clearInterval(minuteLog);
     const rssAtEnd = rssMb(scaler.pid);
     const usage = meter.stop();
     const simCpu = simMeters.reduce((sum, m) => sum + m.stop().cpuShare, 0);
@@ -76,6 +89,19 @@ export async function ingest(ctx: CaseContext): Promise<{ ingest: { cpuShare: nu
     const deltasPerS = firstLine && lastLine && lastLine.atMs > firstLine.atMs ? ((lastLine.deltasAccepted - firstLine.deltasAccepted) * 1000) / (lastLine.atMs - firstLine.atMs) : 0;
     const reportsPerS = firstLine && lastLine && lastLine.atMs > firstLine.atMs ? ((lastLine.reportsAccepted - firstLine.reportsAccepted) * 1000) / (lastLine.atMs - firstLine.atMs) : 0;
     const lagP99 = lag.quantileUs(0.99) / 1000;
+    const maxMb = (xs: { mb: number }[]): number => (xs.length > 0 ? Math.max(...xs.map((x) => x.mb)) : 0);
+    const secondHalf = rssSeries.filter((r) => r.s >= seconds / 2);
+    const slope = secondHalf.length > 1 ? ((secondHalf.at(-1)!.mb - secondHalf[0]!.mb) / (secondHalf.at(-1)!.s - secondHalf[0]!.s)) * 60 : 0;
+    const plateau: CaseNotes =
+      ctx.minutes !== undefined
+        ? {
+            rssMaxFirstMinuteMb: maxMb(rssSeries.filter((r) => r.s <= 60)),
+            rssMaxLastMinuteMb: maxMb(rssSeries.filter((r) => r.s >= seconds - 60)),
+            rssSecondHalfSlopeMbPerMin: round(slope, 2),
+            rssSeries: rssSeries.map((r) => `${r.s}s:${r.mb}`).join(' '),
+          }
+        : {};
+    if (ctx.minutes !== undefined) ctx.log(`ingest: RSS plateau ${JSON.stringify(plateau)}`);
     ctx.log(
       `ingest: scaler CPU ${usage.cpuShare.toFixed(3)} cores, peak RSS ${usage.peakRssMb.toFixed(1)} MB, ${reportsPerS.toFixed(0)} reports/s, ${deltasPerS.toFixed(0)} deltas/s, ` +
         `lag p50 ${(lag.quantileUs(0.5) / 1000).toFixed(1)} ms p99 ${lagP99.toFixed(1)} ms; simulators ${simCpu.toFixed(2)} cores`,
@@ -105,6 +131,9 @@ export async function ingest(ctx: CaseContext): Promise<{ ingest: { cpuShare: nu
         simulatorCpuCores: round(simCpu, 2),
         scalerEventLoopDelayP99MsWorstSecond: round(Math.max(...window.map((s) => s.eventLoopDelayP99Ms)), 1),
         scalerEventLoopDelayMaxMs: round(Math.max(...window.map((s) => s.eventLoopDelayMaxMs)), 1),
+        ...plateau,
+        scalerNodeFlags: nodeFlags.join(' '),
+        loadAverage1mAtEnd: round(os.loadavg()[0] ?? 0, 2),
         lagDefinition: 'scaler merge time - report end_unix_ms (set when the simulator sent it); includes encode, HTTP/2, decode and the scaler event-loop queue',
       },
     };

@@ -7,6 +7,7 @@ import { loadExternalScaler } from '../../src/proto/load.js';
 import { runH2load, type H2loadRun } from '../lib/h2load.js';
 import { ProcessMeter } from '../lib/proc-stat.js';
 import { freePort, spawnCli } from '../lib/procs.js';
+import { shippedScalerNodeFlags } from '../lib/shipped-node-options.js';
 import { round, sleep } from '../lib/stats.js';
 import type { CaseContext, CaseNotes } from '../lib/types.js';
 import { kedaTargetRef } from '../workers/keda-targets.js';
@@ -28,7 +29,9 @@ export async function scalerThroughput(ctx: CaseContext): Promise<{ scaler: { rp
   const streams = Number(process.env.BENCH_SCALER_STREAMS ?? 8);
   const seconds = ctx.quick ? 5 : 15;
   const port = await freePort();
-  const scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--ingest-listen', '127.0.0.1:0', '--ingest-auth', 'none', '--max-targets', String(TARGETS * 2), '--log-level', 'warn']);
+  // As shipped: the manifests' NODE_OPTIONS (heap limit).
+  const nodeFlags = shippedScalerNodeFlags();
+  const scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--ingest-listen', '127.0.0.1:0', '--ingest-auth', 'none', '--max-targets', String(TARGETS * 2), '--log-level', 'warn'], { nodeFlags });
   const setup = new KedaClient(`127.0.0.1:${port}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kes-bench-h2load-'));
   try {
@@ -98,6 +101,8 @@ export async function scalerThroughput(ctx: CaseContext): Promise<{ scaler: { rp
         scalerCpuSecondsPer10kRpc: round(scalerCpuSPer10k, 3),
         clientCpuCores: round(clientCpuMs / wallMs, 3),
         scalerPeakRssMb: round(usage.peakRssMb, 1),
+        scalerNodeFlags: nodeFlags.join(' '),
+        loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)).join(' '),
       },
     };
   } finally {

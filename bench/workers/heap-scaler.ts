@@ -6,15 +6,18 @@
  * that RSS also holds. With SAMPLE_MS it also prints every SAMPLE_MS
  * {"msg":"sample","rssMb","heapUsedMb","loopDelayP99Ms","loopDelayMaxMs", counters}: the
  * event-loop delay tells the scaler's own stalls from a busy client's.
+ * Collectors dial its ingest port (loopback, any peer accepted, as `--ingest-auth none`),
+ * printed as "ingestPort" on the "listening" line.
  *   node --expose-gc --import tsx bench/workers/heap-scaler.ts PORT [SAMPLE_MS]
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { AnyPeerAuthenticator } from '../../src/ingest/auth/any-peer.js';
 import { createLogger } from '../../src/log.js';
 import { createScalerServer } from '../../src/server/server.js';
 
 const [portArg, sampleArg] = process.argv.slice(2);
-const server = createScalerServer({ listen: `127.0.0.1:${portArg ?? 0}`, log: createLogger('warn') });
-const { port } = await server.start();
+const server = createScalerServer({ listen: `127.0.0.1:${portArg ?? 0}`, ingest: { listen: '127.0.0.1:0', authenticator: new AnyPeerAuthenticator() }, log: createLogger('warn') });
+const { port, ingestPort } = await server.start();
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with --expose-gc');
 const say = (line: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -22,7 +25,7 @@ process.on('SIGUSR2', () => {
   gc();
   gc();
   const m = process.memoryUsage();
-  say({ msg: 'heap', heapUsedMb: m.heapUsed / 1e6, externalMb: m.external / 1e6, rssMb: m.rss / 1e6, store: server.stats().store });
+  say({ msg: 'heap', heapUsedMb: m.heapUsed / 1e6, heapTotalMb: m.heapTotal / 1e6, externalMb: m.external / 1e6, arrayBuffersMb: m.arrayBuffers / 1e6, rssMb: m.rss / 1e6, store: server.stats().store });
 });
 if (sampleArg) {
   const delay = monitorEventLoopDelay({ resolution: 10 });
@@ -34,6 +37,9 @@ if (sampleArg) {
       msg: 'sample',
       rssMb: m.rss / 1e6,
       heapUsedMb: m.heapUsed / 1e6,
+      heapTotalMb: m.heapTotal / 1e6,
+      externalMb: m.external / 1e6,
+      arrayBuffersMb: m.arrayBuffers / 1e6,
       loopDelayP99Ms: delay.percentile(99) / 1e6,
       loopDelayMaxMs: delay.max / 1e6,
       targets: s.store.targets,
@@ -47,5 +53,5 @@ if (sampleArg) {
     delay.reset();
   }, Number(sampleArg)).unref();
 }
-say({ msg: 'listening', port });
+say({ msg: 'listening', port, ingestPort });
 process.once('SIGTERM', () => void server.stop().then(() => process.exit(0)));

@@ -40,9 +40,15 @@ export interface IngestListener {
 
 export function createIngestListener(options: IngestListenerOptions, ingest: Ingest, streams: StreamTracker, log: Logger): IngestListener {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_REPORT_BYTES });
+  // Connect's messages reach the handler as the bytes received: they are decoded in the
+  // ingest queue's slices (service.ts), so decoding is budgeted like merging, and a report
+  // waiting there holds its wire bytes, not its ~10x larger decoded objects.
+  const definition = loadCollector().kedaebpf.collector.v1.CollectorIngest.service;
+  const rawDefinition: grpc.ServiceDefinition = { ...definition, Connect: { ...definition.Connect, requestDeserialize: (bytes: Buffer): Buffer => bytes } };
   server.addService(
-    loadCollector().kedaebpf.collector.v1.CollectorIngest.service,
+    rawDefinition,
     collectorIngestHandlers(ingest, streams, log, {
+      decode: definition.Connect.requestDeserialize,
       authenticator: options.authenticator,
       ...(options.slowReaderMs !== undefined ? { slowReaderMs: options.slowReaderMs } : {}),
       ...(options.maxWatchSetPartBytes !== undefined ? { maxWatchSetPartBytes: options.maxWatchSetPartBytes } : {}),

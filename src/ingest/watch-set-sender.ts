@@ -18,6 +18,21 @@ export interface WatchSetSenderOptions {
   readonly maxPartBytes?: number;
 }
 
+/**
+ * Parts of a watch set, split once per watch set object and part size: Ingest hands every
+ * stream the same object per generation, and splitting sizes every target, so 500 collector
+ * streams would otherwise size 500 x every target on each target change.
+ */
+const splitCache = new WeakMap<WatchSet, { maxBytes: number; parts: WatchSet[] }>();
+
+function partsOf(watchSet: WatchSet, maxBytes: number): WatchSet[] {
+  const cached = splitCache.get(watchSet);
+  if (cached?.maxBytes === maxBytes) return cached.parts;
+  const parts = splitWatchSet({ generation: Number(watchSet.generation ?? 0), targets: watchSet.targets ?? [] }, maxBytes);
+  splitCache.set(watchSet, { maxBytes, parts });
+  return parts;
+}
+
 /** Default time a collector stream may leave the scaler's writes unread before it is disconnected. */
 export const DEFAULT_SLOW_READER_MS = 30_000;
 
@@ -38,7 +53,7 @@ export class WatchSetSender {
       this.pending = watchSet;
       return;
     }
-    const parts = splitWatchSet({ generation: Number(watchSet.generation ?? 0), targets: watchSet.targets ?? [] }, this.options.maxPartBytes ?? WATCH_SET_PART_BYTES);
+    const parts = partsOf(watchSet, this.options.maxPartBytes ?? WATCH_SET_PART_BYTES);
     this.outstanding += parts.length;
     this.armSlowTimer();
     for (const part of parts) this.options.write(part, () => this.written());

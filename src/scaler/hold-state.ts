@@ -41,14 +41,15 @@ export class HoldState {
   /** What collectors are told for a target (holdAtZero 0 when nobody asked). */
   get(targetId: string): TargetHold {
     const entry = this.targets.get(targetId);
-    if (!entry) return { holdAtZeroMs: 0, ready: false };
-    const holdAtZeroMs = Math.max(0, ...entry.requests.values());
-    const listening = [...entry.listeners.values()].some((n) => n > 0);
-    return { holdAtZeroMs, ready: entry.endpointsReady ?? listening };
+    if (!entry) return NOT_HELD;
+    return { holdAtZeroMs: holdOf(entry), ready: readyOf(entry) };
   }
 
   /** A trigger stated its holdAtZero (0 = off). */
   request(targetId: string, triggerKey: string, holdAtZeroMs: number): void {
+    // Every KEDA call states it again: the same value changes nothing (and costs no allocation).
+    const entry = this.targets.get(targetId);
+    if (entry && (entry.requests.get(triggerKey) ?? 0) === Math.max(0, holdAtZeroMs)) return;
     this.update(targetId, (entry) => {
       if (holdAtZeroMs > 0) entry.requests.set(triggerKey, holdAtZeroMs);
       else entry.requests.delete(triggerKey);
@@ -57,6 +58,9 @@ export class HoldState {
 
   /** A collector's latest listening-socket count for a target (standalone readiness). */
   reportListeners(targetId: string, collectorId: string, listeners: number): void {
+    // Every report of every target states it again: the same count changes nothing.
+    const entry = this.targets.get(targetId);
+    if (entry && (entry.listeners.get(collectorId) ?? 0) === Math.max(0, listeners)) return;
     this.update(targetId, (entry) => {
       if (listeners > 0) entry.listeners.set(collectorId, listeners);
       else entry.listeners.delete(collectorId);
@@ -83,10 +87,27 @@ export class HoldState {
   }
 
   private update(targetId: string, change: (entry: TargetEntry) => void): void {
-    const before = this.get(targetId);
-    change(this.entry(targetId));
-    const after = this.get(targetId);
+    const entry = this.entry(targetId);
+    const holdBefore = holdOf(entry);
+    const readyBefore = readyOf(entry);
+    change(entry);
+    const holdAfter = holdOf(entry);
     // Readiness only matters to collectors of a target that holds: no watch-set churn else.
-    if (before.holdAtZeroMs !== after.holdAtZeroMs || (after.holdAtZeroMs > 0 && before.ready !== after.ready)) this.onChange(targetId);
+    if (holdBefore !== holdAfter || (holdAfter > 0 && readyBefore !== readyOf(entry))) this.onChange(targetId);
   }
+}
+
+const NOT_HELD: TargetHold = { holdAtZeroMs: 0, ready: false };
+
+/** The longest holdAtZero any trigger states (0 when none). Loops, not spreads: called per report delta. */
+function holdOf(entry: TargetEntry): number {
+  let ms = 0;
+  for (const v of entry.requests.values()) if (v > ms) ms = v;
+  return ms;
+}
+
+function readyOf(entry: TargetEntry): boolean {
+  if (entry.endpointsReady !== undefined) return entry.endpointsReady;
+  for (const n of entry.listeners.values()) if (n > 0) return true;
+  return false;
 }

@@ -63,6 +63,17 @@ export const MAX_SEQUENCE_STEP = 10_000;
  */
 export const MAX_FINE_SLOTS = 62;
 
+/**
+ * Running window histograms (window-aggregate.ts) kept per target: one per distinct window a
+ * latency query reads (a latency trigger reads two: its window and the newest 5 s). More
+ * distinct windows on one target than this still answer right, by rebuilding the least
+ * recently read sum. Each holds at most BUCKET_COUNT buckets (~4.3 KB).
+ */
+export const MAX_AGGREGATES_PER_TARGET = 4;
+
+/** A running window histogram nobody read for this long is dropped at the next sweep. */
+export const AGGREGATE_IDLE_MS = 120_000;
+
 /** Width of the coarse slots that hold history older than MAX_FINE_SLOTS seconds. */
 export const COARSE_SLOT_SECONDS = 10;
 

@@ -1,4 +1,4 @@
-import { BUCKET_COUNT } from '../histogram/layout.js';
+import { BUCKET_COUNT, bucketLowerUs, bucketWidthUs } from '../histogram/layout.js';
 import type { Histogram } from '../histogram/histogram.js';
 
 /**
@@ -51,9 +51,79 @@ export class SparseCounts {
     this.length++;
   }
 
+  /**
+   * Takes `count` off bucket `index`; a bucket that reaches zero is removed, so a running
+   * sum stays as sparse as the slots it sums. Counts are whole numbers below 2^53, so adding
+   * and taking off again is exact. Returns false (and changes nothing) when the bucket holds
+   * less than `count`: the caller's bookkeeping is wrong.
+   */
+  subtract(index: number, count: number): boolean {
+    let lo = 0;
+    let hi = this.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.indices[mid]! < index) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo >= this.length || this.indices[lo] !== index || this.counts[lo]! < count) return count === 0;
+    const left = this.counts[lo]! - count;
+    if (left !== 0) {
+      this.counts[lo] = left;
+      return true;
+    }
+    this.indices.copyWithin(lo, lo + 1, this.length);
+    this.counts.copyWithin(lo, lo + 1, this.length);
+    this.length--;
+    return true;
+  }
+
   /** Adds every bucket of another (merging a fine slot into a coarse one). */
   addAll(other: SparseCounts): void {
     for (let i = 0; i < other.length; i++) this.add(other.indices[i]!, other.counts[i]!);
+  }
+
+  /** Takes every bucket of another off (a slot leaving a running window sum); false if one did not fit. */
+  subtractAll(other: SparseCounts): boolean {
+    let ok = true;
+    for (let i = 0; i < other.length; i++) ok = this.subtract(other.indices[i]!, other.counts[i]!) && ok;
+    return ok;
+  }
+
+  /** Removes every bucket (capacity kept). */
+  clear(): void {
+    this.length = 0;
+  }
+
+  /** Bucket i (0 <= i < size) in index order: its index and count. */
+  indexAt(i: number): number {
+    return this.indices[i]!;
+  }
+
+  countAt(i: number): number {
+    return this.counts[i]!;
+  }
+
+  /**
+   * The q-quantile in microseconds of these counts, given their `total`: the same walk and
+   * the same arithmetic as Histogram.quantileUs over the dense equivalent (buckets in index
+   * order, empty ones skipped), so both give the identical number.
+   */
+  quantileUs(q: number, total: number): number {
+    if (total <= 0) return Number.NaN;
+    const rank = q * total;
+    let seen = 0;
+    for (let i = 0; i < this.length; i++) {
+      const c = this.counts[i]!;
+      if (c <= 0) continue;
+      if (seen + c >= rank) {
+        const fraction = Math.min(1, Math.max(0, (rank - seen) / c));
+        const index = this.indices[i]!;
+        return bucketLowerUs(index) + fraction * bucketWidthUs(index);
+      }
+      seen += c;
+    }
+    const last = BUCKET_COUNT - 1;
+    return bucketLowerUs(last) + bucketWidthUs(last);
   }
 
   /** Adds these counts into a dense histogram (window queries). */

@@ -1,12 +1,14 @@
 import { Histogram, type SparseBuckets } from '../histogram/histogram.js';
 import { decideAdmission, type AdmissionCandidate, type AdmissionView } from './admission.js';
 import {
+  AGGREGATE_IDLE_MS,
   COARSE_SLOT_SECONDS,
   DEFAULT_MAX_HISTOGRAM_BYTES,
   DEFAULT_MAX_TARGETS,
   DEFAULT_MAX_TARGETS_PER_SCALEDOBJECT,
   DEFAULT_TARGET_IDLE_EXPIRY_MS,
   IN_FLIGHT_STALE_MS,
+  MAX_AGGREGATES_PER_TARGET,
   MAX_FINE_SLOTS,
   MAX_HISTORY_SECONDS,
   MIN_IDLE_BEFORE_EVICTION_MS,
@@ -14,6 +16,8 @@ import {
   SLOT_BYTES,
 } from './limits.js';
 import { SparseCounts } from './sparse-counts.js';
+import { WindowAggregate } from './window-aggregate.js';
+import { coarseKey, planHasCoarse, planHasFine, toSec, windowPlan, type WindowPlan } from './window-plan.js';
 
 /**
  * Per-target sliding windows, merged across collectors (adding deltas is merging). Pure:
@@ -25,7 +29,10 @@ import { SparseCounts } from './sparse-counts.js';
  * holds counters and a sparse histogram (only the buckets that got counts). So memory is
  *   targets x (fine + coarse slots) x (SLOT_BYTES + buckets used x 10 bytes)
  * with at most maxTargets targets, 62 + 62 slots each and 384 buckets per slot, and all the
- * buckets together within maxHistogramBytes (docs/security.md, "Memory and limits").
+ * buckets together within maxHistogramBytes (docs/security.md, "Memory and limits"), plus
+ * per target at most MAX_AGGREGATES_PER_TARGET running window histograms (window-aggregate.ts)
+ * of at most 384 buckets each, so a latency query reads a running sum instead of merging
+ * every slot of its window.
  */
 
 /** One collector interval's counters for one target (deltas; validated by ingest). */
@@ -69,7 +76,17 @@ export interface WindowSums {
    * when a reconnecting collector resends reports from before the target was admitted.
    */
   readonly coveredSeconds: number;
-  readonly histogram?: Histogram;
+  /**
+   * The window's latency histogram: a running sum kept by the store (valid until the store
+   * next changes; read it at once).
+   */
+  readonly histogram?: WindowHistogram;
+}
+
+/** What a latency metric reads of a window's histogram. */
+export interface WindowHistogram {
+  readonly total: number;
+  quantileUs(q: number): number;
 }
 
 /** Activity (requests + demand attempts) per slot, oldest first, for activation timing. */
@@ -111,6 +128,9 @@ export interface WindowStoreStats {
   readonly coarseSlots: number;
   /** Histogram bucket entries over all slots (bound: slots x BUCKET_COUNT; far fewer in practice). */
   readonly bucketEntries: number;
+  /** Running window histograms (window-aggregate.ts) over all targets, and their bytes (in estimatedBytes). */
+  readonly aggregates: number;
+  readonly aggregateBytes: number;
   /** Bytes the slots and their histograms take by the store's accounting (the formula's terms). */
   readonly estimatedBytes: number;
   readonly histogramBytes: number;
@@ -158,6 +178,8 @@ class TargetWindow {
   fine: Ring;
   coarse: Ring | undefined;
   pins = 0;
+  /** Running histograms of the windows latency queries read, most recently read last. */
+  aggregates: WindowAggregate[] = [];
   readonly inFlight = new Map<string, { value: number; atMs: number }>();
 
   constructor(
@@ -175,8 +197,6 @@ function pushRecent(list: string[], id: string): void {
   if (list.length > RECENT_IDS_KEPT) list.shift();
 }
 
-const toSec = (ms: number): number => Math.floor(ms / 1000);
-const coarseKey = (sec: number): number => Math.floor(sec / COARSE_SLOT_SECONDS);
 
 /** Keeps a slot's counters in step with one delta (or another slot). */
 interface Counters {
@@ -195,10 +215,14 @@ function addCounters(slot: Counters, from: Readonly<Counters>): void {
   slot.demandRefused += from.demandRefused;
 }
 
-/** Which slots make up the seconds [fromSec, nowSec] of a target (see WindowStore.slotsFor). */
-interface SlotPlan {
-  readonly coarse: Slot[];
-  readonly fine: Slot[];
+/** The plan of a target's seconds [fromSec, nowSec] (window-plan.ts). */
+function planOf(t: TargetWindow, fromSec: number, nowSec: number): WindowPlan {
+  return windowPlan(t.fine.capacity, t.coarse?.capacity, fromSec, nowSec);
+}
+
+/** Whether an aggregate's sum holds the slot `key` of the fine (or coarse) ring. */
+function aggregateHolds(a: WindowAggregate, fine: boolean, key: number): boolean {
+  return fine ? planHasFine(a.plan, key) : planHasCoarse(a.plan, key);
 }
 
 export class WindowStore {
@@ -350,6 +374,8 @@ export class WindowStore {
       for (const slot of ordered) this.mergeInto(coarse, coarseKey(slot.key), slot);
     }
     t.coarse = coarse;
+    // Plans over the new ring differ: the running sums start again from the slots.
+    t.aggregates = [];
   }
 
   /** Adds a fine slot's content to the coarse slot `key` (seeding a new coarse ring). */
@@ -425,9 +451,9 @@ export class WindowStore {
     const bucketCount = Math.min(delta.buckets.indices.length, delta.buckets.counts.length);
     const withBuckets = bucketCount > 0 && this.histogramBytes < this.maxHistogramBytes;
     if (bucketCount > 0 && !withBuckets) this.histogramDrops++;
-    const inFine = sec > nowSec - t.fine.capacity && this.write(t.fine, sec, delta, endMs, intervalMs, withBuckets);
+    const inFine = sec > nowSec - t.fine.capacity && this.write(t, true, sec, delta, endMs, intervalMs, withBuckets);
     const c = coarseKey(sec);
-    const inCoarse = t.coarse !== undefined && c > coarseKey(nowSec) - t.coarse.capacity && this.write(t.coarse, c, delta, endMs, intervalMs, withBuckets);
+    const inCoarse = t.coarse !== undefined && c > coarseKey(nowSec) - t.coarse.capacity && this.write(t, false, c, delta, endMs, intervalMs, withBuckets);
     if (!inFine && !inCoarse) {
       this.droppedLate++;
       return false;
@@ -435,11 +461,15 @@ export class WindowStore {
     return true;
   }
 
-  private write(ring: Ring, key: number, delta: WindowDelta, endMs: number, intervalMs: number, withBuckets: boolean): boolean {
+  private write(t: TargetWindow, fine: boolean, key: number, delta: WindowDelta, endMs: number, intervalMs: number, withBuckets: boolean): boolean {
+    const ring = fine ? t.fine : t.coarse!;
     const index = key % ring.capacity;
     let slot = ring.slots[index];
     if (slot === undefined || slot.key < key) {
-      if (slot?.buckets) this.histogramBytes -= slot.buckets.bytes;
+      if (slot?.buckets) {
+        this.histogramBytes -= slot.buckets.bytes;
+        this.leaving(t, fine, slot);
+      }
       slot = emptySlot(key, endMs - intervalMs, endMs);
       ring.slots[index] = slot;
     } else if (slot.key > key) {
@@ -458,16 +488,112 @@ export class WindowStore {
         if (count !== 0) buckets.add(delta.buckets.indices[i]!, count);
       }
       this.histogramBytes += buckets.bytes - before;
+      // The same buckets go to every running sum that holds this slot (usually 0-2 of them).
+      for (const a of t.aggregates) {
+        if (!aggregateHolds(a, fine, key)) continue;
+        for (let i = 0; i < n; i++) {
+          const count = delta.buckets.counts[i]!;
+          if (count !== 0) a.add(delta.buckets.indices[i]!, count);
+        }
+      }
     }
     return true;
+  }
+
+  /** A slot is replaced or freed: running sums that hold it give its buckets back. */
+  private leaving(t: TargetWindow, fine: boolean, slot: Slot): void {
+    if (!slot.buckets) return;
+    for (const a of t.aggregates) if (aggregateHolds(a, fine, slot.key)) this.takeOff(a, slot.buckets);
+  }
+
+  private takeOff(a: WindowAggregate, buckets: SparseCounts): void {
+    // Cannot fail while the bookkeeping is right; if it ever did, the sum is rebuilt, not trusted.
+    if (!a.subtractAll(buckets)) a.atSec = Number.NaN;
+  }
+
+  /**
+   * The running histogram of the last `windowSec` seconds at second `nowSec`: found (or
+   * made from the slots) and moved on to `nowSec` by taking off the slots that left its
+   * plan and adding those that entered, so a query touches only the seconds that changed.
+   */
+  private aggregate(t: TargetWindow, windowSec: number, nowSec: number, now: number): WindowAggregate {
+    const at = t.aggregates.findIndex((a) => a.windowSec === windowSec);
+    let a: WindowAggregate;
+    if (at >= 0) {
+      a = t.aggregates[at]!;
+      if (at !== t.aggregates.length - 1) {
+        t.aggregates.splice(at, 1);
+        t.aggregates.push(a);
+      }
+    } else {
+      a = new WindowAggregate(windowSec, Number.NaN, planOf(t, nowSec - windowSec + 1, nowSec), now);
+      t.aggregates.push(a);
+      if (t.aggregates.length > MAX_AGGREGATES_PER_TARGET) t.aggregates.shift();
+    }
+    a.lastReadMs = now;
+    if (a.atSec === nowSec) return a;
+    const plan = planOf(t, nowSec - windowSec + 1, nowSec);
+    if (!(a.atSec < nowSec)) {
+      // New, or asked about an earlier second (a clock that went back): sum the slots afresh.
+      a.clear();
+      this.forEachSlot(t, plan, (slot) => {
+        if (slot.buckets) a.addAll(slot.buckets);
+      });
+    } else {
+      const old = a.plan;
+      for (let k = old.fineFrom; k <= old.fineTo; k++) {
+        if (planHasFine(plan, k)) continue;
+        const slot = t.fine.get(k);
+        if (slot?.buckets) this.takeOff(a, slot.buckets);
+      }
+      for (let k = old.coarseFrom; k < old.coarseTo; k++) {
+        if (planHasCoarse(plan, k)) continue;
+        const slot = t.coarse?.get(k);
+        if (slot?.buckets) this.takeOff(a, slot.buckets);
+      }
+      for (let k = Math.max(plan.fineFrom, nowSec - t.fine.capacity + 1); k <= plan.fineTo; k++) {
+        if (planHasFine(old, k)) continue;
+        const slot = t.fine.get(k);
+        if (slot?.buckets) a.addAll(slot.buckets);
+      }
+      for (let k = plan.coarseFrom; k < plan.coarseTo; k++) {
+        if (planHasCoarse(old, k)) continue;
+        const slot = t.coarse?.get(k);
+        if (slot?.buckets) a.addAll(slot.buckets);
+      }
+      if (Number.isNaN(a.atSec)) return this.rebuilt(t, a, plan, nowSec);
+    }
+    a.plan = plan;
+    a.atSec = nowSec;
+    return a;
+  }
+
+  private rebuilt(t: TargetWindow, a: WindowAggregate, plan: WindowPlan, nowSec: number): WindowAggregate {
+    a.clear();
+    this.forEachSlot(t, plan, (slot) => {
+      if (slot.buckets) a.addAll(slot.buckets);
+    });
+    a.plan = plan;
+    a.atSec = nowSec;
+    return a;
   }
 
   /** The latest in-flight gauge of one source (a collector) for a target. */
   setInFlight(id: string, source: string, value: number, now: number): void {
     const t = this.targets.get(id);
     if (!t) return;
-    if (value > 0) t.inFlight.set(source, { value, atMs: now });
-    else t.inFlight.delete(source);
+    if (value > 0) {
+      // Updated in place: one gauge per source and target, written on every report.
+      const gauge = t.inFlight.get(source);
+      if (gauge) {
+        gauge.value = value;
+        gauge.atMs = now;
+      } else {
+        t.inFlight.set(source, { value, atMs: now });
+      }
+    } else {
+      t.inFlight.delete(source);
+    }
   }
 
   /** A source restarted or disconnected: its gauges no longer describe anything. */
@@ -490,31 +616,18 @@ export class WindowStore {
     return staleAtMs === undefined ? { value } : { value, staleAtMs };
   }
 
-  /**
-   * The slots covering seconds [fromSec, nowSec]: one-second slots as far back as the fine
-   * ring reaches (from a coarse boundary), coarse slots before that. The coarse part may
-   * start up to COARSE_SLOT_SECONDS - 1 seconds early; rates stay right because they divide
-   * by the time the slots' intervals span.
-   */
-  private slotsFor(t: TargetWindow, fromSec: number, nowSec: number): SlotPlan {
-    const fineFrom = nowSec - t.fine.capacity + 1;
-    const fine: Slot[] = [];
-    const coarse: Slot[] = [];
-    let fineStart = Math.max(fromSec, fineFrom);
-    if (fromSec < fineFrom && t.coarse) {
-      const boundary = Math.ceil(fineFrom / COARSE_SLOT_SECONDS) * COARSE_SLOT_SECONDS;
-      const oldestCoarse = coarseKey(nowSec) - t.coarse.capacity + 1;
-      for (let c = Math.max(coarseKey(fromSec), oldestCoarse); c < boundary / COARSE_SLOT_SECONDS; c++) {
+  /** Visits the slots of a plan (window-plan.ts), coarse ones first, each in time order. */
+  private forEachSlot(t: TargetWindow, plan: WindowPlan, visit: (slot: Slot, fine: boolean) => void): void {
+    if (t.coarse) {
+      for (let c = plan.coarseFrom; c < plan.coarseTo; c++) {
         const slot = t.coarse.get(c);
-        if (slot) coarse.push(slot);
+        if (slot) visit(slot, false);
       }
-      fineStart = boundary;
     }
-    for (let sec = fineStart; sec <= nowSec; sec++) {
+    for (let sec = plan.fineFrom; sec <= plan.fineTo; sec++) {
       const slot = t.fine.get(sec);
-      if (slot) fine.push(slot);
+      if (slot) visit(slot, true);
     }
-    return { coarse, fine };
   }
 
   /** Seconds of history a target can answer for. */
@@ -530,21 +643,36 @@ export class WindowStore {
     const t = this.targets.get(id);
     if (!t) return undefined;
     const nowSec = toSec(now);
-    const windowSec = Math.max(1, Math.min(this.reach(t), Math.round(windowMs / 1000)));
+    const windowSec = this.windowSeconds(t, windowMs);
     let spanStartMs = Infinity;
     let spanEndMs = -Infinity;
     const sums = { requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0 };
-    const histogram = withHistogram ? new Histogram() : undefined;
-    const plan = this.slotsFor(t, nowSec - windowSec + 1, nowSec);
-    for (const slot of [...plan.coarse, ...plan.fine]) {
+    // Counters and times: a pass over the slots' fields (no histogram, no allocation per slot).
+    this.forEachSlot(t, planOf(t, nowSec - windowSec + 1, nowSec), (slot) => {
       spanStartMs = Math.min(spanStartMs, slot.startMs);
       spanEndMs = Math.max(spanEndMs, slot.endMs);
       addCounters(sums, slot);
-      if (histogram && slot.buckets) slot.buckets.addTo(histogram);
-    }
+    });
     const covered = spanEndMs > spanStartMs ? (spanEndMs - spanStartMs) / 1000 : 0;
     const result = { ...sums, coveredSeconds: Math.max(1, covered) };
-    return histogram ? { ...result, histogram } : result;
+    return withHistogram ? { ...result, histogram: this.aggregate(t, windowSec, nowSec, now) } : result;
+  }
+
+  private windowSeconds(t: TargetWindow, windowMs: number): number {
+    return Math.max(1, Math.min(this.reach(t), Math.round(windowMs / 1000)));
+  }
+
+  /**
+   * The reference for the running sums: the window's histogram merged from every slot, as
+   * query() did before it kept running sums (tests compare both; nothing else calls it).
+   */
+  mergedHistogram(id: string, now: number, windowMs: number): Histogram | undefined {
+    const t = this.targets.get(id);
+    if (!t) return undefined;
+    const nowSec = toSec(now);
+    const histogram = new Histogram();
+    this.forEachSlot(t, planOf(t, nowSec - this.windowSeconds(t, windowMs) + 1, nowSec), (slot) => slot.buckets?.addTo(histogram));
+    return histogram;
   }
 
   /**
@@ -557,14 +685,11 @@ export class WindowStore {
     if (!t) return [];
     const nowSec = toSec(now);
     const windowSec = Math.max(1, Math.min(this.reach(t) - 1, Math.ceil(windowMs / 1000)));
-    const plan = this.slotsFor(t, nowSec - windowSec, nowSec);
     const out: ActivitySlot[] = [];
-    const push = (slot: Slot, sec: number): void => {
+    this.forEachSlot(t, planOf(t, nowSec - windowSec, nowSec), (slot, fine) => {
       if (slot.activeEndMs === 0 || slot.activeEndMs + windowMs <= now) return;
-      out.push({ sec, count: slot.requests + slot.demandAttempts, untilMs: slot.activeEndMs + windowMs });
-    };
-    for (const slot of plan.coarse) push(slot, slot.key * COARSE_SLOT_SECONDS);
-    for (const slot of plan.fine) push(slot, slot.key);
+      out.push({ sec: fine ? slot.key : slot.key * COARSE_SLOT_SECONDS, count: slot.requests + slot.demandAttempts, untilMs: slot.activeEndMs + windowMs });
+    });
     return out;
   }
 
@@ -583,17 +708,23 @@ export class WindowStore {
         pushRecent(this.recentExpired, id);
         continue;
       }
-      this.freeOld(t.fine, nowSec - t.fine.capacity);
-      if (t.coarse) this.freeOld(t.coarse, coarseKey(nowSec) - t.coarse.capacity);
+      this.freeOld(t, true, nowSec - t.fine.capacity);
+      if (t.coarse) this.freeOld(t, false, coarseKey(nowSec) - t.coarse.capacity);
+      // A running sum nobody read for a while (its trigger went away) gives its memory back.
+      if (t.aggregates.length > 0) t.aggregates = t.aggregates.filter((a) => now - a.lastReadMs < AGGREGATE_IDLE_MS);
     }
     return expired;
   }
 
-  private freeOld(ring: Ring, oldestDroppedKey: number): void {
+  private freeOld(t: TargetWindow, fine: boolean, oldestDroppedKey: number): void {
+    const ring = fine ? t.fine : t.coarse!;
     for (let i = 0; i < ring.slots.length; i++) {
       const slot = ring.slots[i];
       if (slot === undefined || slot.key > oldestDroppedKey) continue;
-      if (slot.buckets) this.histogramBytes -= slot.buckets.bytes;
+      if (slot.buckets) {
+        this.histogramBytes -= slot.buckets.bytes;
+        this.leaving(t, fine, slot);
+      }
       ring.slots[i] = undefined;
     }
   }
@@ -603,7 +734,11 @@ export class WindowStore {
     let coarseSlots = 0;
     let bucketEntries = 0;
     let estimatedBytes = 0;
+    let aggregates = 0;
+    let aggregateBytes = 0;
     for (const t of this.targets.values()) {
+      aggregates += t.aggregates.length;
+      for (const a of t.aggregates) aggregateBytes += a.bytes;
       for (const [ring, fine] of [[t.fine, true], [t.coarse, false]] as const) {
         for (const slot of ring?.slots ?? []) {
           if (slot === undefined) continue;
@@ -622,7 +757,9 @@ export class WindowStore {
       fineSlots,
       coarseSlots,
       bucketEntries,
-      estimatedBytes,
+      aggregates,
+      aggregateBytes,
+      estimatedBytes: estimatedBytes + aggregateBytes,
       histogramBytes: this.histogramBytes,
       maxHistogramBytes: this.maxHistogramBytes,
       histogramDropsOverBudget: this.histogramDrops,

@@ -205,6 +205,12 @@ describe('manifests/base', () => {
     assert.equal(c.livenessProbe?.grpc?.port, 9090);
     for (const k of ['cpu', 'memory']) assert.ok(c.resources?.requests?.[k], `request ${k}`);
     assert.ok(c.resources?.limits?.memory);
+    // V8's heap limit fits the container's: at most half of it (RSS also holds new space,
+    // code, gRPC's native buffers and histograms' typed arrays; docs/security.md, "Heap limit").
+    const limitMi = /^(\d+)Mi$/.exec(String(c.resources?.limits?.memory))?.[1];
+    const heapMb = /--max-old-space-size=(\d+)/.exec(c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '')?.[1];
+    assert.ok(limitMi && heapMb, `scaler needs a memory limit in Mi (${String(c.resources?.limits?.memory)}) and NODE_OPTIONS=--max-old-space-size`);
+    assert.ok(Number(heapMb) * 2 <= Number(limitMi), `heap limit ${heapMb} MB is more than half the memory limit ${limitMi}Mi`);
 
     const svc = find<ServiceObj>(base, 'Service', 'keda-ebpf-scaler');
     assert.equal(svc.spec.clusterIP, 'None', 'headless: KEDA and collectors see every replica');

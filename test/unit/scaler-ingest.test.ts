@@ -3,6 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { callError, idOf, isActive, ManualClock, metric, ref, specName, startTestScaler, type TestScaler } from '../helpers/scaler-server.js';
 import { connectCollector, deltaFromLatencies, hello, report } from '../helpers/scaler-collector.js';
+import { waitFor } from '../helpers/kube-wait.js';
+import type { IngestStats } from '../../src/ingest/ingest.js';
 import type { TargetDelta } from '../../src/proto/generated/kedaebpf/collector/v1/TargetDelta.js';
 
 /**
@@ -11,6 +13,12 @@ import type { TargetDelta } from '../../src/proto/generated/kedaebpf/collector/v
  */
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Reports the scaler has applied so far, whatever became of them. */
+function handledReports(from: TestScaler | IngestStats): number {
+  const s = 'server' in from ? from.server.stats().ingest : from;
+  return s.reportsAccepted + s.reportsRejected + s.reportsDuplicate;
+}
 
 /** Deterministic PRNG (mulberry32) and Box-Muller normal, for a reproducible lognormal sample. */
 function rng(seed: number): () => number {
@@ -227,7 +235,8 @@ describe('malformed collector input: rejected and counted, stream and server sta
     for (const c of cases) {
       const before = scaler.server.stats().ingest;
       collector.send({ ...report(++seq, c.targets, clock.now()), interval_ms: c.intervalMs ?? 1000 });
-      await sleep(30);
+      // Reports are applied in a later event-loop turn (the ingest queue): wait until this one was.
+      await waitFor(`${c.name}: handled`, () => handledReports(scaler) > handledReports(before));
       const afterStats = scaler.server.stats().ingest;
       assert.equal(afterStats.reportsRejected, before.reportsRejected + 1, `${c.name}: report rejected`);
       assert.equal(afterStats.rejectedByReason[c.reason], (before.rejectedByReason[c.reason] ?? 0) + 1, `${c.name}: counted as ${c.reason}`);
@@ -236,7 +245,7 @@ describe('malformed collector input: rejected and counted, stream and server sta
     // Unknown target: dropped and counted, but not an error (another replica's target in HA).
     const beforeUnknown = scaler.server.stats().ingest;
     collector.send(report(++seq, [{ ...good(), target_id: 'ffffffffffff' }], clock.now()));
-    await sleep(30);
+    await waitFor('the unknown-target report: handled', () => handledReports(scaler) > handledReports(beforeUnknown));
     const afterUnknown = scaler.server.stats().ingest;
     assert.equal(afterUnknown.deltasUnknownTarget, beforeUnknown.deltasUnknownTarget + 1);
     assert.equal(afterUnknown.rejectedByReason['unknown-target'], 1);
