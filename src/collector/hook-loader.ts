@@ -57,6 +57,11 @@ export interface LoadHooksOptions {
    * owner (holdAtZero, src/collector/hold.ts); where they fail, the variant loads without them.
    */
   readonly optionalPrograms?: readonly string[];
+  /**
+   * Smaller sets tried in order when optionalPrograms fail the verifier (e.g. holdAtZero
+   * alone where a newer optional program does not load), before loading without any.
+   */
+  readonly optionalFallbacks?: readonly (readonly string[])[];
 }
 
 export interface LoadedHooks {
@@ -65,6 +70,8 @@ export interface LoadedHooks {
   readonly report: HookReport;
   /** Whether optionalPrograms loaded (false when they failed or none were asked for). */
   readonly optionalLoaded: boolean;
+  /** The optional programs that loaded: optionalPrograms, one of optionalFallbacks, or none. */
+  readonly optionalPrograms: readonly string[];
 }
 
 /** The sentence for missing capabilities (also what `probe` prints). */
@@ -140,23 +147,26 @@ export function loadHooks(options: LoadHooksOptions): LoadedHooks {
     const { rung, variant } = choice;
     let object = BpfObject.open(objectPath);
     try {
-      let optionalLoaded = (options.optionalPrograms ?? []).length > 0;
-      try {
-        configure(object, variant, optionalLoaded ? options.optionalPrograms : []);
-        object.load();
-      } catch (err) {
-        if (!optionalLoaded || !(err instanceof BpfError)) throw err;
-        log.warn({ rung, programs: options.optionalPrograms, err: err.message, libbpfLog: err.libbpfLog }, 'this variant did not load with the optional programs; retrying it without them');
-        object.close();
-        object = BpfObject.open(objectPath);
-        optionalLoaded = false;
-        configure(object, variant);
-        object.load();
+      const candidates = [options.optionalPrograms ?? [], ...(options.optionalFallbacks ?? []), []].filter((set, i, all) => set.length > 0 || i === all.length - 1);
+      let optional: readonly string[] = [];
+      for (const [i, set] of candidates.entries()) {
+        try {
+          configure(object, variant, set);
+          object.load();
+          optional = set;
+          break;
+        } catch (err) {
+          if (set.length === 0 || !(err instanceof BpfError)) throw err;
+          log.warn({ rung, programs: set, err: err.message, libbpfLog: err.libbpfLog }, `this variant did not load with these optional programs; retrying it with ${candidates[i + 1]!.length ? 'fewer' : 'none'}`);
+          object.close();
+          object = BpfObject.open(objectPath);
+        }
       }
+      const optionalLoaded = optional.length > 0;
       for (const program of variant.programs) object.attach(program);
       const report: HookReport = { rung, connState: variant.connState, reason: choice.reason, attached: object.attachedPrograms, rejected: choice.rejected, kernel };
       log.info({ rung, connState: variant.connState, reason: report.reason, attached: report.attached }, 'kernel hooks attached');
-      return { object, report, optionalLoaded };
+      return { object, report, optionalLoaded, optionalPrograms: optional };
     } catch (err) {
       object.close();
       if (!(err instanceof BpfError)) throw err;
