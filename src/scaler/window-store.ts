@@ -35,6 +35,8 @@ export interface WindowDelta {
   readonly acceptedConnections: number;
   readonly demandAttempts: number;
   readonly demandRefused: number;
+  /** Connection attempts the target's listeners dropped (accept queue full); absent from older collectors. */
+  readonly listenDrops?: number;
   readonly buckets: SparseBuckets;
 }
 
@@ -46,6 +48,7 @@ interface Slot {
   acceptedConnections: number;
   demandAttempts: number;
   demandRefused: number;
+  listenDrops: number;
   /** Only the buckets that got counts; allocated on the first one. */
   buckets: SparseCounts | undefined;
   /** Earliest start and latest end (unix ms) of the collector intervals merged here. */
@@ -62,6 +65,7 @@ export interface WindowSums {
   readonly acceptedConnections: number;
   readonly demandAttempts: number;
   readonly demandRefused: number;
+  readonly listenDrops: number;
   /**
    * The rate divisor: seconds of time the merged collector intervals actually span (from the
    * earliest interval start to the latest interval end in the window), at least 1. Counting
@@ -147,7 +151,7 @@ class Ring {
 }
 
 function emptySlot(key: number, startMs: number, endMs: number): Slot {
-  return { key, requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, buckets: undefined, startMs, endMs, activeEndMs: 0 };
+  return { key, requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, listenDrops: 0, buckets: undefined, startMs, endMs, activeEndMs: 0 };
 }
 
 function slotBytes(slot: Slot): number {
@@ -185,14 +189,16 @@ interface Counters {
   acceptedConnections: number;
   demandAttempts: number;
   demandRefused: number;
+  listenDrops: number;
 }
 
-function addCounters(slot: Counters, from: Readonly<Counters>): void {
+function addCounters(slot: Counters, from: Readonly<Omit<Counters, 'listenDrops'> & { listenDrops?: number }>): void {
   slot.requests += from.requests;
   slot.latencySumUs += from.latencySumUs;
   slot.acceptedConnections += from.acceptedConnections;
   slot.demandAttempts += from.demandAttempts;
   slot.demandRefused += from.demandRefused;
+  slot.listenDrops += from.listenDrops ?? 0;
 }
 
 /** Which slots make up the seconds [fromSec, nowSec] of a target (see WindowStore.slotsFor). */
@@ -447,7 +453,7 @@ export class WindowStore {
     }
     slot.startMs = Math.min(slot.startMs, endMs - intervalMs);
     slot.endMs = Math.max(slot.endMs, endMs);
-    if (delta.requests + delta.demandAttempts > 0) slot.activeEndMs = Math.max(slot.activeEndMs, endMs);
+    if (delta.requests + delta.demandAttempts + (delta.listenDrops ?? 0) > 0) slot.activeEndMs = Math.max(slot.activeEndMs, endMs);
     addCounters(slot, delta);
     if (withBuckets) {
       const before = slot.buckets?.bytes ?? 0;
@@ -533,7 +539,7 @@ export class WindowStore {
     const windowSec = Math.max(1, Math.min(this.reach(t), Math.round(windowMs / 1000)));
     let spanStartMs = Infinity;
     let spanEndMs = -Infinity;
-    const sums = { requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0 };
+    const sums = { requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, listenDrops: 0 };
     const histogram = withHistogram ? new Histogram() : undefined;
     const plan = this.slotsFor(t, nowSec - windowSec + 1, nowSec);
     for (const slot of [...plan.coarse, ...plan.fine]) {
@@ -561,7 +567,7 @@ export class WindowStore {
     const out: ActivitySlot[] = [];
     const push = (slot: Slot, sec: number): void => {
       if (slot.activeEndMs === 0 || slot.activeEndMs + windowMs <= now) return;
-      out.push({ sec, count: slot.requests + slot.demandAttempts, untilMs: slot.activeEndMs + windowMs });
+      out.push({ sec, count: slot.requests + slot.demandAttempts + slot.listenDrops, untilMs: slot.activeEndMs + windowMs });
     };
     for (const slot of plan.coarse) push(slot, slot.key * COARSE_SLOT_SECONDS);
     for (const slot of plan.fine) push(slot, slot.key);

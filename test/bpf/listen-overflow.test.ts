@@ -3,9 +3,12 @@ import { after, before, test } from 'node:test';
 import { z } from 'zod';
 import type { CollectorCore } from '../../src/collector/core.js';
 import type { TargetDelta } from '../../src/collector/types.js';
+import { tickToReport } from '../../src/stream/report-encode.js';
 import { openCollector, sleep, targetOf } from '../helpers/kernel-collector.js';
 import { createNetns, type TestNetns } from '../helpers/netns.js';
 import { listenCounters } from '../helpers/netstat.js';
+import { connectCollector, hello } from '../helpers/scaler-collector.js';
+import { ref, startTestScaler, unaryCall, type TestScaler } from '../helpers/scaler-server.js';
 
 /**
  * Listen-queue overflow as demand (bpf/listen_overflow.bpf.c) against the kernel's own
@@ -13,8 +16,9 @@ import { listenCounters } from '../helpers/netstat.js';
  * network namespace of its own, driven past 100 % by a bounded closed-loop client (40
  * concurrent new connections per request, 600 requests, 40 s at most) in that namespace.
  * The dropped SYNs and handshake ACKs counted for the target must equal the namespace's
- * TcpExtListenOverflows delta, and the dropped SYNs appear in the target's report figures
- * (rps counts them as unserved demand, like refused connection attempts).
+ * TcpExtListenOverflows delta, and the tick, sent as a Report over a real collector stream
+ * to a real scaler, makes the target's rps (GetMetrics) count them as unserved demand, like
+ * refused connection attempts.
  *
  * Tolerance: 1 % of the kernel's count (at least 1). The program reads the accept-queue
  * length in the same softirq a few instructions before the kernel tests it, but the server's
@@ -29,13 +33,16 @@ const clientSchema = z.object({ completed: z.number(), failed: z.record(z.string
 
 let core: CollectorCore;
 let ns: TestNetns;
-before(() => {
+let scaler: TestScaler;
+before(async () => {
   core = openCollector();
   ns = createNetns('listen');
+  scaler = await startTestScaler();
 });
-after(() => {
+after(async () => {
   ns?.dispose();
   core?.close();
+  await scaler?.close();
 });
 
 async function waitForLine(child: ReturnType<TestNetns['spawn']>, prefix: string, timeoutMs: number): Promise<void> {
@@ -54,7 +61,11 @@ async function waitForLine(child: ReturnType<TestNetns['spawn']>, prefix: string
 }
 
 test('accept-queue overflow: per-target drops equal nstat ListenOverflows, and the dropped SYNs are reported as demand', async () => {
-  core.applyWatchSet([{ targetId: 'overflow', servers: [{ port: PORT, netnsInode: ns.inode }], demand: [] }]);
+  const metadata = { port: String(PORT), netns: ns.path, metric: 'rps', window: '60s', targetValue: '100' };
+  const spec = await unaryCall<{ metricSpecs: { metricName: string }[] }>((cb) => scaler.client.GetMetricSpec(ref(metadata), cb));
+  const metricName = spec.metricSpecs[0]!.metricName;
+  const targetId = metricName.split('-').at(-1)!;
+  core.applyWatchSet([{ targetId, servers: [{ port: PORT, netnsInode: ns.inode }], demand: [] }]);
   const server = ns.spawn('python3', [SERVER, '127.0.0.1', String(PORT), '8', '5', '60']);
   await waitForLine(server, 'listening', 10_000);
   core.readTick();
@@ -62,7 +73,8 @@ test('accept-queue overflow: per-target drops equal nstat ListenOverflows, and t
   const client = clientSchema.parse(JSON.parse(await ns.run('python3', [CLIENT, '127.0.0.1', String(PORT), '40', '600', '40'], 60_000)));
   await sleep(200);
   const afterCounters = listenCounters(await ns.run('cat', ['/proc/net/netstat']));
-  const tick: TargetDelta = targetOf(core.readTick().targets, 'overflow');
+  const collectorTick = core.readTick();
+  const tick: TargetDelta = targetOf(collectorTick.targets, targetId);
   const kernelOverflows = afterCounters.overflows - before.overflows;
   const kernelDrops = afterCounters.drops - before.drops;
   const counted = (tick.listenSynDrops ?? 0) + (tick.listenAckDrops ?? 0);
@@ -81,4 +93,20 @@ test('accept-queue overflow: per-target drops equal nstat ListenOverflows, and t
   assert.ok(fill > 4, `the accept queue was mostly full when SYNs arrived (mean ${fill.toFixed(2)})`);
   assert.equal(tick.requests, client.completed, 'every served request is timed');
   server.kill('SIGTERM');
+
+  // The same tick through the real report path: rps = (requests + refused + dropped) / seconds covered.
+  const collector = await connectCollector(scaler.ingestAddress, hello({ collector_id: 'listen-overflow', node_name: 'node-listen' }));
+  try {
+    const report = tickToReport(collectorTick, 1);
+    collector.send(report);
+    await sleep(200);
+    const res = await unaryCall<{ metricValues: { metricValueFloat: number }[] }>((cb) => scaler.client.GetMetrics({ scaledObjectRef: ref(metadata), metricName }, cb));
+    const rps = res.metricValues[0]!.metricValueFloat;
+    const seconds = report.interval_ms / 1000;
+    const expected = (tick.requests + tick.demandRefused + counted) / seconds;
+    console.log(`listen overflow: scaler rps ${rps.toFixed(2)} = (${tick.requests} requests + ${counted} dropped) / ${seconds} s; without the drops it would read ${(tick.requests / seconds).toFixed(2)}`);
+    assert.ok(Math.abs(rps - expected) < 1e-6, `rps ${rps} vs ${expected}`);
+  } finally {
+    collector.close();
+  }
 });
