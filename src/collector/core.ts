@@ -4,7 +4,7 @@ import type { BpfObject } from '../bpf/object.js';
 import { RingBufferReader } from '../bpf/ringbuf.js';
 import { loadHooks, verifyRung, type HookReport, type LoadHooksOptions } from './hook-loader.js';
 import { HOLD_PROGRAMS, HoldControl } from './hold.js';
-import { LISTEN_OVERFLOW_PROGRAMS, ListenOverflowControl } from './listen-overflow.js';
+import { LISTEN_OVERFLOW_GROUP, LISTEN_OVERFLOW_PROGRAMS, ListenOverflowControl } from './listen-overflow.js';
 import { TickReader, type WakeupEvent } from './tick-reader.js';
 import type { CollectorTick, WatchEntry } from './types.js';
 import { WatchSync, type WatchSetResult } from './watch-sync.js';
@@ -13,7 +13,7 @@ export { CollectorUnavailableError, DEFAULT_BPF_OBJECT, missingCapabilitiesSente
 export type { WakeupEvent } from './tick-reader.js';
 export type { WatchSetResult } from './watch-sync.js';
 
-export interface CollectorCoreOptions extends Omit<LoadHooksOptions, 'optionalPrograms'> {
+export interface CollectorCoreOptions extends Omit<LoadHooksOptions, 'optionalGroups'> {
   /** false: leave out the holdAtZero / connect() demand programs (default: use them where they load). */
   readonly hold?: boolean;
   /** false: leave out the listen-queue overflow program (default: use it where it loads). */
@@ -63,19 +63,15 @@ export class CollectorCore {
    * host cannot run the collector: missing capabilities, no BTF, no usable hook.
    */
   static open(options: CollectorCoreOptions): CollectorCore {
-    const holdPrograms = options.hold === false ? [] : HOLD_PROGRAMS;
-    const listenPrograms = options.listenOverflow === false ? [] : LISTEN_OVERFLOW_PROGRAMS;
-    const { object, report, optionalPrograms } = loadHooks({
-      ...options,
-      optionalPrograms: [...holdPrograms, ...listenPrograms],
-      // Where one group fails the verifier the other still loads.
-      optionalFallbacks: [holdPrograms, listenPrograms],
-    });
+    const groups = [
+      ...(options.hold === false ? [] : [{ name: 'holdAtZero', programs: HOLD_PROGRAMS }]),
+      ...(options.listenOverflow === false ? [] : [LISTEN_OVERFLOW_GROUP]),
+    ];
+    const { object, report, optionalLoaded } = loadHooks({ ...options, optionalGroups: groups });
     try {
       const log = options.logger.child({ component: 'collector-core' });
-      const loaded = new Set(optionalPrograms);
       let hold: HoldControl | undefined;
-      if (holdPrograms.length && holdPrograms.every((p) => loaded.has(p))) {
+      if (optionalLoaded.has('holdAtZero')) {
         try {
           hold = HoldControl.attach(object, log, options.cgroupPaths);
         } catch (err) {
@@ -83,14 +79,14 @@ export class CollectorCore {
         }
       }
       let listenOverflow: ListenOverflowControl | undefined;
-      if (listenPrograms.length && listenPrograms.every((p) => loaded.has(p))) {
+      if (optionalLoaded.has(LISTEN_OVERFLOW_GROUP.name)) {
         try {
           listenOverflow = ListenOverflowControl.attach(object, log, options.cgroupPaths);
         } catch (err) {
           log.warn({ err: (err as Error).message }, 'listen-queue overflow program cannot attach here; dropped connection attempts are not counted');
         }
-      } else if (listenPrograms.length) {
-        log.warn({ programs: listenPrograms }, 'listen-queue overflow program did not load on this kernel (see the hook-loader warning); dropped connection attempts are not counted');
+      } else if (options.listenOverflow !== false) {
+        log.warn({ programs: LISTEN_OVERFLOW_PROGRAMS }, 'listen-queue overflow program did not load on this kernel (see the hook-loader warning); dropped connection attempts are not counted');
       }
       return new CollectorCore(object, report, log, hold, listenOverflow);
     } catch (err) {

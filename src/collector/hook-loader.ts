@@ -53,25 +53,28 @@ export interface LoadHooksOptions {
   /** Rungs allowed, best first (default all): `--hook-rung` and tests force a rung with this. */
   readonly rungs?: readonly Rung[];
   /**
-   * Programs loaded with the chosen variant when they pass the verifier, attached by their
-   * owner (holdAtZero, src/collector/hold.ts); where they fail, the variant loads without them.
+   * Program groups loaded with the chosen variant when they pass the verifier, attached by
+   * their owners (holdAtZero, src/collector/hold.ts; protocol framing, framing.ts). Where
+   * the variant does not load with them, the last group is left out and the load retried,
+   * until it loads or no group is left.
    */
-  readonly optionalPrograms?: readonly string[];
-  /**
-   * Smaller sets tried in order when optionalPrograms fail the verifier (e.g. holdAtZero
-   * alone where a newer optional program does not load), before loading without any.
-   */
-  readonly optionalFallbacks?: readonly (readonly string[])[];
+  readonly optionalGroups?: readonly OptionalGroup[];
+}
+
+/** Programs that load beside the hook ladder's when they can. */
+export interface OptionalGroup {
+  readonly name: string;
+  readonly programs: readonly string[];
+  /** Shares per-connection state with the rung: only with variants keeping it in sk_storage. */
+  readonly needsSkStorage?: boolean;
 }
 
 export interface LoadedHooks {
   /** Loaded and attached; its owner closes it (which detaches). */
   readonly object: BpfObject;
   readonly report: HookReport;
-  /** Whether optionalPrograms loaded (false when they failed or none were asked for). */
-  readonly optionalLoaded: boolean;
-  /** The optional programs that loaded: optionalPrograms, one of optionalFallbacks, or none. */
-  readonly optionalPrograms: readonly string[];
+  /** Names of the optional groups that loaded. */
+  readonly optionalLoaded: ReadonlySet<string>;
 }
 
 /** The sentence for missing capabilities (also what `probe` prints). */
@@ -145,28 +148,32 @@ export function loadHooks(options: LoadHooksOptions): LoadedHooks {
     const choice = chooseRung(kernel.hook, { allowed, objectPrograms, failed });
     if (choice.rung === undefined) throw new CollectorUnavailableError(noHookSentence(allowed, choice.rejected), ['hook'], { rejected: choice.rejected });
     const { rung, variant } = choice;
+    let groups = (options.optionalGroups ?? []).filter((g) => {
+      if (!g.needsSkStorage || variant.connState === 'sk_storage') return true;
+      log.warn({ rung, group: g.name }, `${g.name} programs left out: they share connection state in sk_storage, which this variant cannot use (kernel before 5.11)`);
+      return false;
+    });
     let object = BpfObject.open(objectPath);
     try {
-      const candidates = [options.optionalPrograms ?? [], ...(options.optionalFallbacks ?? []), []].filter((set, i, all) => set.length > 0 || i === all.length - 1);
-      let optional: readonly string[] = [];
-      for (const [i, set] of candidates.entries()) {
+      for (;;) {
         try {
-          configure(object, variant, set);
+          configure(object, variant, groups.flatMap((g) => g.programs));
           object.load();
-          optional = set;
           break;
         } catch (err) {
-          if (set.length === 0 || !(err instanceof BpfError)) throw err;
-          log.warn({ rung, programs: set, err: err.message, libbpfLog: err.libbpfLog }, `this variant did not load with these optional programs; retrying it with ${candidates[i + 1]!.length ? 'fewer' : 'none'}`);
+          if (!groups.length || !(err instanceof BpfError)) throw err;
+          const dropped = groups[groups.length - 1]!;
+          log.warn({ rung, group: dropped.name, programs: dropped.programs, err: err.message, libbpfLog: err.libbpfLog }, `this variant did not load with the ${dropped.name} programs; retrying it without them`);
+          groups = groups.slice(0, -1);
           object.close();
           object = BpfObject.open(objectPath);
         }
       }
-      const optionalLoaded = optional.length > 0;
+      const optionalLoaded = new Set(groups.map((g) => g.name));
       for (const program of variant.programs) object.attach(program);
       const report: HookReport = { rung, connState: variant.connState, reason: choice.reason, attached: object.attachedPrograms, rejected: choice.rejected, kernel };
       log.info({ rung, connState: variant.connState, reason: report.reason, attached: report.attached }, 'kernel hooks attached');
-      return { object, report, optionalLoaded, optionalPrograms: optional };
+      return { object, report, optionalLoaded };
     } catch (err) {
       object.close();
       if (!(err instanceof BpfError)) throw err;

@@ -12,6 +12,8 @@ import { DEFAULT_CGROUP2_PATHS, openCgroup2 } from './hold.js';
  */
 
 export const LISTEN_OVERFLOW_PROGRAMS = ['listen_overflow_ingress'] as const;
+/** Loaded beside the hook ladder where it passes the verifier (hook-loader.ts). */
+export const LISTEN_OVERFLOW_GROUP = { name: 'listenOverflow', programs: LISTEN_OVERFLOW_PROGRAMS } as const;
 
 /** The per-tick listen-queue part of a target delta. */
 export interface ListenTick {
