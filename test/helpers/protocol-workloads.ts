@@ -160,7 +160,8 @@ export async function startNginx(ns: TestNetns, host: string, port: number, opti
     `${prefix}/nginx.conf`,
     `load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
 user root;
-worker_processes 1;
+# one process: killing it (TestNetns.dispose) leaves no orphaned worker holding the test's pipes
+master_process off;
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;
 events { worker_connections 1024; }
@@ -202,7 +203,8 @@ import sys, time, json, random, socket, ssl
 host, port, n, tls, conn_mode, expect = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6] == '1'
 lo, hi, seed, deadline, alpn = float(sys.argv[7]), float(sys.argv[8]), int(sys.argv[9]), float(sys.argv[10]), sys.argv[11]
 rng = random.Random(seed)
-delays = [int(rng.uniform(lo, hi) * 1000) for _ in range(n)]
+# whole milliseconds: echo_sleep takes at most 3 decimals of a second
+delays = [int(round(rng.uniform(lo, hi))) * 1000 for _ in range(n)]
 ctx = None
 if tls != 'none':
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
@@ -233,7 +235,7 @@ def read_response(c):
             rest += c.recv(65536)
     return head
 def request(c, d):
-    path = "/?d=%.3f" % (d / 1e6)  # echo_sleep parses at most 3 decimals
+    path = "/?d=%.3f" % (d / 1e6)
     if expect:
         c.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n" % (path, len(BODY))).encode())
         head, rest = read_head(c, b"")
