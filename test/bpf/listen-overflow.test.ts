@@ -127,3 +127,26 @@ test('accept-queue overflow: per-target drops equal nstat ListenOverflows, and t
     collector.close();
   }
 });
+
+test('accept-queue overflow over IPv6 (::1): per-target drops equal nstat ListenOverflows', async () => {
+  const port = PORT + 1;
+  core.applyWatchSet([{ targetId: 'overflow-v6', servers: [{ port, netnsInode: ns.inode }], demand: [] }]);
+  const server = ns.spawn('python3', [SERVER, '::1', String(port), '8', '5', '60']);
+  try {
+    await waitForLine(server, 'listening', 10_000);
+    core.readTick();
+    const before = listenCounters(await ns.run('cat', ['/proc/net/netstat']));
+    const client = clientSchema.parse(JSON.parse(await ns.run('python3', [CLIENT, '::1', String(port), '40', '300', '40'], 60_000)));
+    await sleep(200);
+    const kernelOverflows = listenCounters(await ns.run('cat', ['/proc/net/netstat'])).overflows - before.overflows;
+    const tick = targetOf(core.readTick().targets, 'overflow-v6');
+    const counted = (tick.listenSynDrops ?? 0) + (tick.listenAckDrops ?? 0);
+    console.log(`listen overflow (IPv6): counted ${counted} (SYN ${tick.listenSynDrops}, ACK ${tick.listenAckDrops}) vs nstat ListenOverflows ${kernelOverflows}; requests ${tick.requests} of ${client.completed}`);
+    assert.ok(kernelOverflows > 20, `the load must overflow the accept queue (nstat ListenOverflows ${kernelOverflows})`);
+    const tolerance = Math.max(1, Math.ceil(kernelOverflows * 0.01));
+    assert.ok(Math.abs(counted - kernelOverflows) <= tolerance, `counted ${counted} vs nstat ${kernelOverflows} (tolerance ${tolerance})`);
+    assert.equal(tick.acceptBacklog, 8);
+  } finally {
+    server.kill('SIGTERM');
+  }
+});
