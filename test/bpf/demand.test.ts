@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { CollectorCore, WakeupEvent } from '../../src/collector/core.js';
+import type { CollectorCore } from '../../src/collector/core.js';
 import { openCollector, sleep, targetOf } from '../helpers/kernel-collector.js';
+import { demandWakeupTrial } from '../helpers/demand-wakeup.js';
 import { refusedConnect } from '../helpers/sockets.js';
 
 /**
@@ -46,25 +47,13 @@ test(`the first attempt for an idle target wakes user space within ${WAKEUP_BUDG
   const latenciesMs: number[] = [];
   const kernelDelaysMs: number[] = [];
   for (let trial = 0; trial < WAKEUP_TRIALS; trial++) {
-    // Two idle ticks: the first reports the previous attempt, the second re-arms.
-    core.readTick();
-    core.readTick();
-    const woke = new Promise<{ at: bigint; events: readonly WakeupEvent[] }>((resolve) => {
-      const off = core.onWakeup((events) => {
-        off();
-        resolve({ at: process.hrtime.bigint(), events });
-      });
-    });
-    const start = process.hrtime.bigint();
-    const attempt = refusedConnect('127.0.0.1', V4_PORT);
-    const result = await Promise.race([woke, sleep(1000).then(() => undefined)]);
-    await attempt;
+    const result = await demandWakeupTrial(core, '127.0.0.1', V4_PORT, 1000);
     assert.ok(result, `trial ${trial}: no wake-up within 1 s`);
     assert.deepEqual(
       result.events.map((e) => e.targetId),
       ['demand-wake'],
     );
-    latenciesMs.push(Number(result.at - start) / 1e6);
+    latenciesMs.push(result.latencyMs);
     kernelDelaysMs.push(Number(result.events[0]!.delayNs) / 1e6);
   }
   // Without re-arming (no idle tick in between), further attempts wake nobody.

@@ -93,3 +93,32 @@ export async function callError<Res>(invoke: (callback: grpc.requestCallback<Res
   }
   throw new Error('expected the call to fail');
 }
+
+/** The metric name GetMetricSpec gives `metadata`'s trigger. */
+export async function specName(scaler: TestScaler, metadata: Record<string, string>): Promise<string> {
+  const res = await unaryCall<{ metricSpecs: { metricName: string }[] }>((cb) => scaler.client.GetMetricSpec(ref(metadata), cb));
+  return res.metricSpecs[0]!.metricName;
+}
+
+/**
+ * GetMetrics for `metadata`'s trigger, as KEDA asks it (spec first). Fails unless there is
+ * exactly one finite, non-negative value whose integer field is the float one rounded.
+ */
+export async function metric(scaler: TestScaler, metadata: Record<string, string>): Promise<number> {
+  const name = await specName(scaler, metadata);
+  const res = await unaryCall<{ metricValues: { metricValueFloat: number; metricValue: number }[] }>((cb) =>
+    scaler.client.GetMetrics({ scaledObjectRef: ref(metadata), metricName: name }, cb),
+  );
+  if (res.metricValues.length !== 1) throw new Error(`expected one metric value, got ${res.metricValues.length}`);
+  const v = res.metricValues[0]!;
+  if (!(Number.isFinite(v.metricValueFloat) && v.metricValueFloat >= 0)) throw new Error(`metric value ${v.metricValueFloat} is not a finite non-negative number`);
+  if (v.metricValue !== Math.round(v.metricValueFloat)) throw new Error(`metricValue ${v.metricValue} is not round(${v.metricValueFloat})`);
+  return v.metricValueFloat;
+}
+
+export async function isActive(scaler: TestScaler, metadata: Record<string, string>): Promise<boolean> {
+  return (await unaryCall<{ result: boolean }>((cb) => scaler.client.IsActive(ref(metadata), cb))).result;
+}
+
+/** The target id at the end of a metric name. */
+export const idOf = (name: string): string => name.split('-').at(-1)!;

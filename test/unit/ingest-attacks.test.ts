@@ -15,7 +15,7 @@ import { loadCollector } from '../../src/proto/load.js';
 import { serverCredentials } from '../../src/server/credentials.js';
 import { CollectorStreamClient } from '../../src/stream/collector-client.js';
 import { bearerMetadata, collectorClient, connectCollector, deltaFromLatencies, hello, report } from '../helpers/scaler-collector.js';
-import { callError, ref, startTestScaler, TEST_COLLECTOR_TOKEN, testTokenFile, unaryCall, type TestScaler } from '../helpers/scaler-server.js';
+import { callError, idOf, isActive, metric, ref, specName, startTestScaler, TEST_COLLECTOR_TOKEN, testTokenFile, unaryCall, type TestScaler } from '../helpers/scaler-server.js';
 import { waitFor } from '../helpers/stream-ingest-server.js';
 
 /**
@@ -26,19 +26,6 @@ import { waitFor } from '../helpers/stream-ingest-server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function specName(scaler: TestScaler, metadata: Record<string, string>): Promise<string> {
-  const res = await unaryCall<{ metricSpecs: { metricName: string }[] }>((cb) => scaler.client.GetMetricSpec(ref(metadata), cb));
-  return res.metricSpecs[0]!.metricName;
-}
-async function metric(scaler: TestScaler, metadata: Record<string, string>): Promise<number> {
-  const name = await specName(scaler, metadata);
-  const res = await unaryCall<{ metricValues: { metricValueFloat: number }[] }>((cb) => scaler.client.GetMetrics({ scaledObjectRef: ref(metadata), metricName: name }, cb));
-  return res.metricValues[0]!.metricValueFloat;
-}
-async function isActive(scaler: TestScaler, metadata: Record<string, string>): Promise<boolean> {
-  return (await unaryCall<{ result: boolean }>((cb) => scaler.client.IsActive(ref(metadata), cb))).result;
-}
-const idOf = (name: string): string => name.split('-').at(-1)!;
 /** Requests the scaler holds for a target over the last 10 s. */
 const requestsIn = (scaler: TestScaler, id: string): number => scaler.server.store.query(id, monotonicClock(), 10_000, false)?.requests ?? 0;
 

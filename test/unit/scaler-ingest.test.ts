@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { callError, ManualClock, ref, startTestScaler, unaryCall, type TestScaler } from '../helpers/scaler-server.js';
+import { callError, idOf, isActive, ManualClock, metric, ref, specName, startTestScaler, type TestScaler } from '../helpers/scaler-server.js';
 import { connectCollector, deltaFromLatencies, hello, report } from '../helpers/scaler-collector.js';
 import type { TargetDelta } from '../../src/proto/generated/kedaebpf/collector/v1/TargetDelta.js';
 
@@ -11,29 +11,6 @@ import type { TargetDelta } from '../../src/proto/generated/kedaebpf/collector/v
  */
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function specName(scaler: TestScaler, metadata: Record<string, string>): Promise<string> {
-  const res = await unaryCall<{ metricSpecs: { metricName: string }[] }>((cb) => scaler.client.GetMetricSpec(ref(metadata), cb));
-  return res.metricSpecs[0]!.metricName;
-}
-
-async function metric(scaler: TestScaler, metadata: Record<string, string>): Promise<number> {
-  const name = await specName(scaler, metadata);
-  const res = await unaryCall<{ metricValues: { metricValueFloat: number; metricValue: number }[] }>((cb) =>
-    scaler.client.GetMetrics({ scaledObjectRef: ref(metadata), metricName: name }, cb),
-  );
-  assert.equal(res.metricValues.length, 1);
-  const v = res.metricValues[0]!;
-  assert.ok(Number.isFinite(v.metricValueFloat) && v.metricValueFloat >= 0);
-  assert.equal(v.metricValue, Math.round(v.metricValueFloat));
-  return v.metricValueFloat;
-}
-
-async function isActive(scaler: TestScaler, metadata: Record<string, string>): Promise<boolean> {
-  return (await unaryCall<{ result: boolean }>((cb) => scaler.client.IsActive(ref(metadata), cb))).result;
-}
-
-const idOf = (name: string): string => name.split('-').at(-1)!;
 
 /** Deterministic PRNG (mulberry32) and Box-Muller normal, for a reproducible lognormal sample. */
 function rng(seed: number): () => number {

@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { CollectorCore, CollectorUnavailableError, type WakeupEvent } from '../../src/collector/core.js';
+import { CollectorCore, CollectorUnavailableError } from '../../src/collector/core.js';
 import { describeRejections, type Rung } from '../../src/collector/hook-ladder.js';
 import { Histogram } from '../../src/histogram/histogram.js';
 import { createLogger } from '../../src/log.js';
 import { sleep, targetOf } from '../helpers/kernel-collector.js';
 import { exactQuantile, runClients, startServer } from '../helpers/kernel-workloads.js';
 import { hostNetns } from '../helpers/netns.js';
+import { demandWakeupTrial } from '../helpers/demand-wakeup.js';
 import { listenCounters } from '../helpers/netstat.js';
-import { refusedConnect } from '../helpers/sockets.js';
 import { CHECK_LINE_PREFIX, PROBE_LINE_PREFIX, rungSchema, type CheckResult, type ProbeLine } from './report.js';
 import { startTimedServer } from './timed-server.js';
 
@@ -159,25 +159,13 @@ async function wakeup(core: CollectorCore, problems: string[]): Promise<number> 
   core.applyWatchSet([{ targetId: 'demand', servers: [], demand: [{ ip: '127.0.0.1', port: DEMAND_PORT }] }]);
   const latenciesMs: number[] = [];
   for (let trial = 0; trial < args['wakeup-trials']; trial++) {
-    // Two idle ticks: the first reports the previous attempt, the second re-arms.
-    core.readTick();
-    core.readTick();
-    const woke = new Promise<{ at: bigint; events: readonly WakeupEvent[] }>((resolve) => {
-      const off = core.onWakeup((events) => {
-        off();
-        resolve({ at: process.hrtime.bigint(), events });
-      });
-    });
-    const start = process.hrtime.bigint();
-    const attempt = refusedConnect('127.0.0.1', DEMAND_PORT);
-    const result = await Promise.race([woke, sleep(WAKEUP_BUDGET_MS).then(() => undefined)]);
-    await attempt;
+    const result = await demandWakeupTrial(core, '127.0.0.1', DEMAND_PORT, WAKEUP_BUDGET_MS);
     if (!result) {
       problems.push(`demand wake-up: trial ${trial} woke nobody within ${WAKEUP_BUDGET_MS} ms`);
       return Number.NaN;
     }
     if (result.events[0]?.targetId !== 'demand') problems.push(`demand wake-up: woke ${result.events.map((e) => e.targetId).join(',')} instead of demand`);
-    latenciesMs.push(Number(result.at - start) / 1e6);
+    latenciesMs.push(result.latencyMs);
   }
   const tick = targetOf(core.readTick().targets, 'demand');
   if (tick.demandAttempts !== 1 || tick.demandRefused !== 1) {
