@@ -3,10 +3,12 @@
  * `npm run bench -- --quick` (every case, short, < 5 min); `--only a,b` runs some cases;
  * `--results DIR` writes elsewhere than bench/results (profiling runs keep the figures);
  * `--minutes N` makes the ingest case run N minutes and report its RSS plateau.
+ * `--accuracy-doc FILE` also renders the accuracy rows as docs/accuracy.md (bench/lib/accuracy-doc.ts).
  * Needs root (BPF, network namespaces). Writes bench/results/latest.json (the keys tools
  * read), latest.md (a table) and latest-notes.json (run conditions and extra figures).
  * Benchmarks print figures; they never fail on speed.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +18,7 @@ import { kernelOverhead } from './cases/kernel-overhead.js';
 import { REPO, cleanupCli, prepareCli } from './lib/procs.js';
 import type { CaseContext, CaseNotes } from './lib/types.js';
 import { renderMarkdown } from './lib/report.js';
+import { renderAccuracyDoc } from './lib/accuracy-doc.js';
 import { activation } from './cases/activation.js';
 import { freshness } from './cases/freshness.js';
 import { scalerThroughput } from './cases/scaler-throughput.js';
@@ -41,8 +44,19 @@ export interface BenchResults {
 const CASES = ['overhead', 'accuracy', 'activation', 'freshness', 'scaler', 'ingest', 'collector', 'hold'] as const;
 type CaseName = (typeof CASES)[number];
 
+/** The checkout's commit (short), or "unknown" outside a git checkout. */
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, results: { type: 'string' }, minutes: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, results: { type: 'string' }, minutes: { type: 'string' }, 'accuracy-doc': { type: 'string' } },
+  });
   if (process.getuid?.() !== 0) {
     console.error('the benchmarks need root (BPF programs, network namespaces): run `sudo npm run bench`');
     return 1;
@@ -108,6 +122,11 @@ async function main(): Promise<number> {
     const r = await accuracy(ctx);
     results.accuracy = r.rows;
     notes.accuracy = r.notes;
+    const docPath = values['accuracy-doc'];
+    if (docPath) {
+      fs.writeFileSync(docPath, renderAccuracyDoc(r.rows, { date: results.machine.date, kernel: results.machine.kernel, quick, commit: gitCommit() }));
+      ctx.log(`accuracy: wrote ${docPath}`);
+    }
   });
   await run('activation', async () => {
     const r = await activation(ctx);

@@ -18,5 +18,6 @@
 #include "demand.bpf.c"
 #include "hold.bpf.c"            /* holdAtZero: cgroup_skb/egress */
 #include "connect_demand.bpf.c"  /* demand seen at connect() */
+#include "listen_overflow.bpf.c" /* accept-queue overflow: cgroup_skb/ingress */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

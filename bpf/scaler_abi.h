@@ -229,4 +229,20 @@ _Static_assert(__builtin_offsetof(struct scaler_hold_stats, listen_delta) == 40,
 _Static_assert(sizeof(struct scaler_hold_conn) == 8, "hold conn size");
 _Static_assert(sizeof(struct scaler_connect_mark) == 16, "connect mark size");
 
+/* ---- listen-queue overflow (bpf/listen_overflow.bpf.c) ----------------------------------- */
+
+/* listen_stats value (the kernel writes it; user space only zeroes it with the slot): packets
+ * the target's listeners dropped because their accept queue was full (what nstat counts as
+ * TcpExtListenOverflows), split by kind, and the accept queue's fill seen by each SYN. */
+struct scaler_listen_stats {
+	__u64 syn_drops;        /* SYNs dropped: each a connection attempt turned away (rps) */
+	__u64 ack_drops;        /* handshake-completing ACKs dropped: the client retries them */
+	__u64 syns;             /* SYNs that reached a listener of the target */
+	__u64 accept_queue_sum; /* sum over those SYNs of the accept queue length they found */
+	__u32 backlog;          /* the listen() backlog (sk_max_ack_backlog) the last SYN saw */
+	__u32 pad;
+};
+
+_Static_assert(sizeof(struct scaler_listen_stats) == 40, "listen stats ABI");
+
 #endif /* SCALER_ABI_H */

@@ -32,6 +32,7 @@ export const MAP_NAMES = {
   holdStats: 'hold_stats',
   holdConns: 'hold_conns',
   connectMarks: 'connect_marks',
+  listenStats: 'listen_stats',
 } as const;
 
 /**
@@ -81,8 +82,16 @@ export const HOLD_STATS = layout('scaler_hold_stats', 48, {
   timed_out_connections: 32,
   listen_delta: 40,
 });
+/** struct scaler_listen_stats: accept-queue overflow drops and fill per slot, written by the kernel (bpf/listen_overflow.bpf.c). */
+export const LISTEN_STATS = layout('scaler_listen_stats', 40, {
+  syn_drops: 0,
+  ack_drops: 8,
+  syns: 16,
+  accept_queue_sum: 24,
+  backlog: 32,
+});
 /** Every struct user space reads or writes (scaler_conn_state stays in the kernel). */
-export const ABI_STRUCTS: readonly StructLayout<string>[] = [WATCH_KEY, SLOT_REF, DEMAND_KEY, SLOT_META, TARGET_STATS, HEALTH, WAKEUP_EVENT, HOLD_CONFIG, HOLD_STATS];
+export const ABI_STRUCTS: readonly StructLayout<string>[] = [WATCH_KEY, SLOT_REF, DEMAND_KEY, SLOT_META, TARGET_STATS, HEALTH, WAKEUP_EVENT, HOLD_CONFIG, HOLD_STATS, LISTEN_STATS];
 
 /** Keys of the array maps (slot_meta, target_stats, health, watch_port_bits, watch_epoch): a u32 index. */
 export const ARRAY_KEY_BYTES = 4;

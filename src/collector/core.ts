@@ -4,6 +4,7 @@ import type { BpfObject } from '../bpf/object.js';
 import { RingBufferReader } from '../bpf/ringbuf.js';
 import { loadHooks, verifyRung, type HookReport, type LoadHooksOptions } from './hook-loader.js';
 import { HOLD_PROGRAMS, HoldControl } from './hold.js';
+import { LISTEN_OVERFLOW_GROUP, LISTEN_OVERFLOW_PROGRAMS, ListenOverflowControl } from './listen-overflow.js';
 import { TickReader, type WakeupEvent } from './tick-reader.js';
 import type { CollectorTick, WatchEntry } from './types.js';
 import { WatchSync, type WatchSetResult } from './watch-sync.js';
@@ -12,9 +13,11 @@ export { CollectorUnavailableError, DEFAULT_BPF_OBJECT, missingCapabilitiesSente
 export type { WakeupEvent } from './tick-reader.js';
 export type { WatchSetResult } from './watch-sync.js';
 
-export interface CollectorCoreOptions extends Omit<LoadHooksOptions, 'optionalPrograms'> {
+export interface CollectorCoreOptions extends Omit<LoadHooksOptions, 'optionalGroups'> {
   /** false: leave out the holdAtZero / connect() demand programs (default: use them where they load). */
   readonly hold?: boolean;
+  /** false: leave out the listen-queue overflow program (default: use it where it loads). */
+  readonly listenOverflow?: boolean;
   /** cgroup v2 mounts to try for them (default /sys/fs/cgroup, /sys/fs/cgroup/unified). */
   readonly cgroupPaths?: readonly string[];
 }
@@ -38,6 +41,8 @@ export class CollectorCore {
     private readonly log: Logger,
     /** holdAtZero and connect() demand (hold.ts); undefined where they cannot load or attach (logged). */
     readonly hold?: HoldControl,
+    /** Listen-queue overflow (listen-overflow.ts); undefined where it cannot load or attach (logged). */
+    readonly listenOverflow?: ListenOverflowControl,
   ) {
     const stats = object.map(MAP_NAMES.targetStats);
     const meta = object.map(MAP_NAMES.slotMeta);
@@ -58,18 +63,32 @@ export class CollectorCore {
    * host cannot run the collector: missing capabilities, no BTF, no usable hook.
    */
   static open(options: CollectorCoreOptions): CollectorCore {
-    const { object, report, optionalLoaded } = loadHooks({ ...options, optionalPrograms: options.hold === false ? [] : HOLD_PROGRAMS });
+    const groups = [
+      ...(options.hold === false ? [] : [{ name: 'holdAtZero', programs: HOLD_PROGRAMS }]),
+      ...(options.listenOverflow === false ? [] : [LISTEN_OVERFLOW_GROUP]),
+    ];
+    const { object, report, optionalLoaded } = loadHooks({ ...options, optionalGroups: groups });
     try {
       const log = options.logger.child({ component: 'collector-core' });
       let hold: HoldControl | undefined;
-      if (optionalLoaded) {
+      if (optionalLoaded.has('holdAtZero')) {
         try {
           hold = HoldControl.attach(object, log, options.cgroupPaths);
         } catch (err) {
           log.warn({ err: (err as Error).message }, 'holdAtZero and connect() demand programs cannot attach here; running without them');
         }
       }
-      return new CollectorCore(object, report, log, hold);
+      let listenOverflow: ListenOverflowControl | undefined;
+      if (optionalLoaded.has(LISTEN_OVERFLOW_GROUP.name)) {
+        try {
+          listenOverflow = ListenOverflowControl.attach(object, log, options.cgroupPaths);
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'listen-queue overflow program cannot attach here; dropped connection attempts are not counted');
+        }
+      } else if (options.listenOverflow !== false) {
+        log.warn({ programs: LISTEN_OVERFLOW_PROGRAMS }, 'listen-queue overflow program did not load on this kernel (see the hook-loader warning); dropped connection attempts are not counted');
+      }
+      return new CollectorCore(object, report, log, hold, listenOverflow);
     } catch (err) {
       object.close();
       throw err;
@@ -81,7 +100,7 @@ export class CollectorCore {
 
   /** Kernel ids of the attached programs (for kernel.bpf_stats_enabled figures via bpftool). */
   programIds(): Record<string, number> {
-    const programs = [...this.hooks.attached, ...(this.hold ? HOLD_PROGRAMS : [])];
+    const programs = [...this.hooks.attached, ...(this.hold ? HOLD_PROGRAMS : []), ...(this.listenOverflow ? LISTEN_OVERFLOW_PROGRAMS : [])];
     return Object.fromEntries(programs.map((p) => [p, this.object.programId(p)]));
   }
 
@@ -96,6 +115,7 @@ export class CollectorCore {
     const mapFullBefore = this.watch.mapFullCount;
     const result = this.watch.apply(entries);
     this.hold?.sync(entries, this.watch.targets());
+    this.listenOverflow?.sync(this.watch.targets());
     if (this.watch.mapFullCount > mapFullBefore) {
       this.log.warn({ mapFullCount: this.watch.mapFullCount }, 'kernel map full: some targets are not (fully) watched');
     }
@@ -109,9 +129,11 @@ export class CollectorCore {
   readTick(wakeup = false): CollectorTick {
     this.assertOpen();
     const tick = this.ticks.read(wakeup);
-    if (!this.hold) return tick;
-    this.hold.read(this.watch.usedSlots());
-    return { ...tick, targets: tick.targets.map((d) => ({ ...d, ...this.hold!.tick(d.targetId) })) };
+    const { hold, listenOverflow } = this;
+    if (!hold && !listenOverflow) return tick;
+    hold?.read(this.watch.usedSlots());
+    listenOverflow?.read(this.watch.usedSlots());
+    return { ...tick, targets: tick.targets.map((d) => ({ ...d, ...hold?.tick(d.targetId), ...listenOverflow?.tick(d.targetId) })) };
   }
 
   /** Requests in flight per target now, deltas untouched (see TickReader.inFlightNow). */

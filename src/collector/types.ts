@@ -70,6 +70,13 @@ export interface TargetDelta {
   readonly heldConnections?: number;
   readonly releasedConnections?: number;
   readonly timedOutConnections?: number;
+  /** Listen-queue overflow in the tick (bpf/listen_overflow.bpf.c; absent where it does not load). */
+  readonly listenSynDrops?: number;
+  readonly listenAckDrops?: number;
+  readonly listenSyns?: number;
+  readonly acceptQueueSum?: number;
+  /** The listeners' listen() backlog as last seen (a gauge). */
+  readonly acceptBacklog?: number;
 }
 
 /** One tick of the collector: every watched target, including those with all-zero deltas. */

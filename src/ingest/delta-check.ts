@@ -46,7 +46,17 @@ const FIELD_RULES: readonly (readonly [string, (v: unknown) => string | undefine
 ];
 
 /** Optional counters newer collectors send (absent from older ones), after the fields above. */
-const OPTIONAL_COUNTS: readonly string[] = ['listeners', 'held_connections', 'released_connections', 'timed_out_connections'];
+const OPTIONAL_COUNTS: readonly string[] = [
+  'listeners',
+  'held_connections',
+  'released_connections',
+  'timed_out_connections',
+  'listen_syn_drops',
+  'listen_ack_drops',
+  'listen_syns',
+  'accept_queue_sum',
+  'accept_backlog',
+];
 
 function array(v: unknown, element: (e: unknown) => string | undefined): string | undefined {
   if (!Array.isArray(v)) return 'expected an array';

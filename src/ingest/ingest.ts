@@ -376,6 +376,7 @@ export class Ingest {
           acceptedConnections: d.accepted_connections,
           demandAttempts: d.demand_attempts,
           demandRefused: d.demand_refused,
+          listenDrops: (d.listen_syn_drops ?? 0) + (d.listen_ack_drops ?? 0),
           buckets: { indices: d.bucket_index, counts: d.bucket_count },
         },
         at,

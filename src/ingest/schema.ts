@@ -41,6 +41,12 @@ export const targetDeltaSchema = z
     held_connections: count.optional(),
     released_connections: count.optional(),
     timed_out_connections: count.optional(),
+    // listen-queue overflow (absent from collectors that predate it)
+    listen_syn_drops: count.optional(),
+    listen_ack_drops: count.optional(),
+    listen_syns: count.optional(),
+    accept_queue_sum: count.optional(),
+    accept_backlog: count.optional(),
   })
   .superRefine((d, ctx) => {
     if (d.bucket_index.length !== d.bucket_count.length) {

@@ -24,6 +24,8 @@ export class CollectorMetrics {
   private readonly tickSeconds: Histogram;
   private readonly sendErrors: Counter;
   private readonly holdConnections: Counter;
+  private readonly listenDrops: Counter<'kind'>;
+  private readonly acceptQueueFill: Gauge<'target_id'>;
 
   constructor(registry: Registry, sources: CollectorMetricSources) {
     const registers = [registry];
@@ -118,6 +120,18 @@ export class CollectorMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.listenDrops = new Counter({
+      name: 'keda_ebpf_collector_listen_drops_total',
+      help: 'Connection attempts watched listeners on this node dropped because their accept queue was full (nstat TcpExtListenOverflows), by kind: syn (a new attempt) or ack (a handshake the client retries); both count in rps.',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.acceptQueueFill = new Gauge({
+      name: 'keda_ebpf_collector_accept_queue_fill_ratio',
+      help: 'Per target, over the last tick: the mean accept-queue length new SYNs found, divided by the listen() backlog (above 1: the queue was full and SYNs were dropped). Only targets whose listeners got SYNs in the tick.',
+      labelNames: ['target_id'],
+      registers,
+    });
     const scalers = sources.scalers;
     if (scalers) {
       new Counter({
@@ -177,11 +191,25 @@ export class CollectorMetrics {
     if (timedOut) this.holdConnections.inc({ outcome: 'timed_out' }, timedOut);
   }
 
+  private countListenQueues(tick: CollectorTick): void {
+    let syn = 0;
+    let ack = 0;
+    this.acceptQueueFill.reset();
+    for (const t of tick.targets) {
+      syn += t.listenSynDrops ?? 0;
+      ack += t.listenAckDrops ?? 0;
+      if (t.listenSyns && t.acceptBacklog) this.acceptQueueFill.set({ target_id: t.targetId }, (t.acceptQueueSum ?? 0) / t.listenSyns / t.acceptBacklog);
+    }
+    if (syn) this.listenDrops.inc({ kind: 'syn' }, syn);
+    if (ack) this.listenDrops.inc({ kind: 'ack' }, ack);
+  }
+
   /** Wraps the uplink the agent sends ticks to: times each tick and counts failed sends. */
   measuredUplink(uplink: ReportUplink): ReportUplink {
     return {
       send: (tick: CollectorTick) => {
         this.countHolds(tick);
+        this.countListenQueues(tick);
         try {
           return uplink.send(tick);
         } catch (err) {

@@ -9,6 +9,9 @@ import { TargetAnswers } from './target-answers.js';
  * store), and per target exactly what KEDA was last told (target-answers.ts). Counters the
  * ingest and the store keep themselves are read at scrape time, not duplicated.
  */
+/** The window of keda_ebpf_target_listen_drops_per_second (the default trigger window). */
+const LISTEN_DROPS_WINDOW_MS = 30_000;
+
 export class ScalerMetrics {
   readonly answers = new TargetAnswers();
   private readonly rpcs: Counter<'method' | 'code'>;
@@ -16,7 +19,7 @@ export class ScalerMetrics {
   private readonly streams: Gauge<'kind'>;
   private readonly reportLag: Histogram;
   private readonly streamCount = new Map<string, number>();
-  private sources: { ingest: Ingest; store: WindowStore } | undefined;
+  private sources: { ingest: Ingest; store: WindowStore; clock: () => number } | undefined;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -29,7 +32,7 @@ export class ScalerMetrics {
       registers,
     });
     const streamCount = this.streamCount;
-    const sources = (): { ingest: Ingest; store: WindowStore } | undefined => this.sources;
+    const sources = (): { ingest: Ingest; store: WindowStore; clock: () => number } | undefined => this.sources;
     this.streams = new Gauge({
       name: 'keda_ebpf_open_streams',
       help: 'Open server streams by kind: StreamIsActive and StreamMetricSpec (KEDA), collector (collector ingest streams, in-process included).',
@@ -183,11 +186,27 @@ export class ScalerMetrics {
         for (const a of answers.list()) for (const [metric, value] of a.values) this.set({ target_id: a.targetId, metric, scaled_objects: a.scaledObjects }, value);
       },
     });
+    new Gauge({
+      name: 'keda_ebpf_target_listen_drops_per_second',
+      help: 'Per target KEDA asked about, over the last 30 s: connection attempts its listeners dropped because their accept queue was full (SYNs and handshake ACKs, per second). They are part of rps as unserved demand.',
+      labelNames: ['target_id'],
+      registers,
+      collect() {
+        this.reset();
+        const s = sources();
+        if (!s) return;
+        const now = s.clock();
+        for (const a of answers.list()) {
+          const sums = s.store.query(a.targetId, now, LISTEN_DROPS_WINDOW_MS, false);
+          if (sums) this.set({ target_id: a.targetId }, sums.listenDrops / sums.coveredSeconds);
+        }
+      },
+    });
   }
 
   /** Connects the stats sources of one scaler server (called by createScalerServer). */
   observe(ingest: Ingest, store: WindowStore, clock: () => number): void {
-    this.sources = { ingest, store };
+    this.sources = { ingest, store, clock };
     this.answers.bound(store.maxTargets);
     ingest.onReport((report) => {
       if (Number.isFinite(report.end_unix_ms) && report.end_unix_ms > 0) this.reportLag.observe(Math.max(0, clock() - report.end_unix_ms) / 1000);

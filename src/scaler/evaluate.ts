@@ -46,7 +46,9 @@ function latencyMs(store: WindowStore, targetId: string, trigger: TriggerConfig,
 /**
  * - latency: the trigger's quantile of the window's merged histogram, in ms, or of its
  *   newest 5 s when that is higher (latencyMs); 0 when empty.
- * - rps: (completed requests + refused demand attempts) / seconds.
+ * - rps: (completed requests + refused demand attempts + connection attempts the target's
+ *   listeners dropped with a full accept queue) / seconds: demand the target did not serve
+ *   counts, so an overloaded server asks for more replicas instead of looking fast.
  * - concurrency: sum of latencies / seconds (Little's law).
  * "seconds" is the time the window's collector intervals actually span (the window, or
  * less right after a scaler start, a new trigger or a collector outage), so rates are right
@@ -64,7 +66,7 @@ export function evaluate(store: WindowStore, targetId: string, trigger: TriggerC
         value = latencyMs(store, targetId, trigger, now, sums);
         break;
       case 'rps':
-        value = (sums.requests + sums.demandRefused) / sums.coveredSeconds;
+        value = (sums.requests + sums.demandRefused + sums.listenDrops) / sums.coveredSeconds;
         break;
       case 'concurrency':
         value = sums.latencySumUs / 1e6 / sums.coveredSeconds;

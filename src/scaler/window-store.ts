@@ -42,6 +42,8 @@ export interface WindowDelta {
   readonly acceptedConnections: number;
   readonly demandAttempts: number;
   readonly demandRefused: number;
+  /** Connection attempts the target's listeners dropped (accept queue full); absent from older collectors. */
+  readonly listenDrops?: number;
   readonly buckets: SparseBuckets;
 }
 
@@ -53,6 +55,7 @@ interface Slot {
   acceptedConnections: number;
   demandAttempts: number;
   demandRefused: number;
+  listenDrops: number;
   /** Only the buckets that got counts; allocated on the first one. */
   buckets: SparseCounts | undefined;
   /** Earliest start and latest end (unix ms) of the collector intervals merged here. */
@@ -69,6 +72,7 @@ export interface WindowSums {
   readonly acceptedConnections: number;
   readonly demandAttempts: number;
   readonly demandRefused: number;
+  readonly listenDrops: number;
   /**
    * The rate divisor: seconds of time the merged collector intervals actually span (from the
    * earliest interval start to the latest interval end in the window), at least 1. Counting
@@ -167,7 +171,7 @@ class Ring {
 }
 
 function emptySlot(key: number, startMs: number, endMs: number): Slot {
-  return { key, requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, buckets: undefined, startMs, endMs, activeEndMs: 0 };
+  return { key, requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, listenDrops: 0, buckets: undefined, startMs, endMs, activeEndMs: 0 };
 }
 
 function slotBytes(slot: Slot): number {
@@ -205,14 +209,16 @@ interface Counters {
   acceptedConnections: number;
   demandAttempts: number;
   demandRefused: number;
+  listenDrops: number;
 }
 
-function addCounters(slot: Counters, from: Readonly<Counters>): void {
+function addCounters(slot: Counters, from: Readonly<Omit<Counters, 'listenDrops'> & { listenDrops?: number }>): void {
   slot.requests += from.requests;
   slot.latencySumUs += from.latencySumUs;
   slot.acceptedConnections += from.acceptedConnections;
   slot.demandAttempts += from.demandAttempts;
   slot.demandRefused += from.demandRefused;
+  slot.listenDrops += from.listenDrops ?? 0;
 }
 
 /** The plan of a target's seconds [fromSec, nowSec] (window-plan.ts). */
@@ -477,7 +483,7 @@ export class WindowStore {
     }
     slot.startMs = Math.min(slot.startMs, endMs - intervalMs);
     slot.endMs = Math.max(slot.endMs, endMs);
-    if (delta.requests + delta.demandAttempts > 0) slot.activeEndMs = Math.max(slot.activeEndMs, endMs);
+    if (delta.requests + delta.demandAttempts + (delta.listenDrops ?? 0) > 0) slot.activeEndMs = Math.max(slot.activeEndMs, endMs);
     addCounters(slot, delta);
     if (withBuckets) {
       const before = slot.buckets?.bytes ?? 0;
@@ -646,7 +652,7 @@ export class WindowStore {
     const windowSec = this.windowSeconds(t, windowMs);
     let spanStartMs = Infinity;
     let spanEndMs = -Infinity;
-    const sums = { requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0 };
+    const sums = { requests: 0, latencySumUs: 0, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, listenDrops: 0 };
     // Counters and times: a pass over the slots' fields (no histogram, no allocation per slot).
     this.forEachSlot(t, planOf(t, nowSec - windowSec + 1, nowSec), (slot) => {
       spanStartMs = Math.min(spanStartMs, slot.startMs);
@@ -688,7 +694,7 @@ export class WindowStore {
     const out: ActivitySlot[] = [];
     this.forEachSlot(t, planOf(t, nowSec - windowSec, nowSec), (slot, fine) => {
       if (slot.activeEndMs === 0 || slot.activeEndMs + windowMs <= now) return;
-      out.push({ sec: fine ? slot.key : slot.key * COARSE_SLOT_SECONDS, count: slot.requests + slot.demandAttempts, untilMs: slot.activeEndMs + windowMs });
+      out.push({ sec: fine ? slot.key : slot.key * COARSE_SLOT_SECONDS, count: slot.requests + slot.demandAttempts + slot.listenDrops, untilMs: slot.activeEndMs + windowMs });
     });
     return out;
   }

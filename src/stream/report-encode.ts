@@ -16,6 +16,11 @@ export interface EncodedTargetDelta {
   held_connections: number;
   released_connections: number;
   timed_out_connections: number;
+  listen_syn_drops: number;
+  listen_ack_drops: number;
+  listen_syns: number;
+  accept_queue_sum: number;
+  accept_backlog: number;
 }
 
 /** A wire Report (kedaebpf.collector.v1.Report) with every field set. */
@@ -45,6 +50,11 @@ export function tickToReport(tick: CollectorTick, sequence: number): EncodedRepo
       held_connections: t.heldConnections ?? 0,
       released_connections: t.releasedConnections ?? 0,
       timed_out_connections: t.timedOutConnections ?? 0,
+      listen_syn_drops: t.listenSynDrops ?? 0,
+      listen_ack_drops: t.listenAckDrops ?? 0,
+      listen_syns: t.listenSyns ?? 0,
+      accept_queue_sum: t.acceptQueueSum ?? 0,
+      accept_backlog: t.acceptBacklog ?? 0,
     }),
   );
   return {

@@ -43,7 +43,7 @@ describe('scaler metrics', () => {
     const spec = await unaryCall<{ metricSpecs: { metricName: string }[] }>((cb) => scaler.client.GetMetricSpec(ref(metadata), cb));
     const name = spec.metricSpecs[0]!.metricName;
     const id = name.split('-').at(-1)!;
-    collector.send(report(1, [deltaFromLatencies(id, [20_000, 40_000, 60_000])]));
+    collector.send(report(1, [deltaFromLatencies(id, [20_000, 40_000, 60_000], { listen_syn_drops: 3, listen_ack_drops: 2 })]));
     collector.send({ ...report(2, []), interval_ms: -5 });
     await new Promise((r) => setTimeout(r, 100));
     assert.equal((await unaryCall<{ result: boolean }>((cb) => scaler.client.IsActive(ref(metadata), cb))).result, true);
@@ -70,6 +70,8 @@ describe('scaler metrics', () => {
     assert.equal(sample(text, 'keda_ebpf_target_active', { target_id: id, scaled_objects: 'default/web,shop/web' }), 1);
     const p95 = sample(text, 'keda_ebpf_target_metric_value', { target_id: id, metric: 'latency-p95' });
     assert.ok(p95 !== undefined && p95 > 50 && p95 < 70, `p95 told to KEDA: ${p95}`);
+    // 5 dropped attempts in one report of a 1 s interval: 5 per second over the time covered.
+    assert.equal(sample(text, 'keda_ebpf_target_listen_drops_per_second', { target_id: id }), 5);
     assert.ok(families(text).has('keda_ebpf_process_cpu_seconds_total'), 'default process metrics, prefixed');
 
     stream.cancel();

@@ -200,6 +200,23 @@ describe('ingest with a manual clock: exact rps and concurrency', () => {
     assert.equal(await metric(scaler, concMd), ((requests - 10) * 20_000) / 1e6 / 10);
     collector.close();
   });
+
+  it('rps counts connection attempts the listeners dropped (accept queue full) like refused ones; older collectors without the fields still count', async () => {
+    const rpsMd = { port: '7400', metric: 'rps', window: '5s', targetValue: '10' };
+    const id = idOf(await specName(scaler, rpsMd));
+    const collector = await connectCollector(scaler.ingestAddress, hello({ collector_id: 'listen-1', node_name: 'node-listen' }));
+    // 5 s: 20 requests, 2 refused attempts, 7 dropped SYNs and 3 dropped handshake ACKs each;
+    // the last report comes from a collector that predates listen drops (fields absent).
+    for (let k = 0; k < 5; k++) {
+      const extra = k < 4 ? { demand_attempts: 2, demand_refused: 2, listen_syn_drops: 7, listen_ack_drops: 3, listen_syns: 30, accept_queue_sum: 240, accept_backlog: 8 } : { demand_attempts: 2, demand_refused: 2 };
+      collector.send(report(k + 1, [deltaFromLatencies(id, new Array<number>(20).fill(5000), extra)], clock.now()));
+      await sleep(20);
+      if (k < 4) clock.advance(1000);
+    }
+    assert.equal(await metric(scaler, rpsMd), (5 * 20 + 5 * 2 + 4 * (7 + 3)) / 5);
+    assert.equal(await isActive(scaler, rpsMd), true);
+    collector.close();
+  });
 });
 
 describe('malformed collector input: rejected and counted, stream and server stay up', () => {

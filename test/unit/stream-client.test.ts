@@ -151,6 +151,11 @@ test('every report goes to both scalers with consecutive sequence numbers, witho
     held_connections: 0,
     released_connections: 0,
     timed_out_connections: 0,
+    listen_syn_drops: 0,
+    listen_ack_drops: 0,
+    listen_syns: 0,
+    accept_queue_sum: 0,
+    accept_backlog: 0,
   });
   assert.equal(logs.lines.length, logLinesBefore, 'no log line per report');
 

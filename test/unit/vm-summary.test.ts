@@ -24,6 +24,7 @@ const ok = (rung: CheckResult['rung']): CheckResult => ({
   meanErrorPct: 0,
   keepalive: { counted: 2000, sent: 2000 },
   wakeupMs: 5,
+  listenOverflow: { counted: 40, nstat: 40 },
   seconds: 10,
 });
 const refused = (rung: CheckResult['rung']): CheckResult => ({ rung, result: 'refused', reason: 'tp_btf: tracepoints absent', seconds: 0.1 });
@@ -35,7 +36,7 @@ function runSummary(checks: readonly CheckResult[], probeRung: string | null, bo
   const lines = [PROBE_LINE_PREFIX + JSON.stringify(probe), ...checks.map((c) => CHECK_LINE_PREFIX + JSON.stringify(c))];
   fs.writeFileSync(path.join(logDir, '6.1.stdout'), lines.join('\n') + '\n');
   const expected = path.join(dir, 'expected.json');
-  fs.writeFileSync(expected, JSON.stringify({ '6.1': { probe: 'fentry', rungs: { tp_btf: 'refused', fentry: 'ok', kprobe: 'ok' } } }));
+  fs.writeFileSync(expected, JSON.stringify({ '6.1': { probe: 'fentry', rungs: { tp_btf: 'refused', fentry: 'ok', kprobe: 'ok' }, listenOverflow: 'ok' } }));
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/vm/summarize.ts', '--log-dir', logDir, '--expected', expected, '--series', '6.1'], { encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout };
 }
@@ -63,4 +64,11 @@ test('probe picking another rung fails the matrix', () => {
   const r = runSummary([refused('tp_btf'), ok('fentry'), ok('kprobe')], 'kprobe');
   assert.equal(r.status, 1);
   assert.match(r.stdout, /probe: picked kprobe, expected fentry/);
+});
+
+test('a listen-queue overflow program that did not load where expected fails the matrix', () => {
+  const r = runSummary([refused('tp_btf'), ok('fentry'), { ...ok('kprobe'), listenOverflow: null } as CheckResult], 'fentry');
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /rung=fentry .*listen_overflow=40\/40/);
+  assert.match(r.stdout, /MISMATCH kernel=6.1.0-57-cloud-amd64 rung=kprobe: listen-queue overflow unavailable, expected ok/);
 });

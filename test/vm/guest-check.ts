@@ -9,6 +9,7 @@ import { sleep, targetOf } from '../helpers/kernel-collector.js';
 import { exactQuantile, runClients, startServer } from '../helpers/kernel-workloads.js';
 import { hostNetns } from '../helpers/netns.js';
 import { demandWakeupTrial } from '../helpers/demand-wakeup.js';
+import { listenCounters } from '../helpers/netstat.js';
 import { CHECK_LINE_PREFIX, PROBE_LINE_PREFIX, rungSchema, type CheckResult, type ProbeLine } from './report.js';
 import { startTimedServer } from './timed-server.js';
 
@@ -21,7 +22,11 @@ import { startTimedServer } from './timed-server.js';
  *      receive timestamp to its sendall(), a bracket: see timed-server.ts);
  *  (b) the keep-alive race: many fast keep-alive requests on a few connections while two
  *      CPU burners preempt the server, every request counted (test/bpf/keepalive-race);
- *  (c) demand wake-up: refused connects to a watched address wake the listener.
+ *  (c) demand wake-up: refused connects to a watched address wake the listener;
+ *  (d) listen-queue overflow: a listen(8) server accepting one connection per 5 ms, driven
+ *      by 24 concurrent clients (150 requests): drops counted equal nstat ListenOverflows
+ *      (1 % tolerance, test/bpf/listen-overflow.test.ts says why), or the program did not
+ *      load on this kernel (null, compared with test/vm/expected.json).
  * Ticks are read in-process: under TCG a CLI round trip can outlast a whole window.
  * Prints one `vm-probe` and one `vm-check` JSON line per rung (test/vm/report.ts).
  */
@@ -59,6 +64,7 @@ const args = parsed.data;
 const TIMING_PORT = 8080;
 const KEEPALIVE_PORT = 8090;
 const DEMAND_PORT = 18931;
+const LISTEN_PORT = 8100;
 const P50_TOLERANCE_PCT = 5;
 /** Wake-up budget inside a guest (TCG is slow); the mechanism, not the speed, is checked. */
 const WAKEUP_BUDGET_MS = 1000;
@@ -169,6 +175,35 @@ async function wakeup(core: CollectorCore, problems: string[]): Promise<number> 
   return Math.round(sorted[sorted.length >> 1]! * 100) / 100;
 }
 
+async function listenOverflow(core: CollectorCore, problems: string[]): Promise<{ counted: number; nstat: number } | null> {
+  if (!core.listenOverflow) return null;
+  core.applyWatchSet([{ targetId: 'listen', servers: [{ port: LISTEN_PORT, netnsInode: host.inode }], demand: [] }]);
+  const server = host.spawn('python3', ['test/helpers/slow-accept-server.py', '127.0.0.1', String(LISTEN_PORT), '8', '5', '120']);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('listen-overflow server did not start within 30 s')), 30_000);
+      server.stdout?.on('data', (d: Buffer) => {
+        if (d.toString().includes('listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    core.readTick();
+    const before = listenCounters(await host.run('cat', ['/proc/net/netstat']));
+    await host.run('python3', ['test/helpers/recording-client.py', '127.0.0.1', String(LISTEN_PORT), '24', '150', '90'], 120_000);
+    await sleep(100);
+    const nstat = listenCounters(await host.run('cat', ['/proc/net/netstat'])).overflows - before.overflows;
+    const tick = targetOf(core.readTick().targets, 'listen');
+    const counted = (tick.listenSynDrops ?? 0) + (tick.listenAckDrops ?? 0);
+    if (nstat === 0) problems.push('listen overflow: the load did not overflow the accept queue (nstat 0)');
+    if (Math.abs(counted - nstat) > Math.max(1, Math.ceil(nstat * 0.01))) problems.push(`listen overflow: counted ${counted}, nstat ListenOverflows ${nstat}`);
+    return { counted, nstat };
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
+
 /**
  * How far `valueUs` lies outside the server's bracket [before sendall(), after sendall()],
  * in percent of the nearest edge (0 inside: the send hook fires somewhere in sendall()).
@@ -197,9 +232,10 @@ async function checkRung(rung: Rung): Promise<CheckResult> {
     const t = await timing(core, problems);
     const keepalive = await keepaliveRace(core, problems);
     const wakeupMs = await wakeup(core, problems);
+    const overflow = await listenOverflow(core, problems);
     const connState = core.hooks.connState;
     if (problems.length) return { rung, connState, result: 'failed', problems, seconds: secondsSince(start) };
-    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, seconds: secondsSince(start) };
+    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, listenOverflow: overflow, seconds: secondsSince(start) };
   } catch (err) {
     problems.push(`check aborted: ${(err as Error).message.split('\n')[0]}`);
     return { rung, connState: core.hooks.connState, result: 'failed', problems, seconds: secondsSince(start) };

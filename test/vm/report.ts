@@ -25,6 +25,8 @@ export const checkResultSchema = z.discriminatedUnion('result', [
     meanErrorPct: z.number(),
     keepalive: z.object({ counted: z.number(), sent: z.number() }),
     wakeupMs: z.number(),
+    /** Listen-queue overflow drops counted vs nstat ListenOverflows; null where the program did not load (logged). */
+    listenOverflow: z.object({ counted: z.number(), nstat: z.number() }).nullable(),
     seconds: z.number(),
   }),
   z.object({
@@ -67,6 +69,8 @@ export const expectationsSchema = z.record(
     /** The rung probe must pick by itself, or "refused" when the collector cannot start. */
     probe: z.union([rungSchema, z.literal('refused')]),
     rungs: z.record(rungSchema, z.enum(['ok', 'refused'])),
+    /** Whether the listen-queue overflow program loads and counts what nstat counts ("ok") on this kernel, for every rung that runs. */
+    listenOverflow: z.enum(['ok', 'unavailable']),
   }),
 );
 export type Expectations = z.infer<typeof expectationsSchema>;

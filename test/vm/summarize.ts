@@ -96,7 +96,8 @@ function describe(r: CheckResult): string {
       return (
         `result=ok state=${r.connState} requests=${r.requests.counted}/${r.requests.sent} p50_error=${r.p50.errorPct}% ` +
         `(kernel ${(r.p50.kernelUs / 1000).toFixed(2)} ms, server ${(r.p50.serverLowUs / 1000).toFixed(2)}-${(r.p50.serverHighUs / 1000).toFixed(2)} ms, mean_error=${r.meanErrorPct}%) ` +
-        `keepalive=${r.keepalive.counted}/${r.keepalive.sent} wakeup_ms=${r.wakeupMs} seconds=${r.seconds}`
+        `keepalive=${r.keepalive.counted}/${r.keepalive.sent} wakeup_ms=${r.wakeupMs} ` +
+        `listen_overflow=${r.listenOverflow ? `${r.listenOverflow.counted}/${r.listenOverflow.nstat}` : 'unavailable'} seconds=${r.seconds}`
       );
     case 'failed':
       return `result=failed state=${r.connState} problems=${quote(r.problems.join('; '))} seconds=${r.seconds}`;
@@ -149,6 +150,9 @@ for (const series of seriesList) {
     }
     console.log(`vm-test kernel=${meta.kernel} rung=${rung} ${describe(got)}`);
     if (want && got.result !== want) mismatch(`kernel=${meta.kernel} rung=${rung}: ${got.result}, expected ${want}`);
+    if (got.result === 'ok' && (got.listenOverflow ? 'ok' : 'unavailable') !== expected.listenOverflow) {
+      mismatch(`kernel=${meta.kernel} rung=${rung}: listen-queue overflow ${got.listenOverflow ? 'counted' : 'unavailable'}, expected ${expected.listenOverflow}`);
+    }
   }
 }
 

@@ -17,6 +17,11 @@ export interface TargetDelta {
   'held_connections'?: (number | string | Long);
   'released_connections'?: (number | string | Long);
   'timed_out_connections'?: (number | string | Long);
+  'listen_syn_drops'?: (number | string | Long);
+  'listen_ack_drops'?: (number | string | Long);
+  'listen_syns'?: (number | string | Long);
+  'accept_queue_sum'?: (number | string | Long);
+  'accept_backlog'?: (number);
 }
 
 export interface TargetDelta__Output {
@@ -33,4 +38,9 @@ export interface TargetDelta__Output {
   'held_connections': (number);
   'released_connections': (number);
   'timed_out_connections': (number);
+  'listen_syn_drops': (number);
+  'listen_ack_drops': (number);
+  'listen_syns': (number);
+  'accept_queue_sum': (number);
+  'accept_backlog': (number);
 }
