@@ -63,7 +63,7 @@ export function renderMarkdown(
     '|---|---|---|---|',
     ...goalRows(r).map((row) => `| ${row.figure} | ${row.value} | ${row.goal} | ${verdict(row.met)} |`),
     ...(notes.overhead?.bpfStatsFloorNs !== undefined
-      ? [`| 2. bpf_stats measuring floor (empty program), subtract from the above | ${String(notes.overhead.bpfStatsFloorNs)} | (reported) | n/a |`, `| 2. per-hook ns net of the floor | ${String(notes.overhead.perHookNetOfFloorNs)} | <= 100 ns | see docs |`]
+      ? [`| 2. bpf_stats measuring floor (empty program), subtract from the above | ${String(notes.overhead.bpfStatsFloorNs)} | (reported) | n/a |`, `| 2. per-hook ns net of the floor | ${String(notes.overhead.perHookNetOfFloorNs)} | <= 30 ns | see docs |`]
       : []),
     '',
     '## Run notes',
