@@ -19,7 +19,7 @@ import type { CollectorTick } from './types.js';
  *
  * Bounded: a jump makes the agent report at every check (LOAD_CHECK_MS) until
  * JUMP_FOLLOW_MS after the last jump, so the worst case is 1000 / LOAD_CHECK_MS reports a
- * second per collector (one report carries every target), and only while load keeps
+ * second per collector besides the regular tick (one report carries every target), and only while load keeps
  * doubling or halving; steady load does not cross the factor 2 (the minimum sample count and
  * latency difference keep sparse or sub-millisecond noise out), so reports fall back to one
  * a tick.
