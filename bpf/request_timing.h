@@ -63,6 +63,8 @@ struct scaler_rung {
 	enum scaler_conn_store store;
 	/* the send hook runs after the bytes were handed to TCP (see the top of this file) */
 	int send_hook_after_send;
+	/* times requests with the socket's own clock where it is known fresh (scaler_tcp_now) */
+	int socket_clock;
 };
 
 /* ---- socket fields ------------------------------------------------------------------- */
@@ -123,6 +125,43 @@ static __always_inline __u32 scaler_sk_write_seq(const struct sock *sk, struct s
 		return tp ? tp->write_seq : 0;
 	}
 	return BPF_CORE_READ((const struct tcp_sock *)sk, write_seq);
+}
+
+/*
+ * What the hot path needs of tcp_sock, read once. With rung.socket_clock, clock_ns is
+ * tcp_clock_cache: CLOCK_MONOTONIC ns (the clock bpf_ktime_get_ns reads) that
+ * tcp_mstamp_refresh stores at the top of tcp_rcv_established, before the data is queued
+ * and sk_data_ready fires, and at the top of tcp_write_xmit. Reading it is one load where
+ * bpf_ktime_get_ns is a kvm-clock read (~28 ns on a VM, most of a hook). It is only as
+ * fresh as the last packet in or out, so the handlers use it only where one just passed
+ * (scaler_arrival_ns, scaler_response_ns) and fall back to bpf_ktime_get_ns otherwise.
+ * 0 = not available (other rungs, or a kernel without the field).
+ */
+struct scaler_tcp_now {
+	__u64 clock_ns;
+	__u32 write_seq;
+	__u32 snd_nxt;
+};
+
+static __always_inline void scaler_tcp_read(const struct sock *sk, struct scaler_rung rung, struct scaler_tcp_now *out)
+{
+	struct tcp_sock *tp;
+
+	out->clock_ns = 0;
+	out->snd_nxt = 0;
+	if (!rung.socket_clock || rung.read != SCALER_READ_DIRECT) {
+		out->write_seq = scaler_sk_write_seq(sk, rung);
+		return;
+	}
+	tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (!tp) {
+		out->write_seq = 0;
+		return;
+	}
+	out->write_seq = tp->write_seq;
+	out->snd_nxt = tp->snd_nxt;
+	if (bpf_core_field_exists(tp->tcp_clock_cache))
+		out->clock_ns = tp->tcp_clock_cache;
 }
 
 /* ---- connection state ---------------------------------------------------------------- */
@@ -267,15 +306,39 @@ static __always_inline void scaler_record_latency(struct scaler_target_stats *st
 	__sync_fetch_and_add(&stats->latency_sum_us, latency_us);
 }
 
-/* The first response byte left. */
-static __always_inline void scaler_end_request(struct scaler_conn_state *conn)
+/* When a request's bytes arrived: the socket clock on a connection already timed (its
+ * request came through tcp_rcv_established, which refreshed the clock just before
+ * sk_data_ready), if it moved past the previous request's start. A new connection's first
+ * bytes may come with the handshake's last ACK (tcp_rcv_state_process, no refresh): the
+ * clock would be the SYN-ACK's. */
+static __always_inline __u64 scaler_arrival_ns(const struct scaler_conn_state *conn, int known_conn,
+					       const struct scaler_tcp_now *tcp)
+{
+	if (known_conn && tcp->clock_ns > conn->request_start_ns)
+		return tcp->clock_ns;
+	return bpf_ktime_get_ns();
+}
+
+/* When the response left: the socket clock if bytes past the request's write sequence were
+ * transmitted (tcp_write_xmit refreshed the clock after they were written, so the clock is
+ * between the write and now), else bpf_ktime_get_ns (the response was queued, not sent:
+ * cork, MSG_MORE, a full window, or a hook that runs before the send). */
+static __always_inline __u64 scaler_response_ns(const struct scaler_conn_state *conn, const struct scaler_tcp_now *tcp)
+{
+	if (tcp->clock_ns > conn->request_start_ns && (__s32)(tcp->snd_nxt - conn->request_write_seq) > 0)
+		return tcp->clock_ns;
+	return bpf_ktime_get_ns();
+}
+
+/* The first response byte left at now_ns. */
+static __always_inline void scaler_end_request(struct scaler_conn_state *conn, __u64 now_ns)
 {
 	__u64 latency_us, bucket;
 
 	if (conn->phase != SCALER_PHASE_REQUEST)
 		return; /* later bytes of the same response, or an unsolicited send */
 	conn->phase = SCALER_PHASE_IDLE;
-	latency_us = (bpf_ktime_get_ns() - conn->request_start_ns) / 1000;
+	latency_us = (now_ns - conn->request_start_ns) / 1000;
 	bucket = scaler_bucket_index(latency_us);
 	/* a target removed or a slot reused since the request started gets nothing */
 	scaler_record_latency(scaler_live_stats(conn->slot, conn->generation), latency_us, bucket);
@@ -321,9 +384,11 @@ static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 static __always_inline void scaler_timing_arrival(const struct sock *sk, struct scaler_rung rung)
 {
 	struct scaler_conn_state *conn, sel = {};
-	__u32 epoch, write_seq = 0;
+	struct scaler_tcp_now tcp;
+	__u32 epoch;
 	__u16 family = scaler_sk_family(sk, rung);
 	__u16 port;
+	int known_conn;
 
 	if (family != SCALER_AF_INET && family != SCALER_AF_INET6)
 		return;
@@ -338,11 +403,13 @@ static __always_inline void scaler_timing_arrival(const struct sock *sk, struct 
 	if (scaler_sk_shutdown(sk, rung) & SCALER_RCV_SHUTDOWN)
 		return;
 	conn = scaler_conn_find(sk, rung);
+	known_conn = conn != 0;
+	scaler_tcp_read(sk, rung, &tcp);
 	if (conn && conn->phase == SCALER_PHASE_REQUEST) {
-		write_seq = scaler_sk_write_seq(sk, rung);
-		if (write_seq == conn->request_write_seq)
+		if (tcp.write_seq == conn->request_write_seq)
 			return; /* more bytes of the same request */
-		scaler_end_request(conn); /* its response left; the send hook is late */
+		/* its response left; the send hook is late */
+		scaler_end_request(conn, scaler_arrival_ns(conn, known_conn, &tcp));
 	}
 	epoch = scaler_current_epoch();
 	if (!conn || conn->watch_epoch != epoch) {
@@ -364,24 +431,27 @@ static __always_inline void scaler_timing_arrival(const struct sock *sk, struct 
 		conn->watch_epoch = epoch;
 	}
 	if (conn->generation || conn->any_generation)
-		scaler_begin_request(conn, bpf_ktime_get_ns(), write_seq ? write_seq : scaler_sk_write_seq(sk, rung));
+		scaler_begin_request(conn, scaler_arrival_ns(conn, known_conn, &tcp), tcp.write_seq);
 }
 
 /* A send of `sent` bytes (after it returned, or as it starts: rung.send_hook_after_send). */
 static __always_inline void scaler_timing_send(const struct sock *sk, long sent, struct scaler_rung rung)
 {
 	struct scaler_conn_state *conn;
+	struct scaler_tcp_now tcp = {};
 
 	if (sent <= 0 || !scaler_port_watched(scaler_sk_port(sk, rung)))
 		return;
 	conn = scaler_conn_find(sk, rung);
 	if (!conn || conn->phase != SCALER_PHASE_REQUEST)
 		return;
+	if (rung.send_hook_after_send || rung.socket_clock)
+		scaler_tcp_read(sk, rung, &tcp);
 	/* after the send, no new bytes since the request began: this is the late hook of the
 	 * previous response (see the top of this file) */
-	if (rung.send_hook_after_send && scaler_sk_write_seq(sk, rung) == conn->request_write_seq)
+	if (rung.send_hook_after_send && tcp.write_seq == conn->request_write_seq)
 		return;
-	scaler_end_request(conn);
+	scaler_end_request(conn, scaler_response_ns(conn, &tcp));
 }
 
 /* inet_sock_set_state: handshake completed (accepted), or the connection closed. */

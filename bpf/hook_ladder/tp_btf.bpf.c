@@ -17,6 +17,7 @@ static const struct scaler_rung tp_btf_rung = {
 	.read = SCALER_READ_DIRECT,
 	.store = SCALER_STORE_SK_STORAGE,
 	.send_hook_after_send = 1,
+	.socket_clock = 1,
 };
 
 SEC("tp_btf/sk_data_ready")

@@ -99,6 +99,14 @@ export class BpfObject {
     this.links.push({ program, link });
   }
 
+  /** Detaches one program's links (the program stays loaded and can be attached again). */
+  detach(program: string): void {
+    const lib = libbpf();
+    const kept = this.links.filter((l) => l.program !== program);
+    for (const { link } of this.links.filter((l) => l.program === program)) lib.bpf_link__destroy(link);
+    this.links.splice(0, this.links.length, ...kept);
+  }
+
   get attachedPrograms(): string[] {
     return this.links.map((l) => l.program);
   }

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { JUMP_FOLLOW_MS, LOAD_CHECK_MS, LoadJumpWatch } from './load-jump.js';
+import { JUMP_FOLLOW_MS, LOAD_CHECK_MS, LoadJumpWatch, type TargetLoad } from './load-jump.js';
 import type { CollectorTick, ReceivedWatchTarget, WatchEntry } from './types.js';
 import { resolveWatchTargets, type NodeNamespaces } from './watch-resolution.js';
 
@@ -7,8 +7,8 @@ import { resolveWatchTargets, type NodeNamespaces } from './watch-resolution.js'
 export interface KernelSource {
   applyWatchSet(entries: readonly WatchEntry[]): { readonly rejected: readonly { targetId: string; reason: string }[] };
   readTick(wakeup?: boolean): CollectorTick;
-  /** In-flight gauges now without consuming deltas; absent = no early reports on load jumps. */
-  inFlightNow?(): ReadonlyMap<string, number>;
+  /** Load now (in flight, cumulative completions and latency sum) without consuming deltas; absent = no early reports on load jumps. */
+  loadNow?(): ReadonlyMap<string, TargetLoad>;
   onWakeup(listener: (events: readonly { readonly targetId: string; readonly delayNs: bigint }[]) => void): () => void;
 }
 
@@ -62,7 +62,7 @@ export class CollectorAgent {
       this.emit(true);
     });
     this.timer = setInterval(() => this.tick(), this.options.tickMs);
-    if (this.options.kernel.inFlightNow && this.options.tickMs > 2 * LOAD_CHECK_MS) {
+    if (this.options.kernel.loadNow && this.options.tickMs > 2 * LOAD_CHECK_MS) {
       this.loadTimer = setInterval(() => this.checkLoad(), LOAD_CHECK_MS);
     }
   }
@@ -95,27 +95,31 @@ export class CollectorAgent {
   private checkLoad(): void {
     const nowMs = Date.now();
     if (nowMs - this.lastEmitMs < LOAD_CHECK_MS) return;
+    let load: ReadonlyMap<string, TargetLoad> | undefined;
     try {
-      if (nowMs >= this.followJumpUntilMs) {
-        const now = this.options.kernel.inFlightNow?.();
-        if (now === undefined) return;
-        const jumped = this.loadJumps.jumped(now);
-        if (jumped.length === 0) return;
+      load = this.options.kernel.loadNow?.();
+      if (load === undefined) return;
+      // Checked during a follow too: a second step (e.g. clients stopping, then a slower
+      // server) extends it instead of waiting for the tick.
+      const jumped = this.loadJumps.jumped(load);
+      if (jumped.length > 0) {
         this.followJumpUntilMs = nowMs + JUMP_FOLLOW_MS;
         this.log.debug({ targets: jumped }, 'load jump: reporting before the tick ends');
-      }
+      } else if (nowMs >= this.followJumpUntilMs) return;
     } catch (err) {
-      this.log.error({ err }, 'reading in-flight gauges failed');
+      this.log.error({ err }, 'reading the load between ticks failed');
       return;
     }
-    this.emit(false);
+    this.emit(false, load);
   }
 
-  private emit(wakeup: boolean): void {
+  /** `load`: read just now by the caller; else read here (where the next jump test starts). */
+  private emit(wakeup: boolean, load?: ReadonlyMap<string, TargetLoad>): void {
     try {
+      const atReport = load ?? this.options.kernel.loadNow?.();
       const tick = this.options.kernel.readTick(wakeup);
       this.lastEmitMs = Date.now();
-      this.loadJumps.noteReported(tick);
+      this.loadJumps.noteReported(tick, atReport);
       this.options.uplink.send(tick);
     } catch (err) {
       this.log.error({ err }, 'reading or sending a tick failed');

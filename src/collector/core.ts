@@ -6,6 +6,7 @@ import { loadHooks, verifyRung, type HookReport, type LoadHooksOptions } from '.
 import { HOLD_PROGRAMS, HoldControl } from './hold.js';
 import { LISTEN_OVERFLOW_GROUP, LISTEN_OVERFLOW_PROGRAMS, ListenOverflowControl } from './listen-overflow.js';
 import { TickReader, type WakeupEvent } from './tick-reader.js';
+import type { TargetLoad } from './load-jump.js';
 import type { CollectorTick, WatchEntry } from './types.js';
 import { WatchSync, type WatchSetResult } from './watch-sync.js';
 
@@ -136,10 +137,10 @@ export class CollectorCore {
     return { ...tick, targets: tick.targets.map((d) => ({ ...d, ...hold?.tick(d.targetId), ...listenOverflow?.tick(d.targetId) })) };
   }
 
-  /** Requests in flight per target now, deltas untouched (see TickReader.inFlightNow). */
-  inFlightNow(): Map<string, number> {
+  /** Load per target now (in flight, cumulative completions and latency sum), deltas untouched (TickReader.loadNow). */
+  loadNow(): Map<string, TargetLoad> {
     this.assertOpen();
-    return this.ticks.inFlightNow();
+    return this.ticks.loadNow();
   }
 
   /** Called on the first demand attempt for an idle target; returns an unsubscribe. */

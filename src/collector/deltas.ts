@@ -37,9 +37,15 @@ function delta(current: number, previous: number): number {
  * gauge, never negative (a request can end in the instant between two reads).
  */
 export function inFlightOf(current: Float64Array): number {
-  let completedTotal = 0;
-  for (let i = 0; i < BUCKET_COUNT; i++) completedTotal += current[WORD.buckets + i]!;
-  return Math.max(0, current[WORD.requestsStarted]! - completedTotal - current[WORD.abortedRequests]!);
+  return loadOf(current).inFlight;
+}
+
+/** In flight now and the cumulative completions and latency sum, from one decoded snapshot. */
+export function loadOf(current: Float64Array): { inFlight: number; completed: number; latencySumUs: number } {
+  let completed = 0;
+  for (let i = 0; i < BUCKET_COUNT; i++) completed += current[WORD.buckets + i]!;
+  const inFlight = Math.max(0, current[WORD.requestsStarted]! - completed - current[WORD.abortedRequests]!);
+  return { inFlight, completed, latencySumUs: current[WORD.latencySumUs]! };
 }
 
 /** The delta between two decoded snapshots of one slot. */

@@ -15,6 +15,12 @@ import type { HoldDirective, ServerSelection, WatchEntry } from './types.js';
 
 /** Attached to the root cgroup v2: every process of the node passes through them. */
 export const HOLD_CGROUP_PROGRAMS = ['hold_syn_egress', 'connect_demand4', 'connect_demand6', 'connect_demand_sockops', 'connect_demand_release'] as const;
+/**
+ * The one that runs for every packet the node sends (cgroup_skb/egress): attached only while
+ * some watched target has holdAtZero, so a node that uses none pays nothing per packet (not
+ * even the cgroup dispatch around the program, which costs more than its two loads).
+ */
+export const HOLD_EGRESS_PROGRAM = 'hold_syn_egress';
 /** tp_btf programs beside the hook ladder's. */
 export const HOLD_TRACING_PROGRAMS = ['hold_listen_tp_btf'] as const;
 export const HOLD_PROGRAMS: readonly string[] = [...HOLD_CGROUP_PROGRAMS, ...HOLD_TRACING_PROGRAMS];
@@ -61,9 +67,10 @@ export class HoldControl {
   private readonly stats: BpfMap;
   private readonly statsBuffer = Buffer.alloc(MAX_TARGETS * HOLD_STATS.bytes);
   private readonly slots = new Map<string, SlotHold>();
+  private egressAttached = false;
 
   private constructor(
-    object: BpfObject,
+    private readonly object: BpfObject,
     readonly cgroupPath: string,
     private readonly log: Logger,
   ) {
@@ -75,7 +82,7 @@ export class HoldControl {
   static attach(object: BpfObject, log: Logger, cgroupPaths: readonly string[] = DEFAULT_CGROUP2_PATHS): HoldControl {
     const cgroup = openCgroup2(cgroupPaths);
     try {
-      for (const program of HOLD_CGROUP_PROGRAMS) object.attachCgroup(program, cgroup.fd);
+      for (const program of HOLD_CGROUP_PROGRAMS) if (program !== HOLD_EGRESS_PROGRAM) object.attachCgroup(program, cgroup.fd);
     } finally {
       // The links hold the cgroup; the fd is no longer needed.
       closeSync(cgroup.fd);
@@ -102,6 +109,39 @@ export class HoldControl {
       if (!at) continue;
       if (!this.slots.has(entry.targetId)) this.assign(entry.targetId, at.slot, at.generation);
       this.apply(entry.targetId, entry.hold, entry.servers);
+    }
+    this.syncEgress(entries.some((e) => slots.has(e.targetId) && (e.hold?.holdAtZeroMs ?? 0) > 0));
+  }
+
+  /** Whether the per-packet hold program is attached (tests, bench). */
+  get holdingEnabled(): boolean {
+    return this.egressAttached;
+  }
+
+  /**
+   * The egress program attached while a target has holdAtZero, detached when none has. A
+   * target whose holdAtZero is removed while connections are held stops counting their
+   * release (their SYN retries pass unseen, as they would once released).
+   */
+  private syncEgress(wanted: boolean): void {
+    if (wanted === this.egressAttached) return;
+    if (!wanted) {
+      this.object.detach(HOLD_EGRESS_PROGRAM);
+      this.egressAttached = false;
+      this.log.info('no target has holdAtZero: the per-packet hold program is detached');
+      return;
+    }
+    try {
+      const fd = openSync(this.cgroupPath, constants.O_RDONLY | constants.O_DIRECTORY);
+      try {
+        this.object.attachCgroup(HOLD_EGRESS_PROGRAM, fd);
+      } finally {
+        closeSync(fd);
+      }
+      this.egressAttached = true;
+      this.log.info({ cgroup: this.cgroupPath }, 'a target has holdAtZero: the per-packet hold program is attached');
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, cgroup: this.cgroupPath }, 'cannot attach the holdAtZero program: first connections are refused as without holdAtZero');
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import { MAX_TARGETS, TARGET_STATS, decodeHealth, encodeArrayKey, encodeSlotMeta, type KernelHealth, type KernelWakeupEvent } from '../bpf/abi.js';
-import { STATS_WORDS, decodeStats, inFlightOf, statsDelta } from './deltas.js';
+import { STATS_WORDS, decodeStats, loadOf, statsDelta } from './deltas.js';
+import type { TargetLoad } from './load-jump.js';
 import type { CollectorTick, TargetDelta } from './types.js';
 
 /**
@@ -88,19 +89,19 @@ export class TickReader {
   }
 
   /**
-   * Requests in flight per target right now, without consuming deltas (the next read()
-   * still covers the whole tick): what the agent watches between ticks to report early
-   * when load jumps. One batch syscall, like read().
+   * Load per target right now, without consuming deltas (the next read() still covers the
+   * whole tick): requests in flight and the cumulative completions and latency sum, what the
+   * agent watches between ticks to report early when load jumps. One batch syscall, like read().
    */
-  inFlightNow(): Map<string, number> {
+  loadNow(): Map<string, TargetLoad> {
     this.maps.stats.readArrayPrefix(this.watched.usedSlots(), this.statsBuffer);
     const snapshot = new Float64Array(STATS_WORDS);
-    const inFlight = new Map<string, number>();
+    const load = new Map<string, TargetLoad>();
     for (const [targetId, { slot }] of this.watched.targets()) {
       decodeStats(this.statsBuffer, slot * TARGET_STATS.bytes, snapshot);
-      inFlight.set(targetId, inFlightOf(snapshot));
+      load.set(targetId, loadOf(snapshot));
     }
-    return inFlight;
+    return load;
   }
 
   /** A wake-up record from the ring: its target (the kernel disarmed it), or undefined when stale. */

@@ -116,8 +116,8 @@ test('agent reports before the tick ends when a target’s in-flight gauge jumps
         targets: [{ targetId: 't1', requests: 0, latencySumUs: 0, inFlight: this.inFlight, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, buckets: { indices: [], counts: [] } }],
       };
     }
-    inFlightNow(): Map<string, number> {
-      return new Map([['t1', this.inFlight]]);
+    loadNow(): Map<string, { inFlight: number; completed: number; latencySumUs: number }> {
+      return new Map([['t1', { inFlight: this.inFlight, completed: 0, latencySumUs: 0 }]]);
     }
   }
   const kernel = new GaugedKernel();
@@ -142,6 +142,78 @@ test('agent reports before the tick ends when a target’s in-flight gauge jumps
     assert.ok(followed >= 3 && followed <= 7, `${followed} reports in the second after the jump, at the check pace`);
     await new Promise((r) => setTimeout(r, 800));
     assert.equal(sent.length - afterFirstJump, followed, 'then steady again');
+  } finally {
+    agent.stop();
+  }
+});
+
+test('latencyJumped: the mean of the newest completions doubled or halved by at least 1 ms over at least 32 requests', async () => {
+  const { latencyJumped } = await import('../../src/collector/load-jump.js');
+  const rows: [number, number, number, boolean][] = [
+    // reference mean µs, completed since the report, their latency sum µs
+    [5000, 100, 100 * 50_000, true],
+    [5000, 31, 31 * 50_000, false],
+    [5000, 100, 100 * 9000, false],
+    [5000, 100, 100 * 10_000, true],
+    [50_000, 100, 100 * 5000, true],
+    [300, 100, 100 * 900, false],
+    [0, 100, 100 * 50_000, false],
+  ];
+  for (const [ref, n, sum, jumped] of rows) assert.equal(latencyJumped(ref, n, sum), jumped, `${ref} -> ${sum / n} over ${n}`);
+});
+
+test('agent reports before the tick ends when latency steps while in flight stays (closed-loop clients), and not while it is steady', async () => {
+  // 8 connections always busy; each check 40 requests complete at meanUs
+  class ClosedLoopKernel extends RecordedKernel {
+    meanUs = 5000;
+    completed = 0;
+    sumUs = 0;
+    reportedCompleted = 0;
+    reportedSumUs = 0;
+    private advance(): void {
+      this.completed += 40;
+      this.sumUs += 40 * this.meanUs;
+    }
+    override readTick(wakeup = false): CollectorTick {
+      super.readTick(wakeup);
+      const requests = this.completed - this.reportedCompleted;
+      const latencySumUs = this.sumUs - this.reportedSumUs;
+      this.reportedCompleted = this.completed;
+      this.reportedSumUs = this.sumUs;
+      return {
+        endUnixMs: Date.now(),
+        intervalMs: 10,
+        wakeup,
+        targets: [{ targetId: 't1', requests, latencySumUs, inFlight: 8, acceptedConnections: 0, demandAttempts: 0, demandRefused: 0, buckets: { indices: [], counts: [] } }],
+      };
+    }
+    loadNow(): Map<string, { inFlight: number; completed: number; latencySumUs: number }> {
+      this.advance();
+      return new Map([['t1', { inFlight: 8, completed: this.completed, latencySumUs: this.sumUs }]]);
+    }
+  }
+  const kernel = new ClosedLoopKernel();
+  const sent: CollectorTick[] = [];
+  const agent = new CollectorAgent({ kernel, uplink: { send: (t) => sent.push(t) }, node: { netnsInode: () => 1 }, tickMs: 60_000, logger: silent });
+  agent.start();
+  try {
+    // the first check reports (in flight 0 -> 8), a second of follow-ups, then steady
+    await new Promise((r) => setTimeout(r, 2500));
+    const settled = sent.length;
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(sent.length, settled, 'no reports while latency is steady');
+    kernel.meanUs = 50_000;
+    const deadline = Date.now() + 2000;
+    while (sent.length <= settled && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(sent.length, settled + 1, 'the step 5 ms -> 50 ms is reported long before the 60 s tick');
+    const t = sent[settled]!.targets[0]!;
+    // (it also carries the fast requests completed since the previous report)
+    assert.ok(t.latencySumUs >= 40 * 50_000, `the early report carries the slow requests (sum ${t.latencySumUs} µs)`);
+    await new Promise((r) => setTimeout(r, 1500));
+    const followed = sent.length - settled;
+    assert.ok(followed >= 3 && followed <= 7, `${followed} reports in the second after the step, at the check pace`);
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(sent.length - settled, followed, 'then steady again at the new latency');
   } finally {
     agent.stop();
   }
