@@ -18,5 +18,6 @@
 #include "demand.bpf.c"
 #include "hold.bpf.c"            /* holdAtZero: cgroup_skb/egress */
 #include "connect_demand.bpf.c"  /* demand seen at connect() */
+#include "protocol_framing.bpf.c" /* HTTP/2, TLS, HTTP/1 interim: cgroup_skb ingress/egress */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -3,18 +3,21 @@ import { MAP_NAMES, decodeWakeupEvent, type KernelHealth } from '../bpf/abi.js';
 import type { BpfObject } from '../bpf/object.js';
 import { RingBufferReader } from '../bpf/ringbuf.js';
 import { loadHooks, verifyRung, type HookReport, type LoadHooksOptions } from './hook-loader.js';
-import { HOLD_PROGRAMS, HoldControl } from './hold.js';
+import { FRAMING_GROUP, FRAMING_PROGRAMS, FramingControl } from './framing.js';
+import { DEFAULT_CGROUP2_PATHS, HOLD_PROGRAMS, HoldControl } from './hold.js';
 import { TickReader, type WakeupEvent } from './tick-reader.js';
-import type { CollectorTick, WatchEntry } from './types.js';
+import type { CollectorTick, ProtocolTick, WatchEntry } from './types.js';
 import { WatchSync, type WatchSetResult } from './watch-sync.js';
 
 export { CollectorUnavailableError, DEFAULT_BPF_OBJECT, missingCapabilitiesSentence, type HookReport } from './hook-loader.js';
 export type { WakeupEvent } from './tick-reader.js';
 export type { WatchSetResult } from './watch-sync.js';
 
-export interface CollectorCoreOptions extends Omit<LoadHooksOptions, 'optionalPrograms'> {
+export interface CollectorCoreOptions extends Omit<LoadHooksOptions, 'optionalGroups'> {
   /** false: leave out the holdAtZero / connect() demand programs (default: use them where they load). */
   readonly hold?: boolean;
+  /** false: leave out protocol framing (HTTP/2, TLS, HTTP/1 interim; default: use it where it loads). */
+  readonly framing?: boolean;
   /** cgroup v2 mounts to try for them (default /sys/fs/cgroup, /sys/fs/cgroup/unified). */
   readonly cgroupPaths?: readonly string[];
 }
@@ -38,6 +41,8 @@ export class CollectorCore {
     private readonly log: Logger,
     /** holdAtZero and connect() demand (hold.ts); undefined where they cannot load or attach (logged). */
     readonly hold?: HoldControl,
+    /** Protocol framing (framing.ts); undefined where it cannot load or attach (logged). */
+    readonly framing?: FramingControl,
   ) {
     const stats = object.map(MAP_NAMES.targetStats);
     const meta = object.map(MAP_NAMES.slotMeta);
@@ -58,18 +63,32 @@ export class CollectorCore {
    * host cannot run the collector: missing capabilities, no BTF, no usable hook.
    */
   static open(options: CollectorCoreOptions): CollectorCore {
-    const { object, report, optionalLoaded } = loadHooks({ ...options, optionalPrograms: options.hold === false ? [] : HOLD_PROGRAMS });
+    const groups = [
+      ...(options.hold === false ? [] : [{ name: 'holdAtZero', programs: HOLD_PROGRAMS }]),
+      ...(options.framing === false ? [] : [FRAMING_GROUP]),
+    ];
+    const { object, report, optionalLoaded } = loadHooks({ ...options, optionalGroups: groups });
     try {
       const log = options.logger.child({ component: 'collector-core' });
       let hold: HoldControl | undefined;
-      if (optionalLoaded) {
+      if (optionalLoaded.has('holdAtZero')) {
         try {
           hold = HoldControl.attach(object, log, options.cgroupPaths);
         } catch (err) {
           log.warn({ err: (err as Error).message }, 'holdAtZero and connect() demand programs cannot attach here; running without them');
         }
       }
-      return new CollectorCore(object, report, log, hold);
+      let framing: FramingControl | undefined;
+      if (optionalLoaded.has(FRAMING_GROUP.name)) {
+        try {
+          framing = FramingControl.attach(object, log, options.cgroupPaths ?? DEFAULT_CGROUP2_PATHS);
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'protocol framing programs cannot attach here; HTTP/2 and TLS are timed by turn-taking');
+        }
+      } else if (options.framing !== false) {
+        log.warn('protocol framing programs did not load here; HTTP/2 and TLS are timed by turn-taking');
+      }
+      return new CollectorCore(object, report, log, hold, framing);
     } catch (err) {
       object.close();
       throw err;
@@ -81,7 +100,7 @@ export class CollectorCore {
 
   /** Kernel ids of the attached programs (for kernel.bpf_stats_enabled figures via bpftool). */
   programIds(): Record<string, number> {
-    const programs = [...this.hooks.attached, ...(this.hold ? HOLD_PROGRAMS : [])];
+    const programs = [...this.hooks.attached, ...(this.hold ? HOLD_PROGRAMS : []), ...(this.framing ? FRAMING_PROGRAMS : [])];
     return Object.fromEntries(programs.map((p) => [p, this.object.programId(p)]));
   }
 
@@ -96,6 +115,7 @@ export class CollectorCore {
     const mapFullBefore = this.watch.mapFullCount;
     const result = this.watch.apply(entries);
     this.hold?.sync(entries, this.watch.targets());
+    this.framing?.sync(this.watch.targets());
     if (this.watch.mapFullCount > mapFullBefore) {
       this.log.warn({ mapFullCount: this.watch.mapFullCount }, 'kernel map full: some targets are not (fully) watched');
     }
@@ -109,9 +129,14 @@ export class CollectorCore {
   readTick(wakeup = false): CollectorTick {
     this.assertOpen();
     const tick = this.ticks.read(wakeup);
-    if (!this.hold) return tick;
-    this.hold.read(this.watch.usedSlots());
-    return { ...tick, targets: tick.targets.map((d) => ({ ...d, ...this.hold!.tick(d.targetId) })) };
+    if (!this.hold && !this.framing) return tick;
+    this.hold?.read(this.watch.usedSlots());
+    this.framing?.read(this.watch.usedSlots());
+    const protocol = (targetId: string): { protocol?: ProtocolTick } => {
+      const p = this.framing?.tick(targetId);
+      return p ? { protocol: p } : {};
+    };
+    return { ...tick, targets: tick.targets.map((d) => ({ ...d, ...this.hold?.tick(d.targetId), ...protocol(d.targetId) })) };
   }
 
   /** Requests in flight per target now, deltas untouched (see TickReader.inFlightNow). */

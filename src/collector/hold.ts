@@ -42,7 +42,7 @@ interface SlotHold {
 }
 
 /** Opens the cgroup v2 root: the first candidate that is a cgroup2 directory we can open. */
-function openCgroup2(candidates: readonly string[]): { fd: number; path: string } {
+export function openCgroup2(candidates: readonly string[]): { fd: number; path: string } {
   const problems: string[] = [];
   for (const candidate of candidates) {
     try {

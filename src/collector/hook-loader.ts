@@ -53,18 +53,28 @@ export interface LoadHooksOptions {
   /** Rungs allowed, best first (default all): `--hook-rung` and tests force a rung with this. */
   readonly rungs?: readonly Rung[];
   /**
-   * Programs loaded with the chosen variant when they pass the verifier, attached by their
-   * owner (holdAtZero, src/collector/hold.ts); where they fail, the variant loads without them.
+   * Program groups loaded with the chosen variant when they pass the verifier, attached by
+   * their owners (holdAtZero, src/collector/hold.ts; protocol framing, framing.ts). Where
+   * the variant does not load with them, the last group is left out and the load retried,
+   * until it loads or no group is left.
    */
-  readonly optionalPrograms?: readonly string[];
+  readonly optionalGroups?: readonly OptionalGroup[];
+}
+
+/** Programs that load beside the hook ladder's when they can. */
+export interface OptionalGroup {
+  readonly name: string;
+  readonly programs: readonly string[];
+  /** Shares per-connection state with the rung: only with variants keeping it in sk_storage. */
+  readonly needsSkStorage?: boolean;
 }
 
 export interface LoadedHooks {
   /** Loaded and attached; its owner closes it (which detaches). */
   readonly object: BpfObject;
   readonly report: HookReport;
-  /** Whether optionalPrograms loaded (false when they failed or none were asked for). */
-  readonly optionalLoaded: boolean;
+  /** Names of the optional groups that loaded. */
+  readonly optionalLoaded: ReadonlySet<string>;
 }
 
 /** The sentence for missing capabilities (also what `probe` prints). */
@@ -138,21 +148,28 @@ export function loadHooks(options: LoadHooksOptions): LoadedHooks {
     const choice = chooseRung(kernel.hook, { allowed, objectPrograms, failed });
     if (choice.rung === undefined) throw new CollectorUnavailableError(noHookSentence(allowed, choice.rejected), ['hook'], { rejected: choice.rejected });
     const { rung, variant } = choice;
+    let groups = (options.optionalGroups ?? []).filter((g) => {
+      if (!g.needsSkStorage || variant.connState === 'sk_storage') return true;
+      log.warn({ rung, group: g.name }, `${g.name} programs left out: they share connection state in sk_storage, which this variant cannot use (kernel before 5.11)`);
+      return false;
+    });
     let object = BpfObject.open(objectPath);
     try {
-      let optionalLoaded = (options.optionalPrograms ?? []).length > 0;
-      try {
-        configure(object, variant, optionalLoaded ? options.optionalPrograms : []);
-        object.load();
-      } catch (err) {
-        if (!optionalLoaded || !(err instanceof BpfError)) throw err;
-        log.warn({ rung, programs: options.optionalPrograms, err: err.message, libbpfLog: err.libbpfLog }, 'this variant did not load with the optional programs; retrying it without them');
-        object.close();
-        object = BpfObject.open(objectPath);
-        optionalLoaded = false;
-        configure(object, variant);
-        object.load();
+      for (;;) {
+        try {
+          configure(object, variant, groups.flatMap((g) => g.programs));
+          object.load();
+          break;
+        } catch (err) {
+          if (!groups.length || !(err instanceof BpfError)) throw err;
+          const dropped = groups[groups.length - 1]!;
+          log.warn({ rung, group: dropped.name, programs: dropped.programs, err: err.message, libbpfLog: err.libbpfLog }, `this variant did not load with the ${dropped.name} programs; retrying it without them`);
+          groups = groups.slice(0, -1);
+          object.close();
+          object = BpfObject.open(objectPath);
+        }
       }
+      const optionalLoaded = new Set(groups.map((g) => g.name));
       for (const program of variant.programs) object.attach(program);
       const report: HookReport = { rung, connState: variant.connState, reason: choice.reason, attached: object.attachedPrograms, rejected: choice.rejected, kernel };
       log.info({ rung, connState: variant.connState, reason: report.reason, attached: report.attached }, 'kernel hooks attached');
