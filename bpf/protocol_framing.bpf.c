@@ -15,9 +15,14 @@
  *     application-data records take turns. TLS 1.3 hides its post-handshake messages in
  *     application-data records, so: a server sending application data before the client
  *     ever did is TLS 1.3; there the client's first application-data record (its Finished)
- *     starts nothing, the server's first packet of application data after it (its
- *     NewSessionTickets) ends nothing, and client records of alert size (close_notify,
- *     KeyUpdate) start nothing. A ClientHello offering ALPN "h2" cannot be split per stream
+ *     starts nothing and client records of alert size (close_notify, KeyUpdate) start
+ *     nothing. A server cannot answer a request it has not read: application data
+ *     leaving while the socket's copied_seq has not passed the request's first record
+ *     (TLS 1.3 NewSessionTickets, sent once the server read the client Finished) ends
+ *     nothing; a server reading ahead (nginx) has read the request with the Finished, so
+ *     server application data within SCALER_TLS13_POST_HANDSHAKE_NS of the Finished's
+ *     arrival ends nothing either (a first response faster than that is missed: it ends
+ *     with a later record of the response, or the request is aborted at close). A ClientHello offering ALPN "h2" cannot be split per stream
  *     from outside the encryption: such connections are counted and not timed.
  *   HTTP/1 (a request line): still timed by the hook ladder's turn-taking, but an interim
  *     1xx response (other than 101) seen leaving moves the request's write_seq past it, so
@@ -205,8 +210,10 @@ static __always_inline void framing_lose(struct scaler_conn_state *conn)
 struct framing_walk {
 	__u64 now_ns;
 	int ingress;
-	/* egress, TLS 1.3: this packet carried the answer to the client Finished */
-	int post_handshake_seen;
+	/* TCP sequence of the byte at packet offset 0 (seq_base + off: the byte at off) */
+	__u32 seq_base;
+	/* egress: the socket's copied_seq, the first byte the server has not read yet */
+	__u32 copied_seq;
 };
 
 static __always_inline void on_h2_frame(struct scaler_conn_state *conn, const __u8 *hdr, struct framing_walk *w)
@@ -229,7 +236,9 @@ static __always_inline void on_h2_frame(struct scaler_conn_state *conn, const __
 		h2_stream_finish(conn, stream_id, 1);
 }
 
-static __always_inline void on_tls_record(struct scaler_conn_state *conn, const __u8 *hdr, struct framing_walk *w)
+/* header_seq: TCP sequence of the record's first header byte. */
+static __always_inline void on_tls_record(struct scaler_conn_state *conn, const __u8 *hdr, struct framing_walk *w,
+					  __u32 header_seq)
 {
 	__u32 length = ((__u32)hdr[3] << 8) | hdr[4];
 
@@ -239,15 +248,16 @@ static __always_inline void on_tls_record(struct scaler_conn_state *conn, const 
 		if (!(conn->flags & SCALER_FRAMING_CLIENT_APP)) {
 			conn->flags |= SCALER_FRAMING_CLIENT_APP;
 			if (conn->flags & SCALER_FRAMING_TLS13) {
-				/* the client's Finished; the server answers it with its tickets */
-				conn->flags |= SCALER_FRAMING_SKIP_SERVER;
-				return;
+				conn->client_finished_ns = w->now_ns;
+				return; /* the client's Finished */
 			}
 		}
 		if ((conn->flags & SCALER_FRAMING_TLS13) && length <= TLS13_CONTROL_RECORD_MAX)
 			return;
-		if (conn->phase == SCALER_PHASE_IDLE)
+		if (conn->phase == SCALER_PHASE_IDLE) {
 			scaler_begin_request(conn, w->now_ns, 0);
+			conn->request_in_seq = header_seq;
+		}
 		return;
 	}
 	if (!(conn->flags & SCALER_FRAMING_CLIENT_APP)) {
@@ -255,10 +265,16 @@ static __always_inline void on_tls_record(struct scaler_conn_state *conn, const 
 		conn->flags |= SCALER_FRAMING_TLS13;
 		return;
 	}
-	if (conn->flags & SCALER_FRAMING_SKIP_SERVER) {
-		w->post_handshake_seen = 1;
+	/* A server cannot answer a request it has not read: application data leaving before
+	 * the server read the request's first record is post-handshake (TLS 1.3
+	 * NewSessionTickets answer the client Finished, read just before). */
+	if (conn->phase == SCALER_PHASE_REQUEST && (__s32)(w->copied_seq - conn->request_in_seq) <= 0)
 		return;
-	}
+	/* With read-ahead (nginx), the server read the request with the Finished: the tickets
+	 * are told apart by time instead, sent at once when the Finished is processed. */
+	if ((conn->flags & SCALER_FRAMING_TLS13) && conn->client_finished_ns &&
+	    bpf_ktime_get_ns() - conn->client_finished_ns < SCALER_TLS13_POST_HANDSHAKE_NS)
+		return;
 	scaler_end_request(conn);
 }
 
@@ -281,7 +297,7 @@ static int framing_step(__u32 index, struct framing_cursor *c)
 	int h2 = conn->protocol == SCALER_PROTO_H2C;
 	__u32 header_bytes = h2 ? 9 : 5;
 	__u8 hdr[SCALER_FRAME_HEADER_MAX + 1] = {};
-	__u32 k, skip;
+	__u32 k, skip, header_seq;
 
 	if (dir->remaining) {
 		skip = c->end - c->off;
@@ -292,6 +308,7 @@ static int framing_step(__u32 index, struct framing_cursor *c)
 	}
 	if (c->off >= c->end)
 		return 1;
+	header_seq = c->w->seq_base + c->off - dir->hdr_have;
 	if (!dir->hdr_have && c->end - c->off >= header_bytes) {
 		if (bpf_skb_load_bytes(c->skb, c->off, hdr, h2 ? 9 : 5))
 			goto stop;
@@ -318,7 +335,7 @@ static int framing_step(__u32 index, struct framing_cursor *c)
 		on_h2_frame(conn, hdr, c->w);
 	} else {
 		dir->remaining = ((__u32)hdr[3] << 8) | hdr[4];
-		on_tls_record(conn, hdr, c->w);
+		on_tls_record(conn, hdr, c->w, header_seq);
 	}
 	return 0;
 stop:
@@ -577,6 +594,7 @@ int framing_ingress(struct __sk_buff *skb)
 	if (!framing_in_order(conn, &conn->in, &off, &len, seq))
 		return FRAMING_PASS;
 	w.now_ns = bpf_ktime_get_ns();
+	w.seq_base = seq - off;
 	if (framing_walk(skb, conn, &conn->in, off, off + len, &w))
 		framing_lose(conn);
 	return FRAMING_PASS;
@@ -611,6 +629,7 @@ int framing_egress(struct __sk_buff *skb)
 	struct framing_walk w = {};
 	struct scaler_conn_state *conn;
 	struct bpf_sock *sk = framing_socket(skb);
+	struct tcp_sock *tp;
 	__u32 off, len, seq;
 
 	if (!sk)
@@ -626,11 +645,16 @@ int framing_egress(struct __sk_buff *skb)
 		return FRAMING_PASS;
 	if (!framing_payload(skb, &off, &len, &seq))
 		return FRAMING_PASS;
+	w.seq_base = seq - off;
 	if (!framing_in_order(conn, &conn->out, &off, &len, seq))
 		return FRAMING_PASS;
+	if (conn->protocol == SCALER_PROTO_TLS) {
+		tp = bpf_skc_to_tcp_sock(sk);
+		if (!tp)
+			return FRAMING_PASS;
+		w.copied_seq = tp->copied_seq;
+	}
 	if (framing_walk(skb, conn, &conn->out, off, off + len, &w))
 		framing_lose(conn);
-	if (w.post_handshake_seen)
-		conn->flags &= ~SCALER_FRAMING_SKIP_SERVER;
 	return FRAMING_PASS;
 }

@@ -179,7 +179,6 @@ struct scaler_frame_dir {
 /* conn_state flags (TLS) */
 #define SCALER_FRAMING_TLS13 1           /* server sent application data before the client did */
 #define SCALER_FRAMING_CLIENT_APP 2      /* the client sent an application-data record */
-#define SCALER_FRAMING_SKIP_SERVER 4     /* the server's next application data answers the client Finished */
 
 #define SCALER_PHASE_IDLE 0      /* no request seen, or the response has started */
 #define SCALER_PHASE_REQUEST 1   /* request bytes arrived, no response byte yet */
@@ -200,9 +199,10 @@ struct scaler_conn_state {
 	__u16 pad_framing;
 	__u32 h2_max_stream;   /* highest client stream id started: client ids only grow */
 	__u32 streams_open;    /* HTTP/2 streams started and neither answered nor reset */
-	__u32 pad_streams;
+	__u32 request_in_seq;  /* TLS: TCP sequence of the current request's first record */
 	struct scaler_frame_dir in;  /* client -> server */
 	struct scaler_frame_dir out; /* server -> client */
+	__u64 client_finished_ns; /* TLS 1.3: when the client's Finished arrived */
 };
 
 _Static_assert(sizeof(struct scaler_watch_key) == 8, "watch key ABI");
@@ -215,7 +215,7 @@ _Static_assert(__builtin_offsetof(struct scaler_target_stats, latency_sum_us) ==
 _Static_assert(sizeof(struct scaler_health) == 32, "health ABI");
 _Static_assert(sizeof(struct scaler_wakeup_event) == 16, "wakeup event ABI");
 _Static_assert(sizeof(struct scaler_frame_dir) == 24, "frame dir size");
-_Static_assert(sizeof(struct scaler_conn_state) == 112, "conn state size");
+_Static_assert(sizeof(struct scaler_conn_state) == 120, "conn state size");
 
 /* ---- protocol framing (bpf/protocol_framing.bpf.c) ------------------------------------ */
 
@@ -224,6 +224,9 @@ _Static_assert(sizeof(struct scaler_conn_state) == 112, "conn state size");
 #define SCALER_MAX_STREAMS_PER_CONN 128
 /* HTTP/2 streams in flight on the node: (socket cookie, stream id) -> start time. */
 #define SCALER_MAX_H2_STREAMS 65536
+/* TLS 1.3: application data the server sends this soon after the client's Finished arrived
+ * answers the Finished (NewSessionTickets, one write each), not a request. */
+#define SCALER_TLS13_POST_HANDSHAKE_NS (3ULL * 1000 * 1000)
 /* Frames or records walked per packet; a packet with more loses the connection's framing. */
 #define SCALER_FRAMES_PER_PACKET 128
 

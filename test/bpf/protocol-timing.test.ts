@@ -5,7 +5,7 @@ import type { CollectorCore } from '../../src/collector/core.js';
 import type { TargetDelta } from '../../src/collector/types.js';
 import { openCollector, targetOf } from '../helpers/kernel-collector.js';
 import { createNetns, type TestNetns } from '../helpers/netns.js';
-import { errorPercent, exactQuantile, runGrpcClient, startGrpcServer, type RecordedRequests } from '../helpers/protocol-workloads.js';
+import { errorPercent, exactQuantile, runGrpcClient, runHttpClient, startGrpcServer, startNginx, type RecordedRequests } from '../helpers/protocol-workloads.js';
 
 /**
  * Acceptance 1 of issue 11: request boundaries by protocol (bpf/protocol_framing.bpf.c).
@@ -39,6 +39,7 @@ export function assertMatches(label: string, delta: TargetDelta, truth: Recorded
   const count = truth.latenciesUs.length;
   const countError = errorPercent(delta.requests, count);
   console.log(`${label}: kernel ${delta.requests} requests, client ${count} (${countError.toFixed(2)} %), in flight ${delta.inFlight}, failures ${truth.failures}, protocol ${JSON.stringify(delta.protocol)}`);
+  console.log(`${label} p5: kernel ${(kernel.quantileUs(0.05) / 1000).toFixed(3)} ms, client ${(exactQuantile(truth.latenciesUs, 0.05) / 1000).toFixed(3)} ms`);
   for (const q of [0.5, 0.9]) {
     const k = kernel.quantileUs(q);
     const client = exactQuantile(truth.latenciesUs, q);
@@ -71,4 +72,37 @@ for (const c of [
     assert.equal(delta.protocol?.framingLost, 0);
     assertMatches(`gRPC ${c.streams} stream(s)`, delta, truth);
   });
+}
+
+const TLS_CASES = [
+  { tls: '1.3', connection: 'new', requests: 120 },
+  { tls: '1.3', connection: 'keepalive', requests: 150 },
+  { tls: '1.2', connection: 'new', requests: 120 },
+  { tls: '1.2', connection: 'keepalive', requests: 150 },
+] as const;
+
+for (const c of TLS_CASES) {
+  test(`TLS ${c.tls}, ${c.connection === 'new' ? 'a new connection per request' : 'keep-alive'} (nginx): p50/p90 within 5 %, count within 2 %`, async () => {
+    const ns = createNetns(`tls${c.tls.replace('.', '')}${c.connection}`);
+    namespaces.push(ns);
+    const port = 8443;
+    const nginx = await startNginx(ns, '127.0.0.1', port, { tls: true });
+    const targetId = `tls-${c.tls}-${c.connection}`;
+    watch(ns, targetId, port);
+    const truth = await runHttpClient(ns, '127.0.0.1', port, { requests: c.requests, delays: { minMs: 5, maxMs: 40, seed: 7 }, tls: c.tls, connection: c.connection, alpn: ['http/1.1'] });
+    const delta = targetOf(core.readTick().targets, targetId);
+    printNginx(`TLS ${c.tls} ${c.connection}`, delta, nginx.requestTimesUs());
+    assert.equal(delta.protocol?.tlsConnections, c.connection === 'new' ? c.requests : 1, 'every connection framed as TLS');
+    assert.equal(delta.protocol?.framingLost, 0);
+    assertMatches(`TLS ${c.tls} ${c.connection}`, delta, truth);
+  });
+}
+
+/** nginx's own $request_time beside the kernel's (msec resolution: printed, not asserted). */
+function printNginx(label: string, delta: TargetDelta, requestTimesUs: number[]): void {
+  const kernel = Histogram.fromSparse(delta.buckets);
+  for (const q of [0.5, 0.9]) {
+    const n = exactQuantile(requestTimesUs, q);
+    console.log(`${label} p${q * 100}: nginx $request_time ${(n / 1000).toFixed(3)} ms over ${requestTimesUs.length} requests, kernel ${(kernel.quantileUs(q) / 1000).toFixed(3)} ms (${errorPercent(kernel.quantileUs(q), n).toFixed(2)} %)`);
+  }
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -129,6 +130,168 @@ export async function runGrpcClient(
   const out = await ns.run(
     DEBIAN_PYTHON,
     [script('grpc_client.py', GRPC_CLIENT), host, String(port), String(requests), String(streams), String(delays.minMs), String(delays.maxMs), String(delays.seed), String(deadlineS)],
+    (deadlineS + 30) * 1000,
+  );
+  return JSON.parse(out) as RecordedRequests;
+}
+
+/**
+ * nginx (libnginx-mod-http-echo) serving `GET|POST /?d=SECONDS`: reads the request body (so
+ * `Expect: 100-continue` gets its interim response), sleeps d, answers "ok". With `tls`, a
+ * self-signed certificate made now with openssl, TLS 1.2 and 1.3 both allowed. Its access
+ * log records `$request_time` (msec resolution) per request: another ground truth.
+ */
+export interface NginxServer {
+  readonly child: ChildProcess;
+  /** Each logged request's $request_time in microseconds (reads the access log now). */
+  requestTimesUs(): number[];
+}
+
+export async function startNginx(ns: TestNetns, host: string, port: number, options: { tls: boolean }): Promise<NginxServer> {
+  const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'kes-nginx-'));
+  fs.chmodSync(prefix, 0o755);
+  let ssl = '';
+  if (options.tls) {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=kes-test', '-keyout', `${prefix}/key.pem`, '-out', `${prefix}/cert.pem`], { stdio: 'ignore' });
+    ssl = `ssl_certificate ${prefix}/cert.pem; ssl_certificate_key ${prefix}/key.pem; ssl_protocols TLSv1.2 TLSv1.3;`;
+  }
+  const listen = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  fs.writeFileSync(
+    `${prefix}/nginx.conf`,
+    `load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
+user root;
+# one process: killing it (TestNetns.dispose) leaves no orphaned worker holding the test's pipes
+master_process off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 1024; }
+http {
+  log_format timing '$request_time';
+  access_log ${prefix}/access.log timing;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fastcgi; uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;
+  keepalive_requests 100000;
+  server {
+    listen ${listen}${options.tls ? ' ssl' : ''};
+    ${ssl}
+    location / { echo_read_request_body; echo_sleep $arg_d; echo ok; }
+  }
+}
+`,
+  );
+  const child = ns.spawn('nginx', ['-p', prefix, '-c', `${prefix}/nginx.conf`, '-g', 'daemon off;']);
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const until = Date.now() + 15_000;
+  while (!fs.existsSync(`${prefix}/nginx.pid`)) {
+    if (child.exitCode !== null || Date.now() > until) throw new Error(`nginx ${listen} in ${ns.name} did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    child,
+    requestTimesUs: () =>
+      fs
+        .readFileSync(`${prefix}/access.log`, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => Math.round(Number(line) * 1e6)),
+  };
+}
+
+const HTTP_CLIENT = String.raw`
+import sys, time, json, random, socket, ssl
+host, port, n, tls, conn_mode, expect = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6] == '1'
+lo, hi, seed, deadline, alpn = float(sys.argv[7]), float(sys.argv[8]), int(sys.argv[9]), float(sys.argv[10]), sys.argv[11]
+rng = random.Random(seed)
+# whole milliseconds: echo_sleep takes at most 3 decimals of a second
+delays = [int(round(rng.uniform(lo, hi))) * 1000 for _ in range(n)]
+ctx = None
+if tls != 'none':
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+    v = ssl.TLSVersion.TLSv1_3 if tls == '1.3' else ssl.TLSVersion.TLSv1_2
+    ctx.minimum_version = v; ctx.maximum_version = v
+    if alpn: ctx.set_alpn_protocols(alpn.split(','))
+BODY = b"x" * 2000
+def connect():
+    s = socket.create_connection((host, port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return ctx.wrap_socket(s) if ctx else s
+def read_head(c, buf):
+    while b"\r\n\r\n" not in buf:
+        d = c.recv(65536)
+        if not d: raise RuntimeError("closed")
+        buf += d
+    i = buf.index(b"\r\n\r\n") + 4
+    return buf[:i], buf[i:]
+def read_response(c):
+    head, rest = read_head(c, b"")
+    if b"chunked" in head.lower():
+        while not rest.endswith(b"0\r\n\r\n"):
+            d = c.recv(65536)
+            if not d: raise RuntimeError("closed")
+            rest += d
+    else:
+        length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+        while len(rest) < length:
+            rest += c.recv(65536)
+    return head
+def request(c, d):
+    path = "/?d=%.3f" % (d / 1e6)
+    if expect:
+        c.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n" % (path, len(BODY))).encode())
+        head, rest = read_head(c, b"")
+        if not head.startswith(b"HTTP/1.1 100"): raise RuntimeError("no 100 Continue: %r" % head[:40])
+        c.sendall(BODY)
+    else:
+        c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+    read_response(c)
+lat = []; served = []; fails = 0; c = None
+stop_at = time.monotonic() + deadline
+for i in range(n):
+    if time.monotonic() > stop_at: break
+    try:
+        if c is None: c = connect()
+        t = time.perf_counter()
+        request(c, delays[i])
+        lat.append((time.perf_counter() - t) * 1e6); served.append(delays[i])
+        if conn_mode == 'new': c.close(); c = None
+    except Exception as e:
+        print(repr(e), file=sys.stderr); fails += 1; c = None
+if c is not None: c.close()
+print(json.dumps({"latenciesUs": lat, "serviceUs": served, "failures": fails}))
+`;
+
+/** How the HTTP client speaks: cleartext or a pinned TLS version, one connection or one per request. */
+export interface HttpClientOptions {
+  readonly requests: number;
+  readonly delays: DelayDraw;
+  readonly tls: 'none' | '1.2' | '1.3';
+  readonly connection: 'new' | 'keepalive';
+  /** POST a 2000-byte body with `Expect: 100-continue`, sent after the interim response. */
+  readonly expectContinue?: boolean;
+  /** ALPN protocols offered (TLS), e.g. ['http/1.1'] or ['h2', 'http/1.1']. */
+  readonly alpn?: readonly string[];
+  readonly deadlineS?: number;
+}
+
+/** Sequential HTTP/1.1 requests against startNginx, recording each (after any handshake: request sent -> response complete). */
+export async function runHttpClient(ns: TestNetns, host: string, port: number, options: HttpClientOptions): Promise<RecordedRequests> {
+  const { requests, delays, tls, connection, expectContinue = false, alpn = [], deadlineS = 30 } = options;
+  const out = await ns.run(
+    DEBIAN_PYTHON,
+    [
+      script('http_client.py', HTTP_CLIENT),
+      host,
+      String(port),
+      String(requests),
+      tls,
+      connection,
+      expectContinue ? '1' : '0',
+      String(delays.minMs),
+      String(delays.maxMs),
+      String(delays.seed),
+      String(deadlineS),
+      alpn.join(','),
+    ],
     (deadlineS + 30) * 1000,
   );
   return JSON.parse(out) as RecordedRequests;
