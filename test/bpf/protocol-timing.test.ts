@@ -106,3 +106,37 @@ function printNginx(label: string, delta: TargetDelta, requestTimesUs: number[])
     console.log(`${label} p${q * 100}: nginx $request_time ${(n / 1000).toFixed(3)} ms over ${requestTimesUs.length} requests, kernel ${(kernel.quantileUs(q) / 1000).toFixed(3)} ms (${errorPercent(kernel.quantileUs(q), n).toFixed(2)} %)`);
   }
 }
+
+for (const c of [
+  { label: 'Expect: 100-continue uploads', expectContinue: true, interim: 150 },
+  { label: 'HTTP/1 keep-alive', expectContinue: false, interim: 0 },
+]) {
+  test(`${c.label} (nginx, cleartext): p50/p90 within 5 %, count within 2 %`, async () => {
+    const ns = createNetns(c.expectContinue ? 'continue' : 'http1');
+    namespaces.push(ns);
+    const port = 8080;
+    const nginx = await startNginx(ns, '127.0.0.1', port, { tls: false });
+    const targetId = c.expectContinue ? 'continue' : 'http1';
+    watch(ns, targetId, port);
+    const truth = await runHttpClient(ns, '127.0.0.1', port, { requests: 150, delays: { minMs: 5, maxMs: 40, seed: 11 }, tls: 'none', connection: 'keepalive', expectContinue: c.expectContinue });
+    const delta = targetOf(core.readTick().targets, targetId);
+    printNginx(c.label, delta, nginx.requestTimesUs());
+    assert.equal(delta.protocol?.interimResponses, c.interim, 'each 100 Continue seen once, and only those');
+    assertMatches(c.label, delta, truth);
+  });
+}
+
+test('TLS offering ALPN h2: counted per connection, kept out of latency and request counts', async () => {
+  const ns = createNetns('tlsh2');
+  namespaces.push(ns);
+  const port = 8443;
+  await startNginx(ns, '127.0.0.1', port, { tls: true });
+  watch(ns, 'tls-h2', port);
+  const truth = await runHttpClient(ns, '127.0.0.1', port, { requests: 20, delays: { minMs: 1, maxMs: 5, seed: 3 }, tls: '1.3', connection: 'new', alpn: ['h2', 'http/1.1'] });
+  const delta = targetOf(core.readTick().targets, 'tls-h2');
+  console.log(`TLS ALPN h2: ${truth.latenciesUs.length} requests served, kernel ${delta.requests} timed, protocol ${JSON.stringify(delta.protocol)}`);
+  assert.equal(truth.latenciesUs.length, 20);
+  assert.equal(delta.protocol?.tlsH2Connections, 20, 'every connection offering h2 counted');
+  assert.equal(delta.requests, 0, 'none timed');
+  assert.equal(delta.inFlight, 0);
+});
