@@ -24,7 +24,7 @@ test('protocol framing counters are summed per target and event', async () => {
     acceptedConnections: 0,
     demandAttempts: 0,
     demandRefused: 0,
-    buckets: [],
+    buckets: { indices: [], counts: [] },
     protocol: { h2cConnections: 1, tlsConnections: 0, tlsH2Connections, h2StreamsOverLimit: 0, framingLost: 0, interimResponses: 2 },
   });
   for (let i = 0; i < 2; i++) uplink.send({ endUnixMs: Date.now(), intervalMs: 1000, wakeup: false, targets: [target('a', 3), target('b', 0)] });
