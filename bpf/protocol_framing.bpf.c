@@ -557,13 +557,16 @@ static __always_inline struct bpf_sock *framing_socket(struct __sk_buff *skb)
 SEC("cgroup_skb/ingress")
 int framing_ingress(struct __sk_buff *skb)
 {
-	struct framing_walk w = { .ingress = 1 };
+	/* zeroed, then set: an initializer with a constant would be copied from .rodata, a
+	 * section 5.10's BTF loader rejects when it names no variable */
+	struct framing_walk w = {};
 	struct scaler_conn_state *conn;
 	struct bpf_sock *sk = framing_socket(skb);
 	__u32 off, len, seq, epoch;
 
 	if (!sk)
 		return FRAMING_PASS;
+	w.ingress = 1;
 	conn = bpf_sk_storage_get(&conn_state, sk, 0, 0);
 	if (conn && conn->protocol != SCALER_PROTO_UNKNOWN && conn->protocol < SCALER_PROTO_FRAMED)
 		return FRAMING_PASS; /* turn-taking: the hook ladder times it */
