@@ -15,7 +15,7 @@ import type { ProtocolTick } from './types.js';
 
 export const FRAMING_PROGRAMS = ['framing_ingress', 'framing_egress'] as const;
 /** Loaded beside the hook ladder where they verify; they share its sk_storage connection state. */
-export const FRAMING_GROUP: OptionalGroup = { name: 'protocol framing', programs: FRAMING_PROGRAMS, needsSkStorage: true };
+export const FRAMING_GROUP: OptionalGroup = { name: 'protocol framing', programs: FRAMING_PROGRAMS, needsSkStorage: true, ownMaps: [MAP_NAMES.h2Streams] };
 
 type Counter = keyof ProtocolTick;
 const FIELDS: ReadonlyArray<[Counter, keyof typeof PROTO_STATS.offsets]> = [

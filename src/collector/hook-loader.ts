@@ -67,6 +67,8 @@ export interface OptionalGroup {
   readonly programs: readonly string[];
   /** Shares per-connection state with the rung: only with variants keeping it in sk_storage. */
   readonly needsSkStorage?: boolean;
+  /** Maps only this group uses: shrunk to one entry when the group is left out (no idle kernel memory). */
+  readonly ownMaps?: readonly string[];
 }
 
 export interface LoadedHooks {
@@ -158,6 +160,9 @@ export function loadHooks(options: LoadHooksOptions): LoadedHooks {
       for (;;) {
         try {
           configure(object, variant, groups.flatMap((g) => g.programs));
+          for (const left of (options.optionalGroups ?? []).filter((g) => !groups.includes(g))) {
+            for (const map of left.ownMaps ?? []) object.setMaxEntries(map, 1);
+          }
           object.load();
           break;
         } catch (err) {
