@@ -46,7 +46,18 @@ const FIELD_RULES: readonly (readonly [string, (v: unknown) => string | undefine
 ];
 
 /** Optional counters newer collectors send (absent from older ones), after the fields above. */
-const OPTIONAL_COUNTS: readonly string[] = ['listeners', 'held_connections', 'released_connections', 'timed_out_connections'];
+const OPTIONAL_COUNTS: readonly string[] = [
+  'listeners',
+  'held_connections',
+  'released_connections',
+  'timed_out_connections',
+  'h2c_connections',
+  'tls_connections',
+  'tls_h2_connections',
+  'h2_streams_over_limit',
+  'framing_lost',
+  'interim_responses',
+];
 
 function array(v: unknown, element: (e: unknown) => string | undefined): string | undefined {
   if (!Array.isArray(v)) return 'expected an array';

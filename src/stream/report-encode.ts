@@ -16,6 +16,12 @@ export interface EncodedTargetDelta {
   held_connections: number;
   released_connections: number;
   timed_out_connections: number;
+  h2c_connections: number;
+  tls_connections: number;
+  tls_h2_connections: number;
+  h2_streams_over_limit: number;
+  framing_lost: number;
+  interim_responses: number;
 }
 
 /** A wire Report (kedaebpf.collector.v1.Report) with every field set. */
@@ -45,6 +51,12 @@ export function tickToReport(tick: CollectorTick, sequence: number): EncodedRepo
       held_connections: t.heldConnections ?? 0,
       released_connections: t.releasedConnections ?? 0,
       timed_out_connections: t.timedOutConnections ?? 0,
+      h2c_connections: t.protocol?.h2cConnections ?? 0,
+      tls_connections: t.protocol?.tlsConnections ?? 0,
+      tls_h2_connections: t.protocol?.tlsH2Connections ?? 0,
+      h2_streams_over_limit: t.protocol?.h2StreamsOverLimit ?? 0,
+      framing_lost: t.protocol?.framingLost ?? 0,
+      interim_responses: t.protocol?.interimResponses ?? 0,
     }),
   );
   return {

@@ -151,6 +151,12 @@ test('every report goes to both scalers with consecutive sequence numbers, witho
     held_connections: 0,
     released_connections: 0,
     timed_out_connections: 0,
+    h2c_connections: 0,
+    tls_connections: 0,
+    tls_h2_connections: 0,
+    h2_streams_over_limit: 0,
+    framing_lost: 0,
+    interim_responses: 0,
   });
   assert.equal(logs.lines.length, logLinesBefore, 'no log line per report');
 

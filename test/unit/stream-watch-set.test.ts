@@ -113,6 +113,12 @@ test('a tick becomes a wire report with sparse buckets as parallel arrays', () =
         held_connections: 0,
         released_connections: 0,
         timed_out_connections: 0,
+        h2c_connections: 0,
+        tls_connections: 0,
+        tls_h2_connections: 0,
+        h2_streams_over_limit: 0,
+        framing_lost: 0,
+        interim_responses: 0,
       },
     ],
   });

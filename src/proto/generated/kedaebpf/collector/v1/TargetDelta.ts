@@ -17,6 +17,12 @@ export interface TargetDelta {
   'held_connections'?: (number | string | Long);
   'released_connections'?: (number | string | Long);
   'timed_out_connections'?: (number | string | Long);
+  'h2c_connections'?: (number | string | Long);
+  'tls_connections'?: (number | string | Long);
+  'tls_h2_connections'?: (number | string | Long);
+  'h2_streams_over_limit'?: (number | string | Long);
+  'framing_lost'?: (number | string | Long);
+  'interim_responses'?: (number | string | Long);
 }
 
 export interface TargetDelta__Output {
@@ -33,4 +39,10 @@ export interface TargetDelta__Output {
   'held_connections': (number);
   'released_connections': (number);
   'timed_out_connections': (number);
+  'h2c_connections': (number);
+  'tls_connections': (number);
+  'tls_h2_connections': (number);
+  'h2_streams_over_limit': (number);
+  'framing_lost': (number);
+  'interim_responses': (number);
 }
