@@ -211,7 +211,7 @@ async function checkRung(rung: Rung): Promise<CheckResult> {
     const wakeupMs = await wakeup(core, problems);
     const connState = core.hooks.connState;
     if (problems.length) return { rung, connState, result: 'failed', problems, seconds: secondsSince(start) };
-    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, seconds: secondsSince(start) };
+    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, framing: core.framing !== undefined, seconds: secondsSince(start) };
   } catch (err) {
     problems.push(`check aborted: ${(err as Error).message.split('\n')[0]}`);
     return { rung, connState: core.hooks.connState, result: 'failed', problems, seconds: secondsSince(start) };

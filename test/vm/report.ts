@@ -25,6 +25,8 @@ export const checkResultSchema = z.discriminatedUnion('result', [
     meanErrorPct: z.number(),
     keepalive: z.object({ counted: z.number(), sent: z.number() }),
     wakeupMs: z.number(),
+    /** Protocol framing (bpf/protocol_framing.bpf.c) attached beside the rung; absent from older guests. */
+    framing: z.boolean().optional(),
     seconds: z.number(),
   }),
   z.object({
