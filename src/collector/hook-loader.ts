@@ -161,7 +161,7 @@ export function loadHooks(options: LoadHooksOptions): LoadedHooks {
         try {
           configure(object, variant, groups.flatMap((g) => g.programs));
           for (const left of (options.optionalGroups ?? []).filter((g) => !groups.includes(g))) {
-            for (const map of left.ownMaps ?? []) object.setMaxEntries(map, 1);
+            for (const map of left.ownMaps ?? []) shrinkIfPresent(object, map);
           }
           object.load();
           break;
@@ -185,6 +185,15 @@ export function loadHooks(options: LoadHooksOptions): LoadedHooks {
       log.warn({ rung, connState: variant.connState, err: err.message, libbpfLog: err.libbpfLog }, 'hook rung variant failed, trying the next');
       failed.push({ rung, connState: variant.connState, reason: `tried and failed: ${err.message}` });
     }
+  }
+}
+
+/** An object built without a group has no maps of it either: nothing to shrink then. */
+function shrinkIfPresent(object: BpfObject, map: string): void {
+  try {
+    object.setMaxEntries(map, 1);
+  } catch (err) {
+    if (!(err instanceof BpfError && err.errno === ENOENT)) throw err;
   }
 }
 
