@@ -416,7 +416,10 @@ static __always_inline void scaler_timing_state(const struct sock *sk, int oldst
 	if (newstate != SCALER_TCP_CLOSE && !(oldstate == SCALER_TCP_SYN_RECV && newstate == SCALER_TCP_ESTABLISHED))
 		return;
 	port = scaler_sk_port(sk, rung);
-	if (!scaler_port_watched(port))
+	/* At TCP_CLOSE the local port reads 0: tcp_set_state() gives the port back
+	 * (inet_put_port) before the state store that fires this tracepoint. A port that
+	 * still reads is checked; otherwise the connection-state lookup decides. */
+	if ((port || newstate != SCALER_TCP_CLOSE) && !scaler_port_watched(port))
 		return;
 	if (newstate == SCALER_TCP_ESTABLISHED) {
 		scaler_count_accepted(scaler_sk_netns(sk, rung), port);

@@ -3,9 +3,9 @@ import { after, before, test } from 'node:test';
 import { Histogram } from '../../src/histogram/histogram.js';
 import type { CollectorCore } from '../../src/collector/core.js';
 import type { TargetDelta } from '../../src/collector/types.js';
-import { openCollector, targetOf } from '../helpers/kernel-collector.js';
+import { openCollector, sleep, targetOf } from '../helpers/kernel-collector.js';
 import { createNetns, type TestNetns } from '../helpers/netns.js';
-import { errorPercent, exactQuantile, runGrpcClient, runHttpClient, startGrpcServer, startNginx, type RecordedRequests } from '../helpers/protocol-workloads.js';
+import { DEBIAN_PYTHON, errorPercent, exactQuantile, runGrpcClient, runHttpClient, startGrpcServer, startNginx, waitReady, type RecordedRequests } from '../helpers/protocol-workloads.js';
 
 /**
  * Acceptance 1 of issue 11: request boundaries by protocol (bpf/protocol_framing.bpf.c).
@@ -139,4 +139,43 @@ test('TLS offering ALPN h2: counted per connection, kept out of latency and requ
   assert.equal(delta.protocol?.tlsH2Connections, 20, 'every connection offering h2 counted');
   assert.equal(delta.requests, 0, 'none timed');
   assert.equal(delta.inFlight, 0);
+});
+
+/* The client resets each stream (RST_STREAM) at its deadline; the server, told the deadline
+ * in grpc-timeout, may answer first with a DEADLINE_EXCEEDED status (HEADERS): either ends
+ * the stream, once. */
+test('gRPC calls past their deadline end once each (answered or RST_STREAM), none stays in flight', async () => {
+  const ns = createNetns('grpcrst');
+  namespaces.push(ns);
+  const port = 50052;
+  await startGrpcServer(ns, '127.0.0.1', port);
+  watch(ns, 'grpc-rst', port);
+  const truth = await runGrpcClient(ns, '127.0.0.1', port, { requests: 8, streams: 4, delays: { minMs: 300, maxMs: 300, seed: 1 }, callTimeoutS: 0.05 });
+  await sleep(400); // the server's late answers, if any, must not count
+  const delta = targetOf(core.readTick().targets, 'grpc-rst');
+  console.log(`gRPC deadline: ${truth.failures} calls cancelled, kernel ${delta.requests} completed, in flight ${delta.inFlight}`);
+  assert.equal(truth.failures, 8);
+  assert.ok(delta.requests <= 8, 'no stream ends twice');
+  assert.equal(delta.inFlight, 0);
+});
+
+test('connections closed before a response abort their request, none stays in flight (HTTP/1, TLS 1.3)', async () => {
+  const ns = createNetns('closed');
+  namespaces.push(ns);
+  const server = ns.spawn(DEBIAN_PYTHON, [
+    '-c',
+    'import socket\ns = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 9000)); s.listen(16)\n' +
+      'print("ready", flush=True)\nwhile True:\n    c, _ = s.accept(); c.recv(1000); c.close()\n',
+  ]);
+  await waitReady(server, 'closing server');
+  watch(ns, 'closed', 9000);
+  await ns.run(DEBIAN_PYTHON, [
+    '-c',
+    'import socket\nfor i in range(5):\n    c = socket.create_connection(("127.0.0.1", 9000)); c.sendall(b"GET / HTTP/1.1\\r\\n\\r\\n"); c.recv(100); c.close()\n',
+  ]);
+  await sleep(300);
+  const delta = targetOf(core.readTick().targets, 'closed');
+  console.log(`closed before a response: kernel ${delta.requests} completed, in flight ${delta.inFlight}`);
+  assert.equal(delta.requests, 0);
+  assert.equal(delta.inFlight, 0, 'aborted at close (the local port reads 0 by then)');
 });
