@@ -15,7 +15,9 @@
  * (in flight = started - histogram total - aborted, computed in user space)
  * Later sends of the same response find IDLE and are ignored; the next arrival starts
  * the next request (keep-alive). One outstanding request per connection: pipelining and
- * HTTP/2 multiplexing are measured as turn-taking.
+ * HTTP/2 multiplexing are measured as turn-taking, except on connections the cgroup_skb
+ * programs of bpf/protocol_framing.bpf.c frame (HTTP/2 cleartext, TLS): those are skipped
+ * here, and only their close is handled here (open requests and streams are aborted).
  *
  * Where the send hook fires after the send (rung 1's sock_send_length tracepoint), the
  * client may already have the response and its next request may arrive before the hook
@@ -361,6 +363,23 @@ static __always_inline void scaler_abort_request(struct scaler_conn_state *conn)
 		__sync_fetch_and_add(&stats->aborted_requests, 1);
 }
 
+/* The connection closed with HTTP/2 streams unanswered (bpf/protocol_framing.bpf.c). */
+static __always_inline void scaler_abort_streams(struct scaler_conn_state *conn)
+{
+	struct scaler_target_stats *stats;
+	__u64 open = conn->streams_open;
+
+	if (!open)
+		return;
+	conn->streams_open = 0;
+	stats = scaler_live_stats(conn->slot, conn->generation);
+	if (stats)
+		__sync_fetch_and_add(&stats->aborted_requests, open);
+	stats = scaler_live_stats(conn->any_slot, conn->any_generation);
+	if (stats)
+		__sync_fetch_and_add(&stats->aborted_requests, open);
+}
+
 /* A server connection completed its handshake on a watched port. */
 static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 {
@@ -403,6 +422,9 @@ static __always_inline void scaler_timing_arrival(const struct sock *sk, struct 
 	if (scaler_sk_shutdown(sk, rung) & SCALER_RCV_SHUTDOWN)
 		return;
 	conn = scaler_conn_find(sk, rung);
+	/* timed per frame or record by bpf/protocol_framing.bpf.c */
+	if (conn && conn->protocol >= SCALER_PROTO_FRAMED)
+		return;
 	known_conn = conn != 0;
 	scaler_tcp_read(sk, rung, &tcp);
 	if (conn && conn->phase == SCALER_PHASE_REQUEST) {
@@ -443,7 +465,7 @@ static __always_inline void scaler_timing_send(const struct sock *sk, long sent,
 	if (sent <= 0 || !scaler_port_watched(scaler_sk_port(sk, rung)))
 		return;
 	conn = scaler_conn_find(sk, rung);
-	if (!conn || conn->phase != SCALER_PHASE_REQUEST)
+	if (!conn || conn->phase != SCALER_PHASE_REQUEST || conn->protocol >= SCALER_PROTO_FRAMED)
 		return;
 	if (rung.send_hook_after_send || rung.socket_clock)
 		scaler_tcp_read(sk, rung, &tcp);
@@ -464,7 +486,10 @@ static __always_inline void scaler_timing_state(const struct sock *sk, int oldst
 	if (newstate != SCALER_TCP_CLOSE && !(oldstate == SCALER_TCP_SYN_RECV && newstate == SCALER_TCP_ESTABLISHED))
 		return;
 	port = scaler_sk_port(sk, rung);
-	if (!scaler_port_watched(port))
+	/* At TCP_CLOSE the local port reads 0: tcp_set_state() gives the port back
+	 * (inet_put_port) before the state store that fires this tracepoint. A port that
+	 * still reads is checked; otherwise the connection-state lookup decides. */
+	if ((port || newstate != SCALER_TCP_CLOSE) && !scaler_port_watched(port))
 		return;
 	if (newstate == SCALER_TCP_ESTABLISHED) {
 		scaler_count_accepted(scaler_sk_netns(sk, rung), port);
@@ -474,6 +499,7 @@ static __always_inline void scaler_timing_state(const struct sock *sk, int oldst
 	if (!conn)
 		return;
 	scaler_abort_request(conn);
+	scaler_abort_streams(conn);
 	scaler_conn_forget(sk, rung);
 }
 

@@ -19,5 +19,6 @@
 #include "hold.bpf.c"            /* holdAtZero: cgroup_skb/egress */
 #include "connect_demand.bpf.c"  /* demand seen at connect() */
 #include "listen_overflow.bpf.c" /* accept-queue overflow: cgroup_skb/ingress */
+#include "protocol_framing.bpf.c" /* HTTP/2, TLS, HTTP/1 interim: cgroup_skb ingress/egress */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

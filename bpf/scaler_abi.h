@@ -151,6 +151,35 @@ struct scaler_wakeup_event {
  * but sized here with the rest. A socket may count for two targets at once: the one
  * watching its (netns, port) and the one watching (any netns, port); overlapping triggers
  * each see every request. */
+/* Framing position in one direction of a framed connection: where the next TCP payload
+ * byte belongs, how much of the current HTTP/2 frame or TLS record body is still to come,
+ * and a frame header split across segments. */
+#define SCALER_FRAME_HEADER_MAX 9 /* HTTP/2: 9; TLS records: 5 */
+struct scaler_frame_dir {
+	__u32 next_seq;  /* TCP sequence number of the next payload byte */
+	__u32 remaining; /* body bytes of the current frame/record still to come */
+	__u8 synced;     /* next_seq is known */
+	__u8 hdr_have;   /* bytes of a split header in hdr */
+	__u8 hdr[SCALER_FRAME_HEADER_MAX + 1];
+	__u8 pad[3];
+};
+
+/* conn_state protocol: what the connection's first request bytes said. Connections from
+ * SCALER_PROTO_H2C on are timed by the cgroup_skb programs only; the hook ladder's
+ * turn-taking skips them. */
+#define SCALER_PROTO_UNKNOWN 0 /* no payload seen yet, or no framing programs attached */
+#define SCALER_PROTO_PLAIN 1   /* anything else: turn-taking (Redis, Postgres, ...) */
+#define SCALER_PROTO_HTTP1 2   /* HTTP/1 request line: turn-taking, interim 1xx skipped */
+#define SCALER_PROTO_FRAMED 3  /* first framed protocol */
+#define SCALER_PROTO_H2C 3     /* HTTP/2 prior knowledge: per stream */
+#define SCALER_PROTO_TLS 4     /* TLS: application-data records take turns */
+#define SCALER_PROTO_TLS_H2 5  /* TLS offering ALPN h2: not split per stream, not timed */
+#define SCALER_PROTO_LOST 6    /* framing lost (gap, loop bound): no longer timed */
+
+/* conn_state flags (TLS) */
+#define SCALER_FRAMING_TLS13 1           /* server sent application data before the client did */
+#define SCALER_FRAMING_CLIENT_APP 2      /* the client sent an application-data record */
+
 #define SCALER_PHASE_IDLE 0      /* no request seen, or the response has started */
 #define SCALER_PHASE_REQUEST 1   /* request bytes arrived, no response byte yet */
 struct scaler_conn_state {
@@ -163,6 +192,17 @@ struct scaler_conn_state {
 	__u32 phase;
 	__u32 request_write_seq; /* tcp write_seq when the request arrived: has a response left since? */
 	__u32 pad;
+	/* ---- protocol framing (bpf/protocol_framing.bpf.c, cgroup_skb programs) ---- */
+	__u64 cookie;          /* socket cookie: key of its HTTP/2 streams in h2_streams */
+	__u8 protocol;         /* SCALER_PROTO_* */
+	__u8 flags;            /* SCALER_FRAMING_* */
+	__u16 pad_framing;
+	__u32 h2_max_stream;   /* highest client stream id started: client ids only grow */
+	__u32 streams_open;    /* HTTP/2 streams started and neither answered nor reset */
+	__u32 request_in_seq;  /* TLS: TCP sequence of the current request's first record */
+	struct scaler_frame_dir in;  /* client -> server */
+	struct scaler_frame_dir out; /* server -> client */
+	__u64 client_finished_ns; /* TLS 1.3: when the client's Finished arrived */
 };
 
 _Static_assert(sizeof(struct scaler_watch_key) == 8, "watch key ABI");
@@ -174,7 +214,41 @@ _Static_assert(sizeof(struct scaler_target_stats) == 2 * SCALER_CACHE_LINE_BYTES
 _Static_assert(__builtin_offsetof(struct scaler_target_stats, latency_sum_us) == SCALER_CACHE_LINE_BYTES, "response side on its own line");
 _Static_assert(sizeof(struct scaler_health) == 32, "health ABI");
 _Static_assert(sizeof(struct scaler_wakeup_event) == 16, "wakeup event ABI");
-_Static_assert(sizeof(struct scaler_conn_state) == 40, "conn state size");
+_Static_assert(sizeof(struct scaler_frame_dir) == 24, "frame dir size");
+_Static_assert(sizeof(struct scaler_conn_state) == 120, "conn state size");
+
+/* ---- protocol framing (bpf/protocol_framing.bpf.c) ------------------------------------ */
+
+/* HTTP/2 streams in flight on one connection (SETTINGS_MAX_CONCURRENT_STREAMS is commonly
+ * 100); streams beyond are not timed and counted in h2_streams_over_limit. */
+#define SCALER_MAX_STREAMS_PER_CONN 128
+/* HTTP/2 streams in flight on the node: (socket cookie, stream id) -> start time. */
+#define SCALER_MAX_H2_STREAMS 65536
+/* TLS 1.3: application data the server sends this soon after the client's Finished arrived
+ * answers the Finished (NewSessionTickets, one write each), not a request. */
+#define SCALER_TLS13_POST_HANDSHAKE_NS (3ULL * 1000 * 1000)
+/* Frames or records walked per packet; a packet with more loses the connection's framing. */
+#define SCALER_FRAMES_PER_PACKET 128
+
+struct scaler_h2_stream_key {
+	__u64 cookie;
+	__u32 stream_id;
+	__u32 pad;
+};
+
+/* proto_stats value: per-slot protocol counters (kernel-written, cumulative). */
+struct scaler_proto_stats {
+	__u64 h2c_connections;       /* connections framed as HTTP/2 cleartext */
+	__u64 tls_connections;       /* connections framed as TLS (records take turns) */
+	__u64 tls_h2_connections;    /* TLS connections offering ALPN h2: not timed */
+	__u64 h2_streams_over_limit; /* streams beyond SCALER_MAX_STREAMS_PER_CONN: not timed */
+	__u64 framing_lost;          /* connections whose framing was lost (gap, loop bound) */
+	__u64 interim_responses;     /* HTTP/1 1xx responses that did not end a request */
+	__u64 reserved[2];
+};
+
+_Static_assert(sizeof(struct scaler_h2_stream_key) == 16, "h2 stream key size");
+_Static_assert(sizeof(struct scaler_proto_stats) == 64, "proto stats ABI");
 
 /* ---- holding the first connections at zero (bpf/hold.bpf.c, bpf/connect_demand.bpf.c) --- */
 

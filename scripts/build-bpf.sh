@@ -36,5 +36,11 @@ compile() {
   echo "build-bpf: $out/$1.bpf.o" >&2
 }
 compile scaler
+# 5.10's BTF loader rejects a DATASEC naming no variable, and without BTF no sk_storage map
+# can be created: an initializer clang copies from an anonymous .rodata must not ship.
+if "$BPFTOOL" btf dump file "$out/scaler.bpf.o" | grep -q "DATASEC '.rodata' size=0 vlen=0"; then
+  echo "build-bpf: $out/scaler.bpf.o has an anonymous .rodata section (a struct initializer with constants, e.g. '= { .field = 1 }'); zero-initialize and assign instead, or kernel 5.10 cannot load it." >&2
+  exit 1
+fi
 compile bench_floor
 compile lb_refuse_connect # test fixture: a socket-level load balancer refusing connect()

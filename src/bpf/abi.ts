@@ -33,6 +33,8 @@ export const MAP_NAMES = {
   holdConns: 'hold_conns',
   connectMarks: 'connect_marks',
   listenStats: 'listen_stats',
+  protoStats: 'proto_stats',
+  h2Streams: 'h2_streams',
 } as const;
 
 /**
@@ -90,8 +92,17 @@ export const LISTEN_STATS = layout('scaler_listen_stats', 40, {
   accept_queue_sum: 24,
   backlog: 32,
 });
+/** struct scaler_proto_stats: per-slot protocol framing counters, written by the kernel (bpf/protocol_framing.bpf.c). */
+export const PROTO_STATS = layout('scaler_proto_stats', 64, {
+  h2c_connections: 0,
+  tls_connections: 8,
+  tls_h2_connections: 16,
+  h2_streams_over_limit: 24,
+  framing_lost: 32,
+  interim_responses: 40,
+});
 /** Every struct user space reads or writes (scaler_conn_state stays in the kernel). */
-export const ABI_STRUCTS: readonly StructLayout<string>[] = [WATCH_KEY, SLOT_REF, DEMAND_KEY, SLOT_META, TARGET_STATS, HEALTH, WAKEUP_EVENT, HOLD_CONFIG, HOLD_STATS, LISTEN_STATS];
+export const ABI_STRUCTS: readonly StructLayout<string>[] = [WATCH_KEY, SLOT_REF, DEMAND_KEY, SLOT_META, TARGET_STATS, HEALTH, WAKEUP_EVENT, HOLD_CONFIG, HOLD_STATS, LISTEN_STATS, PROTO_STATS];
 
 /** Keys of the array maps (slot_meta, target_stats, health, watch_port_bits, watch_epoch): a u32 index. */
 export const ARRAY_KEY_BYTES = 4;

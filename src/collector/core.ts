@@ -3,11 +3,12 @@ import { MAP_NAMES, decodeWakeupEvent, type KernelHealth } from '../bpf/abi.js';
 import type { BpfObject } from '../bpf/object.js';
 import { RingBufferReader } from '../bpf/ringbuf.js';
 import { loadHooks, verifyRung, type HookReport, type LoadHooksOptions } from './hook-loader.js';
-import { HOLD_PROGRAMS, HoldControl } from './hold.js';
+import { FRAMING_GROUP, FRAMING_PROGRAMS, FramingControl } from './framing.js';
+import { DEFAULT_CGROUP2_PATHS, HOLD_PROGRAMS, HoldControl } from './hold.js';
 import { LISTEN_OVERFLOW_GROUP, LISTEN_OVERFLOW_PROGRAMS, ListenOverflowControl } from './listen-overflow.js';
 import { TickReader, type WakeupEvent } from './tick-reader.js';
 import type { TargetLoad } from './load-jump.js';
-import type { CollectorTick, WatchEntry } from './types.js';
+import type { CollectorTick, ProtocolTick, WatchEntry } from './types.js';
 import { WatchSync, type WatchSetResult } from './watch-sync.js';
 
 export { CollectorUnavailableError, DEFAULT_BPF_OBJECT, missingCapabilitiesSentence, type HookReport } from './hook-loader.js';
@@ -19,6 +20,8 @@ export interface CollectorCoreOptions extends Omit<LoadHooksOptions, 'optionalGr
   readonly hold?: boolean;
   /** false: leave out the listen-queue overflow program (default: use it where it loads). */
   readonly listenOverflow?: boolean;
+  /** false: leave out protocol framing (HTTP/2, TLS, HTTP/1 interim; default: use it where it loads). */
+  readonly framing?: boolean;
   /** cgroup v2 mounts to try for them (default /sys/fs/cgroup, /sys/fs/cgroup/unified). */
   readonly cgroupPaths?: readonly string[];
 }
@@ -44,6 +47,8 @@ export class CollectorCore {
     readonly hold?: HoldControl,
     /** Listen-queue overflow (listen-overflow.ts); undefined where it cannot load or attach (logged). */
     readonly listenOverflow?: ListenOverflowControl,
+    /** Protocol framing (framing.ts); undefined where it cannot load or attach (logged). */
+    readonly framing?: FramingControl,
   ) {
     const stats = object.map(MAP_NAMES.targetStats);
     const meta = object.map(MAP_NAMES.slotMeta);
@@ -67,6 +72,7 @@ export class CollectorCore {
     const groups = [
       ...(options.hold === false ? [] : [{ name: 'holdAtZero', programs: HOLD_PROGRAMS }]),
       ...(options.listenOverflow === false ? [] : [LISTEN_OVERFLOW_GROUP]),
+      ...(options.framing === false ? [] : [FRAMING_GROUP]),
     ];
     const { object, report, optionalLoaded } = loadHooks({ ...options, optionalGroups: groups });
     try {
@@ -89,7 +95,17 @@ export class CollectorCore {
       } else if (options.listenOverflow !== false) {
         log.warn({ programs: LISTEN_OVERFLOW_PROGRAMS }, 'listen-queue overflow program did not load on this kernel (see the hook-loader warning); dropped connection attempts are not counted');
       }
-      return new CollectorCore(object, report, log, hold, listenOverflow);
+      let framing: FramingControl | undefined;
+      if (optionalLoaded.has(FRAMING_GROUP.name)) {
+        try {
+          framing = FramingControl.attach(object, log, options.cgroupPaths ?? DEFAULT_CGROUP2_PATHS);
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'protocol framing programs cannot attach here; HTTP/2 and TLS are timed by turn-taking');
+        }
+      } else if (options.framing !== false) {
+        log.warn('protocol framing programs did not load here; HTTP/2 and TLS are timed by turn-taking');
+      }
+      return new CollectorCore(object, report, log, hold, listenOverflow, framing);
     } catch (err) {
       object.close();
       throw err;
@@ -101,7 +117,12 @@ export class CollectorCore {
 
   /** Kernel ids of the attached programs (for kernel.bpf_stats_enabled figures via bpftool). */
   programIds(): Record<string, number> {
-    const programs = [...this.hooks.attached, ...(this.hold ? HOLD_PROGRAMS : []), ...(this.listenOverflow ? LISTEN_OVERFLOW_PROGRAMS : [])];
+    const programs = [
+      ...this.hooks.attached,
+      ...(this.hold ? HOLD_PROGRAMS : []),
+      ...(this.listenOverflow ? LISTEN_OVERFLOW_PROGRAMS : []),
+      ...(this.framing ? FRAMING_PROGRAMS : []),
+    ];
     return Object.fromEntries(programs.map((p) => [p, this.object.programId(p)]));
   }
 
@@ -117,6 +138,7 @@ export class CollectorCore {
     const result = this.watch.apply(entries);
     this.hold?.sync(entries, this.watch.targets());
     this.listenOverflow?.sync(this.watch.targets());
+    this.framing?.sync(this.watch.targets());
     if (this.watch.mapFullCount > mapFullBefore) {
       this.log.warn({ mapFullCount: this.watch.mapFullCount }, 'kernel map full: some targets are not (fully) watched');
     }
@@ -130,11 +152,16 @@ export class CollectorCore {
   readTick(wakeup = false): CollectorTick {
     this.assertOpen();
     const tick = this.ticks.read(wakeup);
-    const { hold, listenOverflow } = this;
-    if (!hold && !listenOverflow) return tick;
+    const { hold, listenOverflow, framing } = this;
+    if (!hold && !listenOverflow && !framing) return tick;
     hold?.read(this.watch.usedSlots());
     listenOverflow?.read(this.watch.usedSlots());
-    return { ...tick, targets: tick.targets.map((d) => ({ ...d, ...hold?.tick(d.targetId), ...listenOverflow?.tick(d.targetId) })) };
+    framing?.read(this.watch.usedSlots());
+    const protocol = (targetId: string): { protocol?: ProtocolTick } => {
+      const p = framing?.tick(targetId);
+      return p ? { protocol: p } : {};
+    };
+    return { ...tick, targets: tick.targets.map((d) => ({ ...d, ...hold?.tick(d.targetId), ...listenOverflow?.tick(d.targetId), ...protocol(d.targetId) })) };
   }
 
   /** Load per target now (in flight, cumulative completions and latency sum), deltas untouched (TickReader.loadNow). */

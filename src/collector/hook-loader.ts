@@ -67,6 +67,8 @@ export interface OptionalGroup {
   readonly programs: readonly string[];
   /** Shares per-connection state with the rung: only with variants keeping it in sk_storage. */
   readonly needsSkStorage?: boolean;
+  /** Maps only this group uses: shrunk to one entry when the group is left out (no idle kernel memory). */
+  readonly ownMaps?: readonly string[];
 }
 
 export interface LoadedHooks {
@@ -158,6 +160,9 @@ export function loadHooks(options: LoadHooksOptions): LoadedHooks {
       for (;;) {
         try {
           configure(object, variant, groups.flatMap((g) => g.programs));
+          for (const left of (options.optionalGroups ?? []).filter((g) => !groups.includes(g))) {
+            for (const map of left.ownMaps ?? []) shrinkIfPresent(object, map);
+          }
           object.load();
           break;
         } catch (err) {
@@ -180,6 +185,15 @@ export function loadHooks(options: LoadHooksOptions): LoadedHooks {
       log.warn({ rung, connState: variant.connState, err: err.message, libbpfLog: err.libbpfLog }, 'hook rung variant failed, trying the next');
       failed.push({ rung, connState: variant.connState, reason: `tried and failed: ${err.message}` });
     }
+  }
+}
+
+/** An object built without a group has no maps of it either: nothing to shrink then. */
+function shrinkIfPresent(object: BpfObject, map: string): void {
+  try {
+    object.setMaxEntries(map, 1);
+  } catch (err) {
+    if (!(err instanceof BpfError && err.errno === ENOENT)) throw err;
   }
 }
 

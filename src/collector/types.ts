@@ -77,6 +77,24 @@ export interface TargetDelta {
   readonly acceptQueueSum?: number;
   /** The listeners' listen() backlog as last seen (a gauge). */
   readonly acceptBacklog?: number;
+  /** Protocol framing in the tick (bpf/protocol_framing.bpf.c); absent where it is not attached. */
+  readonly protocol?: ProtocolTick;
+}
+
+/** Per-target protocol framing counters for one tick (deltas). */
+export interface ProtocolTick {
+  /** New connections framed as HTTP/2 cleartext (timed per stream). */
+  readonly h2cConnections: number;
+  /** New connections framed as TLS (application-data records take turns). */
+  readonly tlsConnections: number;
+  /** New TLS connections offering ALPN h2: not split per stream, left out of latency and rps. */
+  readonly tlsH2Connections: number;
+  /** HTTP/2 streams beyond the per-connection bound: not timed. */
+  readonly h2StreamsOverLimit: number;
+  /** Connections whose framing was lost (a gap in the byte stream, too many frames in a packet): no longer timed. */
+  readonly framingLost: number;
+  /** HTTP/1 interim (1xx) responses that did not end their request. */
+  readonly interimResponses: number;
 }
 
 /** One tick of the collector: every watched target, including those with all-zero deltas. */

@@ -56,6 +56,12 @@ const OPTIONAL_COUNTS: readonly string[] = [
   'listen_syns',
   'accept_queue_sum',
   'accept_backlog',
+  'h2c_connections',
+  'tls_connections',
+  'tls_h2_connections',
+  'h2_streams_over_limit',
+  'framing_lost',
+  'interim_responses',
 ];
 
 function array(v: unknown, element: (e: unknown) => string | undefined): string | undefined {

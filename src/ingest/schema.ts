@@ -47,6 +47,13 @@ export const targetDeltaSchema = z
     listen_syns: count.optional(),
     accept_queue_sum: count.optional(),
     accept_backlog: count.optional(),
+    // protocol framing (absent from collectors that predate it)
+    h2c_connections: count.optional(),
+    tls_connections: count.optional(),
+    tls_h2_connections: count.optional(),
+    h2_streams_over_limit: count.optional(),
+    framing_lost: count.optional(),
+    interim_responses: count.optional(),
   })
   .superRefine((d, ctx) => {
     if (d.bucket_index.length !== d.bucket_count.length) {

@@ -26,6 +26,7 @@ export class CollectorMetrics {
   private readonly holdConnections: Counter;
   private readonly listenDrops: Counter<'kind'>;
   private readonly acceptQueueFill: Gauge<'target_id'>;
+  private readonly protocolEvents: Counter;
 
   constructor(registry: Registry, sources: CollectorMetricSources) {
     const registers = [registry];
@@ -132,6 +133,15 @@ export class CollectorMetrics {
       labelNames: ['target_id'],
       registers,
     });
+    this.protocolEvents = new Counter({
+      name: 'keda_ebpf_collector_protocol_events_total',
+      help:
+        'Protocol framing per target (bpf/protocol_framing.bpf.c): h2c_connection, tls_connection (timed per stream / per record), ' +
+        'tls_h2_connection (TLS offering ALPN h2: not timed, not in latency or rps), h2_stream_over_limit (streams beyond 128 in flight on a connection: not timed), ' +
+        'framing_lost (a gap in the byte stream or too many frames in a packet: the connection is no longer timed), interim_response (HTTP/1 1xx that did not end its request).',
+      labelNames: ['target_id', 'event'],
+      registers,
+    });
     const scalers = sources.scalers;
     if (scalers) {
       new Counter({
@@ -204,12 +214,29 @@ export class CollectorMetrics {
     if (ack) this.listenDrops.inc({ kind: 'ack' }, ack);
   }
 
+  private countProtocol(tick: CollectorTick): void {
+    for (const t of tick.targets) {
+      const p = t.protocol;
+      if (!p) continue;
+      const events: [string, number][] = [
+        ['h2c_connection', p.h2cConnections],
+        ['tls_connection', p.tlsConnections],
+        ['tls_h2_connection', p.tlsH2Connections],
+        ['h2_stream_over_limit', p.h2StreamsOverLimit],
+        ['framing_lost', p.framingLost],
+        ['interim_response', p.interimResponses],
+      ];
+      for (const [event, count] of events) if (count) this.protocolEvents.inc({ target_id: t.targetId, event }, count);
+    }
+  }
+
   /** Wraps the uplink the agent sends ticks to: times each tick and counts failed sends. */
   measuredUplink(uplink: ReportUplink): ReportUplink {
     return {
       send: (tick: CollectorTick) => {
         this.countHolds(tick);
         this.countListenQueues(tick);
+        this.countProtocol(tick);
         try {
           return uplink.send(tick);
         } catch (err) {

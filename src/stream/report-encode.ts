@@ -21,6 +21,12 @@ export interface EncodedTargetDelta {
   listen_syns: number;
   accept_queue_sum: number;
   accept_backlog: number;
+  h2c_connections: number;
+  tls_connections: number;
+  tls_h2_connections: number;
+  h2_streams_over_limit: number;
+  framing_lost: number;
+  interim_responses: number;
 }
 
 /** A wire Report (kedaebpf.collector.v1.Report) with every field set. */
@@ -55,6 +61,12 @@ export function tickToReport(tick: CollectorTick, sequence: number): EncodedRepo
       listen_syns: t.listenSyns ?? 0,
       accept_queue_sum: t.acceptQueueSum ?? 0,
       accept_backlog: t.acceptBacklog ?? 0,
+      h2c_connections: t.protocol?.h2cConnections ?? 0,
+      tls_connections: t.protocol?.tlsConnections ?? 0,
+      tls_h2_connections: t.protocol?.tlsH2Connections ?? 0,
+      h2_streams_over_limit: t.protocol?.h2StreamsOverLimit ?? 0,
+      framing_lost: t.protocol?.framingLost ?? 0,
+      interim_responses: t.protocol?.interimResponses ?? 0,
     }),
   );
   return {

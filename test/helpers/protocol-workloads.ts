@@ -81,7 +81,7 @@ server.wait_for_termination()
 const GRPC_CLIENT = String.raw`
 import sys, time, json, threading, random, grpc
 host, port, n, streams = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-lo, hi, seed, deadline = float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8])
+lo, hi, seed, deadline, call_timeout = float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8]), float(sys.argv[9])
 rng = random.Random(seed)
 delays = [int(rng.uniform(lo, hi) * 1000) for _ in range(n)]
 target = "%s:%d" % (host if ':' not in host else '[%s]' % host, port)
@@ -98,7 +98,7 @@ def worker():
         if i >= n or time.monotonic() > stop_at: return
         t = time.perf_counter()
         try:
-            call(str(delays[i]).encode(), timeout=10)
+            call(str(delays[i]).encode(), timeout=call_timeout)
             lat[i] = (time.perf_counter() - t) * 1e6
         except Exception:
             with lock: fails[0] += 1
@@ -124,12 +124,12 @@ export async function runGrpcClient(
   ns: TestNetns,
   host: string,
   port: number,
-  options: { requests: number; streams: number; delays: DelayDraw; deadlineS?: number },
+  options: { requests: number; streams: number; delays: DelayDraw; deadlineS?: number; callTimeoutS?: number },
 ): Promise<RecordedRequests> {
-  const { requests, streams, delays, deadlineS = 30 } = options;
+  const { requests, streams, delays, deadlineS = 30, callTimeoutS = 10 } = options;
   const out = await ns.run(
     DEBIAN_PYTHON,
-    [script('grpc_client.py', GRPC_CLIENT), host, String(port), String(requests), String(streams), String(delays.minMs), String(delays.maxMs), String(delays.seed), String(deadlineS)],
+    [script('grpc_client.py', GRPC_CLIENT), host, String(port), String(requests), String(streams), String(delays.minMs), String(delays.maxMs), String(delays.seed), String(deadlineS), String(callTimeoutS)],
     (deadlineS + 30) * 1000,
   );
   return JSON.parse(out) as RecordedRequests;

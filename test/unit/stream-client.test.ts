@@ -156,6 +156,12 @@ test('every report goes to both scalers with consecutive sequence numbers, witho
     listen_syns: 0,
     accept_queue_sum: 0,
     accept_backlog: 0,
+    h2c_connections: 0,
+    tls_connections: 0,
+    tls_h2_connections: 0,
+    h2_streams_over_limit: 0,
+    framing_lost: 0,
+    interim_responses: 0,
   });
   assert.equal(logs.lines.length, logLinesBefore, 'no log line per report');
 

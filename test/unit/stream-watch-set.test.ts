@@ -123,6 +123,12 @@ test('a tick becomes a wire report with sparse buckets as parallel arrays', () =
         listen_syns: 9,
         accept_queue_sum: 70,
         accept_backlog: 8,
+        h2c_connections: 0,
+        tls_connections: 0,
+        tls_h2_connections: 0,
+        h2_streams_over_limit: 0,
+        framing_lost: 0,
+        interim_responses: 0,
       },
     ],
   });

@@ -235,7 +235,7 @@ async function checkRung(rung: Rung): Promise<CheckResult> {
     const overflow = await listenOverflow(core, problems);
     const connState = core.hooks.connState;
     if (problems.length) return { rung, connState, result: 'failed', problems, seconds: secondsSince(start) };
-    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, listenOverflow: overflow, seconds: secondsSince(start) };
+    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, listenOverflow: overflow, framing: core.framing !== undefined, seconds: secondsSince(start) };
   } catch (err) {
     problems.push(`check aborted: ${(err as Error).message.split('\n')[0]}`);
     return { rung, connState: core.hooks.connState, result: 'failed', problems, seconds: secondsSince(start) };

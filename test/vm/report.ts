@@ -27,6 +27,8 @@ export const checkResultSchema = z.discriminatedUnion('result', [
     wakeupMs: z.number(),
     /** Listen-queue overflow drops counted vs nstat ListenOverflows; null where the program did not load (logged). */
     listenOverflow: z.object({ counted: z.number(), nstat: z.number() }).nullable(),
+    /** Protocol framing (bpf/protocol_framing.bpf.c) attached beside the rung; absent from older guests. */
+    framing: z.boolean().optional(),
     seconds: z.number(),
   }),
   z.object({

@@ -97,7 +97,8 @@ function describe(r: CheckResult): string {
         `result=ok state=${r.connState} requests=${r.requests.counted}/${r.requests.sent} p50_error=${r.p50.errorPct}% ` +
         `(kernel ${(r.p50.kernelUs / 1000).toFixed(2)} ms, server ${(r.p50.serverLowUs / 1000).toFixed(2)}-${(r.p50.serverHighUs / 1000).toFixed(2)} ms, mean_error=${r.meanErrorPct}%) ` +
         `keepalive=${r.keepalive.counted}/${r.keepalive.sent} wakeup_ms=${r.wakeupMs} ` +
-        `listen_overflow=${r.listenOverflow ? `${r.listenOverflow.counted}/${r.listenOverflow.nstat}` : 'unavailable'} seconds=${r.seconds}`
+        `listen_overflow=${r.listenOverflow ? `${r.listenOverflow.counted}/${r.listenOverflow.nstat}` : 'unavailable'}` +
+        `${r.framing === undefined ? '' : ` framing=${r.framing ? 'attached' : 'absent'}`} seconds=${r.seconds}`
       );
     case 'failed':
       return `result=failed state=${r.connState} problems=${quote(r.problems.join('; '))} seconds=${r.seconds}`;

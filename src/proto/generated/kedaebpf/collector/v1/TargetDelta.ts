@@ -22,6 +22,12 @@ export interface TargetDelta {
   'listen_syns'?: (number | string | Long);
   'accept_queue_sum'?: (number | string | Long);
   'accept_backlog'?: (number);
+  'h2c_connections'?: (number | string | Long);
+  'tls_connections'?: (number | string | Long);
+  'tls_h2_connections'?: (number | string | Long);
+  'h2_streams_over_limit'?: (number | string | Long);
+  'framing_lost'?: (number | string | Long);
+  'interim_responses'?: (number | string | Long);
 }
 
 export interface TargetDelta__Output {
@@ -43,4 +49,10 @@ export interface TargetDelta__Output {
   'listen_syns': (number);
   'accept_queue_sum': (number);
   'accept_backlog': (number);
+  'h2c_connections': (number);
+  'tls_connections': (number);
+  'tls_h2_connections': (number);
+  'h2_streams_over_limit': (number);
+  'framing_lost': (number);
+  'interim_responses': (number);
 }
