@@ -273,9 +273,9 @@ static __always_inline void on_tls_record(struct scaler_conn_state *conn, const 
 	/* With read-ahead (nginx), the server read the request with the Finished: the tickets
 	 * are told apart by time instead, sent at once when the Finished is processed. */
 	if ((conn->flags & SCALER_FRAMING_TLS13) && conn->client_finished_ns &&
-	    w->now_ns - conn->client_finished_ns < SCALER_TLS13_POST_HANDSHAKE_NS)
+	    bpf_ktime_get_ns() - conn->client_finished_ns < SCALER_TLS13_POST_HANDSHAKE_NS)
 		return;
-	scaler_end_request(conn, w->now_ns);
+	scaler_end_request(conn, bpf_ktime_get_ns());
 }
 
 /* One walk over a packet's frames or records (bpf_loop's context). */
