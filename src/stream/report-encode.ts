@@ -40,6 +40,15 @@ export interface EncodedReport {
 }
 
 /** A collector tick as the wire Report with the given sequence (sparse buckets -> parallel arrays). */
+/**
+ * A per-interval counter for a uint32 wire field (listen-queue and protocol counters are
+ * uint32: decoding a zero uint64 allocates a Long per field and report, which cost the scaler
+ * ~0.1 core at 50k deltas/s). A tick never comes near 2^32; saturate rather than wrap if one did.
+ */
+function u32(n: number | undefined): number {
+  return Math.min(n ?? 0, 0xffff_ffff);
+}
+
 export function tickToReport(tick: CollectorTick, sequence: number): EncodedReport {
   const targets = tick.targets.map(
     (t): EncodedTargetDelta => ({
@@ -56,17 +65,17 @@ export function tickToReport(tick: CollectorTick, sequence: number): EncodedRepo
       held_connections: t.heldConnections ?? 0,
       released_connections: t.releasedConnections ?? 0,
       timed_out_connections: t.timedOutConnections ?? 0,
-      listen_syn_drops: t.listenSynDrops ?? 0,
-      listen_ack_drops: t.listenAckDrops ?? 0,
-      listen_syns: t.listenSyns ?? 0,
-      accept_queue_sum: t.acceptQueueSum ?? 0,
-      accept_backlog: t.acceptBacklog ?? 0,
-      h2c_connections: t.protocol?.h2cConnections ?? 0,
-      tls_connections: t.protocol?.tlsConnections ?? 0,
-      tls_h2_connections: t.protocol?.tlsH2Connections ?? 0,
-      h2_streams_over_limit: t.protocol?.h2StreamsOverLimit ?? 0,
-      framing_lost: t.protocol?.framingLost ?? 0,
-      interim_responses: t.protocol?.interimResponses ?? 0,
+      listen_syn_drops: u32(t.listenSynDrops),
+      listen_ack_drops: u32(t.listenAckDrops),
+      listen_syns: u32(t.listenSyns),
+      accept_queue_sum: u32(t.acceptQueueSum),
+      accept_backlog: u32(t.acceptBacklog),
+      h2c_connections: u32(t.protocol?.h2cConnections),
+      tls_connections: u32(t.protocol?.tlsConnections),
+      tls_h2_connections: u32(t.protocol?.tlsH2Connections),
+      h2_streams_over_limit: u32(t.protocol?.h2StreamsOverLimit),
+      framing_lost: u32(t.protocol?.framingLost),
+      interim_responses: u32(t.protocol?.interimResponses),
     }),
   );
   return {

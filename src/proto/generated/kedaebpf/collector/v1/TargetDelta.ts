@@ -17,17 +17,17 @@ export interface TargetDelta {
   'held_connections'?: (number | string | Long);
   'released_connections'?: (number | string | Long);
   'timed_out_connections'?: (number | string | Long);
-  'listen_syn_drops'?: (number | string | Long);
-  'listen_ack_drops'?: (number | string | Long);
-  'listen_syns'?: (number | string | Long);
-  'accept_queue_sum'?: (number | string | Long);
+  'listen_syn_drops'?: (number);
+  'listen_ack_drops'?: (number);
+  'listen_syns'?: (number);
+  'accept_queue_sum'?: (number);
   'accept_backlog'?: (number);
-  'h2c_connections'?: (number | string | Long);
-  'tls_connections'?: (number | string | Long);
-  'tls_h2_connections'?: (number | string | Long);
-  'h2_streams_over_limit'?: (number | string | Long);
-  'framing_lost'?: (number | string | Long);
-  'interim_responses'?: (number | string | Long);
+  'h2c_connections'?: (number);
+  'tls_connections'?: (number);
+  'tls_h2_connections'?: (number);
+  'h2_streams_over_limit'?: (number);
+  'framing_lost'?: (number);
+  'interim_responses'?: (number);
 }
 
 export interface TargetDelta__Output {
