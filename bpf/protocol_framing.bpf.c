@@ -166,7 +166,6 @@ static __always_inline void h2_stream_start(struct scaler_conn_state *conn, __u3
 static __always_inline void h2_stream_finish(struct scaler_conn_state *conn, __u32 stream_id, int answered)
 {
 	struct scaler_h2_stream_key key = { .cookie = conn->cookie, .stream_id = stream_id };
-	struct scaler_target_stats *stats;
 	__u64 *start = bpf_map_lookup_elem(&h2_streams, &key);
 	__u64 latency_us, bucket;
 
@@ -182,12 +181,7 @@ static __always_inline void h2_stream_finish(struct scaler_conn_state *conn, __u
 		scaler_record_latency(scaler_live_stats(conn->any_slot, conn->any_generation), latency_us, bucket);
 		return;
 	}
-	stats = scaler_live_stats(conn->slot, conn->generation);
-	if (stats)
-		__sync_fetch_and_add(&stats->aborted_requests, 1);
-	stats = scaler_live_stats(conn->any_slot, conn->any_generation);
-	if (stats)
-		__sync_fetch_and_add(&stats->aborted_requests, 1);
+	scaler_count_aborted(conn, 1);
 }
 
 /* ---- losing the framing ----------------------------------------------------------------- */

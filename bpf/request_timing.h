@@ -347,37 +347,36 @@ static __always_inline void scaler_end_request(struct scaler_conn_state *conn, _
 	scaler_record_latency(scaler_live_stats(conn->any_slot, conn->any_generation), latency_us, bucket);
 }
 
+/* `n` requests of the connection's targets ended without a response. */
+static __always_inline void scaler_count_aborted(struct scaler_conn_state *conn, __u64 n)
+{
+	struct scaler_target_stats *stats = scaler_live_stats(conn->slot, conn->generation);
+
+	if (stats)
+		__sync_fetch_and_add(&stats->aborted_requests, n);
+	stats = scaler_live_stats(conn->any_slot, conn->any_generation);
+	if (stats)
+		__sync_fetch_and_add(&stats->aborted_requests, n);
+}
+
 /* The connection closed: a request without a response is aborted. */
 static __always_inline void scaler_abort_request(struct scaler_conn_state *conn)
 {
-	struct scaler_target_stats *stats;
-
 	if (conn->phase != SCALER_PHASE_REQUEST)
 		return;
 	conn->phase = SCALER_PHASE_IDLE;
-	stats = scaler_live_stats(conn->slot, conn->generation);
-	if (stats)
-		__sync_fetch_and_add(&stats->aborted_requests, 1);
-	stats = scaler_live_stats(conn->any_slot, conn->any_generation);
-	if (stats)
-		__sync_fetch_and_add(&stats->aborted_requests, 1);
+	scaler_count_aborted(conn, 1);
 }
 
 /* The connection closed with HTTP/2 streams unanswered (bpf/protocol_framing.bpf.c). */
 static __always_inline void scaler_abort_streams(struct scaler_conn_state *conn)
 {
-	struct scaler_target_stats *stats;
 	__u64 open = conn->streams_open;
 
 	if (!open)
 		return;
 	conn->streams_open = 0;
-	stats = scaler_live_stats(conn->slot, conn->generation);
-	if (stats)
-		__sync_fetch_and_add(&stats->aborted_requests, open);
-	stats = scaler_live_stats(conn->any_slot, conn->any_generation);
-	if (stats)
-		__sync_fetch_and_add(&stats->aborted_requests, open);
+	scaler_count_aborted(conn, open);
 }
 
 /* A server connection completed its handshake on a watched port. */
