@@ -30,8 +30,8 @@ export class SparseCounts {
     return SPARSE_OVERHEAD_BYTES + this.indices.length * ENTRY_BYTES;
   }
 
-  /** Adds `count` to bucket `index` (a valid bucket index). */
-  add(index: number, count: number): void {
+  /** Where bucket `index` is or would be inserted (binary search over the sorted indices). */
+  private position(index: number): number {
     let lo = 0;
     let hi = this.length;
     while (lo < hi) {
@@ -39,6 +39,12 @@ export class SparseCounts {
       if (this.indices[mid]! < index) lo = mid + 1;
       else hi = mid;
     }
+    return lo;
+  }
+
+  /** Adds `count` to bucket `index` (a valid bucket index). */
+  add(index: number, count: number): void {
+    const lo = this.position(index);
     if (lo < this.length && this.indices[lo] === index) {
       this.counts[lo]! += count;
       return;
@@ -58,13 +64,7 @@ export class SparseCounts {
    * less than `count`: the caller's bookkeeping is wrong.
    */
   subtract(index: number, count: number): boolean {
-    let lo = 0;
-    let hi = this.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.indices[mid]! < index) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = this.position(index);
     if (lo >= this.length || this.indices[lo] !== index || this.counts[lo]! < count) return count === 0;
     const left = this.counts[lo]! - count;
     if (left !== 0) {
