@@ -5,7 +5,8 @@ import type { CollectorCore } from '../../src/collector/core.js';
 import type { TargetDelta } from '../../src/collector/types.js';
 import { openCollector, sleep, targetOf } from '../helpers/kernel-collector.js';
 import { createNetns, type TestNetns } from '../helpers/netns.js';
-import { DEBIAN_PYTHON, errorPercent, exactQuantile, runGrpcClient, runHttpClient, startGrpcServer, startNginx, waitReady, type RecordedRequests } from '../helpers/protocol-workloads.js';
+import { DEBIAN_PYTHON, errorPercent, exactQuantile, runGrpcClient, runHttpClient, startGrpcServer, startNginx, type RecordedRequests } from '../helpers/protocol-workloads.js';
+import { waitReady } from '../helpers/child-ready.js';
 
 /**
  * Acceptance 1 of issue 11: request boundaries by protocol (bpf/protocol_framing.bpf.c).

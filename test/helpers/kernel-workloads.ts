@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { TestNetns } from './netns.js';
+import { waitReady } from './child-ready.js';
 
 /**
  * Tiny real servers and clients for the kernel tests, as Python scripts run inside test
@@ -92,19 +93,7 @@ export type ServerMode = 'threaded' | 'serial' | 'close';
 /** Starts an HTTP-ish server inside `ns`; resolves once it listens. */
 export async function startServer(ns: TestNetns, host: string, port: number, serviceMs: number, mode: ServerMode): Promise<ChildProcess> {
   const child = ns.spawn('python3', [script('server.py', SERVER), host, String(port), String(serviceMs / 1000), mode]);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server ${host}:${port} in ${ns.name} did not start`)), 10_000);
-    let err = '';
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout?.once('data', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server ${host}:${port} in ${ns.name} exited ${code}: ${err}`));
-    });
-  });
+  await waitReady(child, `server ${host}:${port} in ${ns.name}`);
   return child;
 }
 
