@@ -8,9 +8,19 @@
  * and prints each hook's ns/run raw and minus the floor, then the cost of each building
  * block of the hooks (bench/lib/floor.ts). (Throughput pairs and raw ns/run are in
  * bench/cases/kernel-overhead.ts.)
+ *   --wrk-cpu 0     wrk on nginx's CPU: no cache line of the connection's state (or of the
+ *                   socket) moves between CPUs, which with the default (wrk on CPU 1: the
+ *                   request arrives on CPU 1, the response leaves from CPU 0) every request
+ *                   pays twice; the difference is what that transfer costs.
+ *   --object PATH   measure another build of the collector's object instead of this one.
+ *   --churn         wrk sends `Connection: close` (a new connection per request) to the
+ *                   target's own address, which is also a demand address: the per-connection
+ *                   programs (connect() demand, sock_release, state changes) run warm, once
+ *                   or twice a request, instead of a few cold runs per round.
  */
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CollectorCore } from '../src/collector/core.js';
 import { createLogger } from '../src/log.js';
@@ -26,11 +36,15 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     baseline: { type: 'string' },
     'baseline-first': { type: 'boolean', default: false },
+    object: { type: 'string' },
+    'wrk-cpu': { type: 'string', default: '1' },
+    churn: { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const PORT = 8091;
+const WRK_CPU = values['wrk-cpu'];
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 
 const ns = createNetns('floor');
@@ -49,10 +63,13 @@ try {
   const openBaseline = (): CollectorCore | undefined =>
     values.baseline ? CollectorCore.open({ logger: createLogger('warn'), objectPath: values.baseline }) : undefined;
   if (values['baseline-first']) baseline = openBaseline();
-  core = CollectorCore.open({ logger: createLogger('warn') });
+  core = CollectorCore.open({ logger: createLogger('warn'), ...(values.object ? { objectPath: values.object } : {}) });
   if (!values['baseline-first']) baseline = openBaseline();
-  core.applyWatchSet([{ targetId: 'bench-nginx', servers: [{ port: PORT, netnsInode: ns.inode }], demand: [] }]);
-  baseline?.applyWatchSet([{ targetId: 'bench-nginx', servers: [{ port: PORT, netnsInode: ns.inode }], demand: [] }]);
+  const demand = values.churn ? [{ ip: '127.0.0.1', port: PORT }] : [];
+  core.applyWatchSet([{ targetId: 'bench-nginx', servers: [{ port: PORT, netnsInode: ns.inode }], demand }]);
+  baseline?.applyWatchSet([{ targetId: 'bench-nginx', servers: [{ port: PORT, netnsInode: ns.inode }], demand }]);
+  const script = values.churn ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kes-churn-')), 'close.lua') : undefined;
+  if (script) fs.writeFileSync(script, 'wrk.headers["Connection"] = "close"\n');
   floor = attachFloorPrograms(true);
   fs.writeFileSync(STATS_SYSCTL, '1');
   const ids: Record<string, number> = { ...core.programIds(), ...floor.ids };
@@ -62,7 +79,7 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     const before = new Map(Object.entries(ids).map(([program, id]) => [program, progStats(id)]));
     core.readTick();
-    await runWrk(ns, { url: `http://127.0.0.1:${PORT}/`, seconds: SECONDS, connections: Number(values.connections), cpus: '1' });
+    await runWrk(ns, { url: `http://127.0.0.1:${PORT}/`, seconds: SECONDS, connections: Number(values.connections), cpus: WRK_CPU, ...(script ? { script } : {}) });
     requests += core.readTick().targets[0]?.requests ?? 0;
     for (const [program, id] of Object.entries(ids)) {
       const now = progStats(id);
@@ -76,7 +93,10 @@ try {
   const floorRounds = perRound[FLOOR]!.map((r) => r.ns);
   const raw = (program: string): number => med(perRound[program]!.map((r) => r.ns));
   const net = (program: string): number => med(perRound[program]!.map((r, i) => r.ns - floorRounds[i]!));
-  console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${ROUNDS} rounds of ${SECONDS} s, median per round`);
+  console.log(
+    `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${ROUNDS} rounds of ${SECONDS} s, median per round; ` +
+      `nginx on CPU 0, wrk on CPU ${WRK_CPU}${values.churn ? '; a new connection per request (Connection: close) to a demand address' : ''}`,
+  );
   console.log(`per-hook cost under wrk (${requests} requests timed by the kernel); measuring floor ${med(floorRounds).toFixed(1)} ns/run (rounds: ${floorRounds.map((v) => v.toFixed(1)).join(', ')}):`);
   const parts: readonly string[] = PART_PROGRAMS;
   for (const program of Object.keys(ids)) {

@@ -235,6 +235,7 @@ static __always_inline void on_tls_record(struct scaler_conn_state *conn, const 
 					  __u32 header_seq)
 {
 	__u32 length = ((__u32)hdr[3] << 8) | hdr[4];
+	__u64 now_ns;
 
 	if (hdr[0] != TLS_APPLICATION_DATA)
 		return; /* handshake, change-cipher-spec, alert (TLS 1.2) */
@@ -266,10 +267,11 @@ static __always_inline void on_tls_record(struct scaler_conn_state *conn, const 
 		return;
 	/* With read-ahead (nginx), the server read the request with the Finished: the tickets
 	 * are told apart by time instead, sent at once when the Finished is processed. */
+	now_ns = bpf_ktime_get_ns();
 	if ((conn->flags & SCALER_FRAMING_TLS13) && conn->client_finished_ns &&
-	    bpf_ktime_get_ns() - conn->client_finished_ns < SCALER_TLS13_POST_HANDSHAKE_NS)
+	    now_ns - conn->client_finished_ns < SCALER_TLS13_POST_HANDSHAKE_NS)
 		return;
-	scaler_end_request(conn, bpf_ktime_get_ns());
+	scaler_end_request(conn, now_ns);
 }
 
 /* One walk over a packet's frames or records (bpf_loop's context). */
