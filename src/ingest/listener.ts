@@ -39,7 +39,8 @@ export interface IngestListener {
 }
 
 export function createIngestListener(options: IngestListenerOptions, ingest: Ingest, streams: StreamTracker, log: Logger): IngestListener {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_REPORT_BYTES });
+  // Channelz off as on the KEDA port (server/server.ts): nothing serves its data.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_REPORT_BYTES, 'grpc.enable_channelz': 0 });
   // Connect's messages reach the handler as the bytes received: they are decoded in the
   // ingest queue's slices (service.ts), so decoding is budgeted like merging, and a report
   // waiting there holds its wire bytes, not its ~10x larger decoded objects.

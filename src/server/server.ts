@@ -117,7 +117,9 @@ export function createScalerServer(options: ScalerServerOptions = {}): ScalerSer
 
   const activityStreams = new ActivityStreams(store, clock);
   // Checked on each message's length prefix, before any decoding (attack 9: 1M-entry arrays).
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_REPORT_BYTES });
+  // Channelz off: nothing here serves its data (no channelz service is registered), and its
+  // per-call bookkeeping (closures, timestamps, counters) cost the KEDA path ~3 % of its CPU.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_REPORT_BYTES, 'grpc.enable_channelz': 0 });
   server.addService(
     loadExternalScaler().externalscaler.ExternalScaler.service,
     instrumented(externalScalerHandlers({ registry, ingest, streams, clock, log: log.child({ component: 'keda' }), activityStreams, ...(firstReport ? { firstReport } : {}) })),
