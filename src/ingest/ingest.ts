@@ -141,6 +141,11 @@ export class Ingest {
     this.plausibility = options.plausibility ?? DEFAULT_PLAUSIBILITY;
   }
 
+  /** Collectors with an open session: stats().collectorsConnected without copying every counter. */
+  get collectorsConnected(): number {
+    return this.counters.collectorsConnected;
+  }
+
   stats(): IngestStats {
     return { ...this.counters, rejectedByReason: { ...this.counters.rejectedByReason }, authFailures: { ...this.counters.authFailures } };
   }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { TriggerConfig } from '../scaler/metadata.js';
+import type { PreparedTrigger } from './trigger.js';
 
 /**
  * Parsed triggers keyed by the exact ScaledObjectRef KEDA sends. KEDA resends the same
@@ -14,6 +15,11 @@ export interface CachedTrigger {
   readonly metricName: string;
   /** The child logger of the last call, valid while the target id is the same. */
   log?: { readonly targetId: string; readonly logger: Logger };
+  /** The answer of the last call, reused while the registry hands out the same target object. */
+  prepared?: PreparedTrigger;
+  /** "namespace/name" (the owner the store is told) and the holdAtZero key: built once, not per call. */
+  owner?: string;
+  holdKey?: string;
 }
 
 /** An entry per distinct ref is a few hundred bytes; this many per allowed target leaves room for several triggers each. */
@@ -21,6 +27,12 @@ export const TRIGGER_CACHE_ENTRIES_PER_TARGET = 4;
 
 export class TriggerCache {
   private readonly entries = new Map<string, CachedTrigger>();
+  /**
+   * The request object of the last lookup and its entry: the metrics wrapper asks about the
+   * very ref the handler just prepared, and is answered without building the key again.
+   */
+  private lastRef: object | undefined;
+  private lastEntry: CachedTrigger | undefined;
 
   constructor(readonly maxEntries: number) {}
 
@@ -46,7 +58,20 @@ export class TriggerCache {
     return entry;
   }
 
+  /** The entry last found or stored for this very request object (identity, not content). */
+  lastFor(ref: object): CachedTrigger | undefined {
+    return ref === this.lastRef ? this.lastEntry : undefined;
+  }
+
+  /** Remembers which entry `ref` (the request being answered) resolved to. */
+  remember(ref: object, entry: CachedTrigger): void {
+    this.lastRef = ref;
+    this.lastEntry = entry;
+  }
+
   set(key: string, entry: CachedTrigger): void {
+    this.lastRef = undefined;
+    this.lastEntry = undefined;
     this.entries.set(key, entry);
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
@@ -58,6 +83,8 @@ export class TriggerCache {
   /** Drops the entries of targets that left the registry (expired), so the cache never outlives them. */
   forgetTargets(ids: ReadonlySet<string>): void {
     if (ids.size === 0) return;
+    this.lastRef = undefined;
+    this.lastEntry = undefined;
     for (const [key, entry] of this.entries) {
       if (entry.log !== undefined && ids.has(entry.log.targetId)) this.entries.delete(key);
     }
