@@ -42,6 +42,27 @@ function metricSpecResponse(p: PreparedTrigger): GetMetricSpecResponse {
   };
 }
 
+/**
+ * Answers given again and again, frozen so the KEDA port encodes each once (keda/wire-cache.ts):
+ * the two IsActive answers, and a trigger's metric spec (fixed by its metadata).
+ */
+const ACTIVE: IsActiveResponse = Object.freeze({ result: true });
+const INACTIVE: IsActiveResponse = Object.freeze({ result: false });
+const activeResponse = (active: boolean): IsActiveResponse => (active ? ACTIVE : INACTIVE);
+const specResponses = new WeakMap<PreparedTrigger, GetMetricSpecResponse>();
+
+function cachedMetricSpecResponse(p: PreparedTrigger): GetMetricSpecResponse {
+  let response = specResponses.get(p);
+  if (response === undefined) {
+    const spec = metricSpecResponse(p);
+    for (const s of spec.metricSpecs ?? []) Object.freeze(s);
+    Object.freeze(spec.metricSpecs);
+    response = Object.freeze(spec);
+    specResponses.set(p, response);
+  }
+  return response;
+}
+
 /** KEDA may echo the name with its "sN-" prefix; it usually sends it bare. */
 function requestedMatches(requested: string, expected: string): boolean {
   return sameMetricName(requested, expected) || sameMetricName(requested.replace(/^s\d+-/i, ''), expected);
@@ -150,7 +171,7 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
   }
 
   return {
-    GetMetricSpec: unary((request: ScaledObjectRef__Output) => then(prepareTriggerNow(request, registry, clock(), log), metricSpecResponse)),
+    GetMetricSpec: unary((request: ScaledObjectRef__Output) => then(prepareTriggerNow(request, registry, clock(), log), cachedMetricSpecResponse)),
 
     GetMetrics: unary((request: GetMetricsRequest__Output) =>
       then(prepareTriggerNow(request.scaledObjectRef, registry, clock(), log), (p) => {
@@ -166,7 +187,7 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
 
     IsActive: unary((request: ScaledObjectRef__Output) =>
       then(prepareTriggerNow(request, registry, clock(), log), (p) =>
-        then(firstAnswerIfNeeded(p), (): IsActiveResponse => ({ result: evaluateActivity(store, p.target.id, p.trigger, clock()).active })),
+        then(firstAnswerIfNeeded(p), (): IsActiveResponse => activeResponse(evaluateActivity(store, p.target.id, p.trigger, clock()).active)),
       ),
     ),
 
@@ -178,7 +199,7 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
         if (stopped) return;
         unsubscribe = activityStreams.subscribe(p.target.id, p.trigger, {
           onChange: (active, detail) => {
-            write({ result: active });
+            write(activeResponse(active));
             p.log.debug({ active, ...detail }, 'activity changed');
           },
         });
@@ -192,7 +213,7 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
     StreamMetricSpec: serverStream<GetMetricSpecResponse>('StreamMetricSpec', (p, write) => {
       // The spec depends only on the trigger's metadata, fixed for the life of the stream:
       // sent once, the stream then stays open until KEDA cancels it or the scaler stops.
-      write(metricSpecResponse(p));
+      write(cachedMetricSpecResponse(p));
       return () => undefined;
     }),
   };

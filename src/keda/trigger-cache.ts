@@ -11,6 +11,10 @@ import type { PreparedTrigger } from './trigger.js';
  */
 
 export interface CachedTrigger {
+  /** Its key in the cache (set by the cache). */
+  key?: string;
+  /** False once evicted or forgotten: a request object that still points here must look again. */
+  live?: boolean;
   readonly trigger: TriggerConfig;
   readonly metricName: string;
   /** The child logger of the last call, valid while the target id is the same. */
@@ -33,6 +37,11 @@ export class TriggerCache {
    */
   private lastRef: object | undefined;
   private lastEntry: CachedTrigger | undefined;
+  /**
+   * Entries by request object, for requests the KEDA port decoded from bytes it had seen
+   * (keda/wire-cache.ts: the same frozen object every time): found without building the key.
+   */
+  private readonly byRequest = new WeakMap<object, CachedTrigger>();
 
   constructor(readonly maxEntries: number) {}
 
@@ -50,12 +59,27 @@ export class TriggerCache {
 
   get(key: string): CachedTrigger | undefined {
     const entry = this.entries.get(key);
-    if (entry !== undefined) {
-      // Re-insert: Map iteration order is insertion order, so the first key is the least recently used.
-      this.entries.delete(key);
-      this.entries.set(key, entry);
-    }
+    if (entry !== undefined) this.touch(key, entry);
     return entry;
+  }
+
+  /** The live entry `request` (a frozen, reused request object) was bound to, as get() would find it. */
+  getByRequest(request: object): CachedTrigger | undefined {
+    const entry = this.byRequest.get(request);
+    if (entry === undefined || entry.live !== true || entry.key === undefined) return undefined;
+    this.touch(entry.key, entry);
+    return entry;
+  }
+
+  /** Binds a frozen request object (only those: others are made anew per call) to its entry. */
+  bindRequest(request: object, entry: CachedTrigger): void {
+    if (Object.isFrozen(request)) this.byRequest.set(request, entry);
+  }
+
+  private touch(key: string, entry: CachedTrigger): void {
+    // Re-insert: Map iteration order is insertion order, so the first key is the least recently used.
+    this.entries.delete(key);
+    this.entries.set(key, entry);
   }
 
   /** The entry last found or stored for this very request object (identity, not content). */
@@ -72,11 +96,16 @@ export class TriggerCache {
   set(key: string, entry: CachedTrigger): void {
     this.lastRef = undefined;
     this.lastEntry = undefined;
+    const replaced = this.entries.get(key);
+    if (replaced !== undefined && replaced !== entry) replaced.live = false;
+    entry.key = key;
+    entry.live = true;
     this.entries.set(key, entry);
     while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
+      const oldest = this.entries.entries().next();
       if (oldest.done === true) break;
-      this.entries.delete(oldest.value);
+      oldest.value[1].live = false;
+      this.entries.delete(oldest.value[0]);
     }
   }
 
@@ -86,7 +115,10 @@ export class TriggerCache {
     this.lastRef = undefined;
     this.lastEntry = undefined;
     for (const [key, entry] of this.entries) {
-      if (entry.log !== undefined && ids.has(entry.log.targetId)) this.entries.delete(key);
+      if (entry.log !== undefined && ids.has(entry.log.targetId)) {
+        entry.live = false;
+        this.entries.delete(key);
+      }
     }
   }
 }

@@ -69,12 +69,16 @@ export function prepareTriggerNow(ref: ScaledObjectRef__Output | null | undefine
   const name = ref?.name ?? '';
   const metadata = ref?.scalerMetadata ?? {};
   const cache = cacheOf(registry);
-  const key = TriggerCache.keyOf(namespace, name, metadata);
-  let entry: CachedTrigger | undefined = cache.get(key);
+  let entry: CachedTrigger | undefined = ref ? cache.getByRequest(ref) : undefined;
   if (entry === undefined) {
-    const trigger = parseTriggerMetadata(metadata, namespace);
-    entry = { trigger, metricName: metricName(trigger), owner: `${namespace}/${name}` };
-    cache.set(key, entry);
+    const key = TriggerCache.keyOf(namespace, name, metadata);
+    entry = cache.get(key);
+    if (entry === undefined) {
+      const trigger = parseTriggerMetadata(metadata, namespace);
+      entry = { trigger, metricName: metricName(trigger), owner: `${namespace}/${name}` };
+      cache.set(key, entry);
+    }
+    if (ref) cache.bindRequest(ref, entry);
   }
   if (ref) cache.remember(ref, entry);
   const owner = (entry.owner ??= `${namespace}/${name}`);
