@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -18,19 +17,6 @@ export const loaderOptions = {
   defaults: true,
   oneofs: true,
 } as const satisfies protoLoader.Options;
-
-/**
- * 64-bit integers decode straight to numbers. With the `long` package installed (proto-loader
- * brings it), protobufjs decodes every uint64 into a Long object that toObject (longs: Number)
- * then turns into a number through one more object: three allocations per field, and a
- * collector report carries a dozen uint64 fields per target delta (twice the decode CPU and
- * most of the ingest's garbage). protobufjs' documented switch (util.Long + configure())
- * makes the reader return numbers, computed as toObject computed them (low + high * 2^32),
- * so every decoded value is the same. Applied to the protobufjs instance proto-loader uses.
- */
-export const protobufRuntime = createRequire(createRequire(import.meta.url).resolve('@grpc/proto-loader'))('protobufjs') as { util: { Long: unknown }; configure(): void };
-protobufRuntime.util.Long = undefined;
-protobufRuntime.configure();
 
 /** proto/ at the repository root: ../../proto from both src/proto and dist/proto. */
 export const protoDir = fileURLToPath(new URL('../../proto/', import.meta.url));
