@@ -132,6 +132,27 @@ export class Ingest {
   private readonly reportHeader: ReturnType<typeof reportSchema>;
   private readonly plausibility: PlausibilityLimits;
   private watchSetCache: WatchSet | undefined;
+  /**
+   * The WindowDelta handed to the store for every merged delta, refilled each time: the store
+   * copies what it keeps, so 50,000 deltas a second need no two objects each.
+   */
+  private readonly windowDelta: {
+    requests: number;
+    latencySumUs: number;
+    acceptedConnections: number;
+    demandAttempts: number;
+    demandRefused: number;
+    listenDrops: number;
+    buckets: { indices: readonly number[]; counts: readonly number[] };
+  } = {
+    requests: 0,
+    latencySumUs: 0,
+    acceptedConnections: 0,
+    demandAttempts: 0,
+    demandRefused: 0,
+    listenDrops: 0,
+    buckets: { indices: [], counts: [] },
+  };
 
   constructor(private readonly options: IngestOptions) {
     this.reportHeader = reportSchema(options.registry.store.maxTargets);
@@ -373,21 +394,16 @@ export class Ingest {
         continue;
       }
       const d = checked.delta;
-      store.record(
-        d.target_id,
-        {
-          requests: d.requests,
-          latencySumUs: d.latency_sum_us,
-          acceptedConnections: d.accepted_connections,
-          demandAttempts: d.demand_attempts,
-          demandRefused: d.demand_refused,
-          listenDrops: (d.listen_syn_drops ?? 0) + (d.listen_ack_drops ?? 0),
-          buckets: { indices: d.bucket_index, counts: d.bucket_count },
-        },
-        at,
-        now,
-        report.interval_ms,
-      );
+      const w = this.windowDelta;
+      w.requests = d.requests;
+      w.latencySumUs = d.latency_sum_us;
+      w.acceptedConnections = d.accepted_connections;
+      w.demandAttempts = d.demand_attempts;
+      w.demandRefused = d.demand_refused;
+      w.listenDrops = (d.listen_syn_drops ?? 0) + (d.listen_ack_drops ?? 0);
+      w.buckets.indices = d.bucket_index;
+      w.buckets.counts = d.bucket_count;
+      store.record(d.target_id, w, at, now, report.interval_ms);
       store.setInFlight(d.target_id, sourceId, d.in_flight, now);
       this.registry.holds.reportListeners(d.target_id, sourceId, d.listeners ?? 0);
       updated.add(d.target_id);
