@@ -43,7 +43,9 @@ export class FirstReportGate {
       for (const id of ids) {
         const n = this.deltas.get(id) ?? 0;
         if (n < DELTAS_FOR_A_FULL_INTERVAL) this.deltas.set(id, n + 1);
-        for (const waiter of [...(this.waiters.get(id) ?? [])]) waiter.check();
+        // Copied only when someone waits (check() may remove itself): no array per delta otherwise.
+        const waiting = this.waiters.get(id);
+        if (waiting !== undefined) for (const waiter of [...waiting]) waiter.check();
       }
       if (this.deltas.size > options.store.maxTargets) for (const id of this.deltas.keys()) if (!options.store.has(id)) this.deltas.delete(id);
     });
