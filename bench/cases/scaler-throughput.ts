@@ -24,6 +24,17 @@ import { kedaTargetRef } from '../workers/keda-targets.js';
 
 const TARGETS = 1000;
 
+interface Point {
+  readonly streams: number;
+  readonly rps: number;
+  readonly hist: Histogram;
+  readonly calls: number;
+  readonly failed: number;
+  readonly clientCores: number;
+  readonly usage: { cpuMs: number; cpuShare: number; peakRssMb: number };
+  readonly cpuSPer10k: number;
+}
+
 export async function scalerThroughput(ctx: CaseContext): Promise<{ scaler: { rps: number; p99Ms: number }; notes: CaseNotes }> {
   const hot = Number(process.env.BENCH_SCALER_HOT_TARGETS ?? 2);
   const streams = Number(process.env.BENCH_SCALER_STREAMS ?? 8);
@@ -62,30 +73,53 @@ export async function scalerThroughput(ctx: CaseContext): Promise<{ scaler: { rp
       runs.push({ name: `spec-active-${i}`, uris: [`${base}/GetMetricSpec`, `${base}/IsActive`], message: service.IsActive.requestSerialize(ref), connections: 1, streams });
       runs.push({ name: `metrics-${i}`, uris: [`${base}/GetMetrics`], message: service.GetMetrics.requestSerialize({ scaledObjectRef: ref, metricName }), connections: 1, streams });
     }
-    const meter = new ProcessMeter(scaler.pid);
-    meter.start();
-    const started = performance.now();
-    const results = await runH2load(runs, seconds, dir);
-    const wallMs = performance.now() - started;
-    const usage = meter.stop();
-    const hist = new Histogram();
-    let calls = 0;
-    let failed = 0;
-    let clientCpuMs = 0;
-    for (const r of results) {
-      calls += r.requests;
-      failed += r.failed;
-      clientCpuMs += r.cpuMs;
-      hist.merge(r.histogram);
+    /** One h2load run of `seconds` at `streams` concurrent streams per process. */
+    const measure = async (streams: number): Promise<Point> => {
+      const meter = new ProcessMeter(scaler.pid);
+      meter.start();
+      const started = performance.now();
+      const results = await runH2load(
+        runs.map((r) => ({ ...r, streams })),
+        seconds,
+        dir,
+      );
+      const wallMs = performance.now() - started;
+      const usage = meter.stop();
+      const hist = new Histogram();
+      let calls = 0;
+      let failed = 0;
+      let clientCpuMs = 0;
+      for (const r of results) {
+        calls += r.requests;
+        failed += r.failed;
+        clientCpuMs += r.cpuMs;
+        hist.merge(r.histogram);
+      }
+      return { streams, rps: calls / (wallMs / 1000), hist, calls, failed, clientCores: clientCpuMs / wallMs, usage, cpuSPer10k: usage.cpuMs / 1000 / (calls / 10_000) };
+    };
+    const describe = (m: Point): string =>
+      `${m.rps.toFixed(0)} RPC/s, p50 ${(m.hist.quantileUs(0.5) / 1000).toFixed(2)} ms, p99 ${(m.hist.quantileUs(0.99) / 1000).toFixed(2)} ms, ${m.failed} failed, ` +
+      `scaler ${m.usage.cpuShare.toFixed(2)} cores (${m.cpuSPer10k.toFixed(3)} CPU-s per 10k RPC), h2load ${m.clientCores.toFixed(2)} cores ` +
+      `(${runs.length} processes x ${m.streams} streams)`;
+    const main = await measure(streams);
+    const rps = main.rps;
+    const p99Ms = main.hist.quantileUs(0.99) / 1000;
+    ctx.log(`scaler: ${describe(main)}`);
+    // BENCH_SCALER_SWEEP="1,2,4,16": the same load at other concurrencies, each reported the
+    // same way, and the concurrencies (if any) where both goals hold (>= 10,000 RPC/s, p99 <= 5 ms).
+    const sweep: Point[] = [];
+    for (const s of (process.env.BENCH_SCALER_SWEEP ?? '').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0)) {
+      const point = s === streams ? main : await measure(s);
+      sweep.push(point);
+      ctx.log(`scaler sweep: ${describe(point)}`);
     }
-    const rps = calls / (wallMs / 1000);
-    const p99Ms = hist.quantileUs(0.99) / 1000;
-    const scalerCpuSPer10k = usage.cpuMs / 1000 / (calls / 10_000);
-    ctx.log(
-      `scaler: ${rps.toFixed(0)} RPC/s, p50 ${(hist.quantileUs(0.5) / 1000).toFixed(2)} ms, p99 ${p99Ms.toFixed(2)} ms, ${failed} failed, ` +
-        `scaler ${usage.cpuShare.toFixed(2)} cores (${scalerCpuSPer10k.toFixed(3)} CPU-s per 10k RPC), h2load ${(clientCpuMs / wallMs).toFixed(2)} cores ` +
-        `(${runs.length} processes x ${streams} streams)`,
-    );
+    const meetsGoals = (m: Point): boolean => m.rps >= 10_000 && m.hist.quantileUs(0.99) / 1000 <= 5;
+    if (sweep.length > 0) {
+      const met = [main, ...sweep].filter(meetsGoals).map((m) => m.streams);
+      ctx.log(`scaler sweep: both goals (>= 10,000 RPC/s, p99 <= 5 ms) hold at ${met.length > 0 ? [...new Set(met)].map((n) => `${n} streams/process`).join(', ') : 'no concurrency measured'}`);
+    }
+    const { hist, calls, failed, usage } = main;
+    const scalerCpuSPer10k = main.cpuSPer10k;
     return {
       scaler: { rps: round(rps, 0), p99Ms: round(p99Ms, 3) },
       notes: {
@@ -99,7 +133,10 @@ export async function scalerThroughput(ctx: CaseContext): Promise<{ scaler: { rp
         p90Ms: round(hist.quantileUs(0.9) / 1000, 3),
         scalerCpuCores: round(usage.cpuShare, 3),
         scalerCpuSecondsPer10kRpc: round(scalerCpuSPer10k, 3),
-        clientCpuCores: round(clientCpuMs / wallMs, 3),
+        clientCpuCores: round(main.clientCores, 3),
+        ...(sweep.length > 0
+          ? { sweep: sweep.map((m) => `${m.streams} streams: ${round(m.rps, 0)} RPC/s, p99 ${round(m.hist.quantileUs(0.99) / 1000, 2)} ms, ${round(m.cpuSPer10k, 3)} CPU-s/10k`).join('; ') }
+          : {}),
         scalerPeakRssMb: round(usage.peakRssMb, 1),
         scalerNodeFlags: nodeFlags.join(' '),
         loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)).join(' '),

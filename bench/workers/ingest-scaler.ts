@@ -1,7 +1,7 @@
 /**
  * The scaler for case 7: the product's createScalerServer (the same gRPC services as the
- * `scaler` command) with a window store that also measures report lag = merge time - the
- * report's end_unix_ms (set by the simulated collector when it sent the report; one clock).
+ * `scaler` command), measuring report lag = merge time - the report's end_unix_ms (set by
+ * the simulated collector when it sent the report; one clock).
  * Collectors dial INGEST_PORT (loopback, any peer accepted, as `--ingest-auth none`).
  * Prints {"msg":"listening","port","ingestPort"} and then every second {"msg":"ingest-stats", ...}.
  *   node --import tsx bench/workers/ingest-scaler.ts PORT MAX_TARGETS INGEST_PORT
@@ -10,24 +10,24 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Histogram } from '../../src/histogram/histogram.js';
 import { AnyPeerAuthenticator } from '../../src/ingest/auth/any-peer.js';
 import { createLogger } from '../../src/log.js';
-import { WindowStore, type WindowDelta } from '../../src/scaler/window-store.js';
+import { WindowStore } from '../../src/scaler/window-store.js';
 import { createScalerServer } from '../../src/server/server.js';
 
-class LagMeasuringStore extends WindowStore {
-  lag = new Histogram();
-  override record(id: string, delta: WindowDelta, atMs: number, now: number): boolean {
-    this.lag.record(Math.max(1, Math.round((now - atMs) * 1000)));
-    return super.record(id, delta, atMs, now);
-  }
-}
-
 const [port, maxTargets, ingestPort] = process.argv.slice(2);
-const store = new LagMeasuringStore({ maxTargets: Number(maxTargets ?? 2000) });
+const store = new WindowStore({ maxTargets: Number(maxTargets ?? 2000) });
 const server = createScalerServer({
   listen: `127.0.0.1:${port ?? 0}`,
   ingest: { listen: `127.0.0.1:${ingestPort ?? 0}`, authenticator: new AnyPeerAuthenticator() },
   store,
   log: createLogger('warn'),
+});
+// Lag on one wall clock (simulators and scaler share this host): the report's end_unix_ms,
+// stamped when the simulator sent it, to the moment its merge finished. (Placement times
+// cannot serve: a report is placed by its collector's monotonic clock anchored at Hello, so
+// merge time minus placement is the change in transit time since Hello, 0 when it shrank.)
+let lag = new Histogram();
+server.ingest.onReport((report) => {
+  if (report.end_unix_ms > 0) lag.record(Math.max(1, Math.round((Date.now() - report.end_unix_ms) * 1000)));
 });
 const bound = await server.start();
 process.stdout.write(`${JSON.stringify({ msg: 'listening', port: bound.port, ingestPort: bound.ingestPort })}\n`);
@@ -38,8 +38,8 @@ setInterval(() => {
   const eventLoopDelayP99Ms = loopDelay.percentile(99) / 1e6;
   const eventLoopDelayMaxMs = loopDelay.max / 1e6;
   loopDelay.reset();
-  const lag = store.lag;
-  store.lag = new Histogram();
+  const measured = lag;
+  lag = new Histogram();
   const stats = server.stats();
   process.stdout.write(
     `${JSON.stringify({
@@ -50,7 +50,7 @@ setInterval(() => {
       reportsAccepted: stats.ingest.reportsAccepted,
       reportsRejected: stats.ingest.reportsRejected,
       collectorsConnected: stats.ingest.collectorsConnected,
-      lag: lag.toSparse(),
+      lag: measured.toSparse(),
       eventLoopDelayP99Ms,
       eventLoopDelayMaxMs,
     })}\n`,

@@ -7,6 +7,8 @@ import type { StreamTracker } from '../server/streams.js';
 import type { CollectorAuthenticator } from './auth/identity.js';
 import type { Ingest } from './ingest.js';
 import { collectorIngestHandlers } from './service.js';
+import { reportDecoder, type DescriptorField } from './report-decoder.js';
+import type { CollectorMessage__Output } from '../proto/generated/kedaebpf/collector/v1/CollectorMessage.js';
 
 /**
  * The collectors' own port: CollectorIngest (and grpc.health.v1) only, apart from the port
@@ -39,16 +41,22 @@ export interface IngestListener {
 }
 
 export function createIngestListener(options: IngestListenerOptions, ingest: Ingest, streams: StreamTracker, log: Logger): IngestListener {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_REPORT_BYTES });
+  // Channelz off as on the KEDA port (server/server.ts): nothing serves its data.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? DEFAULT_MAX_REPORT_BYTES, 'grpc.enable_channelz': 0 });
   // Connect's messages reach the handler as the bytes received: they are decoded in the
   // ingest queue's slices (service.ts), so decoding is budgeted like merging, and a report
   // waiting there holds its wire bytes, not its ~10x larger decoded objects.
-  const definition = loadCollector().kedaebpf.collector.v1.CollectorIngest.service;
+  const collectorPackage = loadCollector().kedaebpf.collector.v1;
+  const definition = collectorPackage.CollectorIngest.service;
+  // Reports decode straight to plain objects (report-decoder.ts); anything else through protobufjs.
+  const types = collectorPackage as unknown as Record<string, { type?: { field: readonly DescriptorField[] } } | undefined>;
+  const fastDecode = reportDecoder((name) => types[name]?.type);
+  const decode = (bytes: Buffer): CollectorMessage__Output => fastDecode?.(bytes) ?? definition.Connect.requestDeserialize(bytes);
   const rawDefinition: grpc.ServiceDefinition = { ...definition, Connect: { ...definition.Connect, requestDeserialize: (bytes: Buffer): Buffer => bytes } };
   server.addService(
     rawDefinition,
     collectorIngestHandlers(ingest, streams, log, {
-      decode: definition.Connect.requestDeserialize,
+      decode,
       authenticator: options.authenticator,
       ...(options.slowReaderMs !== undefined ? { slowReaderMs: options.slowReaderMs } : {}),
       ...(options.maxWatchSetPartBytes !== undefined ? { maxWatchSetPartBytes: options.maxWatchSetPartBytes } : {}),

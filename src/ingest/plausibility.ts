@@ -29,15 +29,18 @@ export function implausibility(d: Delta, intervalMs: number, limits: Plausibilit
   const ceiling = Math.ceil((limits.maxRatePerSecond * Math.max(intervalMs, 1000)) / 1000);
   let bucketed = 0;
   for (const c of d.bucket_count) bucketed += c;
-  const counts: [string, number][] = [
-    ['requests', d.requests],
-    ['bucket_count', bucketed],
-    ['accepted_connections', d.accepted_connections],
-    ['demand_attempts', d.demand_attempts],
-  ];
-  for (const [field, value] of counts) {
-    if (value > ceiling) {
-      return ['implausible-rate', `${field} ${value} in ${intervalMs} ms exceeds the ceiling of ${limits.maxRatePerSecond}/s (--ingest-max-rate)`];
+  // Checked per delta (50,000 a second at scale): the list naming the culprit is built only for one over the ceiling.
+  if (d.requests > ceiling || bucketed > ceiling || d.accepted_connections > ceiling || d.demand_attempts > ceiling) {
+    const counts: [string, number][] = [
+      ['requests', d.requests],
+      ['bucket_count', bucketed],
+      ['accepted_connections', d.accepted_connections],
+      ['demand_attempts', d.demand_attempts],
+    ];
+    for (const [field, value] of counts) {
+      if (value > ceiling) {
+        return ['implausible-rate', `${field} ${value} in ${intervalMs} ms exceeds the ceiling of ${limits.maxRatePerSecond}/s (--ingest-max-rate)`];
+      }
     }
   }
   if (d.in_flight > limits.maxInFlight) {

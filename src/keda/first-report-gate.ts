@@ -43,7 +43,9 @@ export class FirstReportGate {
       for (const id of ids) {
         const n = this.deltas.get(id) ?? 0;
         if (n < DELTAS_FOR_A_FULL_INTERVAL) this.deltas.set(id, n + 1);
-        for (const waiter of [...(this.waiters.get(id) ?? [])]) waiter.check();
+        // Copied only when someone waits (check() may remove itself): no array per delta otherwise.
+        const waiting = this.waiters.get(id);
+        if (waiting !== undefined) for (const waiter of [...waiting]) waiter.check();
       }
       if (this.deltas.size > options.store.maxTargets) for (const id of this.deltas.keys()) if (!options.store.has(id)) this.deltas.delete(id);
     });
@@ -56,14 +58,22 @@ export class FirstReportGate {
 
   /** Resolves when `targetId`'s answer may be given; `isActive` evaluates it now. */
   wait(targetId: string, isActive: () => boolean): Promise<void> {
+    return this.waitIfNeeded(targetId, isActive) ?? Promise.resolve();
+  }
+
+  /**
+   * wait() without a promise when the answer may be given now (the KEDA hot path, where it
+   * nearly always may): undefined then, else the promise of wait().
+   */
+  waitIfNeeded(targetId: string, isActive: () => boolean): Promise<void> | undefined {
     const now = this.options.clock();
     const graceEnd = (this.startedAtMs ?? now) + this.options.connectGraceMs;
     const ready = (): boolean => {
       const seen = this.deltas.get(targetId) ?? 0;
       if (seen >= DELTAS_FOR_A_FULL_INTERVAL || (seen > 0 && isActive())) return true;
-      return this.options.ingest.stats().collectorsConnected === 0 && this.options.clock() >= graceEnd;
+      return this.options.ingest.collectorsConnected === 0 && this.options.clock() >= graceEnd;
     };
-    if (ready()) return Promise.resolve();
+    if (ready()) return undefined;
     const deadlineMs = Math.max(now, graceEnd) + this.options.intervalMs;
     return new Promise((resolve) => {
       const waiting = this.waiters.get(targetId) ?? new Set();

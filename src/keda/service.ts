@@ -4,6 +4,8 @@ import { ScalerError, toGrpcStatus } from '../errors.js';
 import type { Ingest } from '../ingest/ingest.js';
 import type { ExternalScalerHandlers } from '../proto/generated/externalscaler/ExternalScaler.js';
 import type { GetMetricSpecResponse } from '../proto/generated/externalscaler/GetMetricSpecResponse.js';
+import type { GetMetricsRequest__Output } from '../proto/generated/externalscaler/GetMetricsRequest.js';
+import type { GetMetricsResponse } from '../proto/generated/externalscaler/GetMetricsResponse.js';
 import type { IsActiveResponse } from '../proto/generated/externalscaler/IsActiveResponse.js';
 import type { ScaledObjectRef__Output } from '../proto/generated/externalscaler/ScaledObjectRef.js';
 import { evaluate, evaluateActivity } from '../scaler/evaluate.js';
@@ -12,7 +14,7 @@ import { sameMetricName } from '../scaler/target.js';
 import type { StreamTracker } from '../server/streams.js';
 import type { FirstReportGate } from './first-report-gate.js';
 import { ActivityStreams } from './activity-streams.js';
-import { prepareTrigger, type PreparedTrigger } from './trigger.js';
+import { prepareTrigger, prepareTriggerNow, type PreparedTrigger } from './trigger.js';
 
 export interface KedaServiceDeps {
   readonly registry: TargetRegistry;
@@ -40,6 +42,27 @@ function metricSpecResponse(p: PreparedTrigger): GetMetricSpecResponse {
   };
 }
 
+/**
+ * Answers given again and again, frozen so the KEDA port encodes each once (keda/wire-cache.ts):
+ * the two IsActive answers, and a trigger's metric spec (fixed by its metadata).
+ */
+const ACTIVE: IsActiveResponse = Object.freeze({ result: true });
+const INACTIVE: IsActiveResponse = Object.freeze({ result: false });
+const activeResponse = (active: boolean): IsActiveResponse => (active ? ACTIVE : INACTIVE);
+const specResponses = new WeakMap<PreparedTrigger, GetMetricSpecResponse>();
+
+function cachedMetricSpecResponse(p: PreparedTrigger): GetMetricSpecResponse {
+  let response = specResponses.get(p);
+  if (response === undefined) {
+    const spec = metricSpecResponse(p);
+    for (const s of spec.metricSpecs ?? []) Object.freeze(s);
+    Object.freeze(spec.metricSpecs);
+    response = Object.freeze(spec);
+    specResponses.set(p, response);
+  }
+  return response;
+}
+
 /** KEDA may echo the name with its "sN-" prefix; it usually sends it bare. */
 function requestedMatches(requested: string, expected: string): boolean {
   return sameMetricName(requested, expected) || sameMetricName(requested.replace(/^s\d+-/i, ''), expected);
@@ -54,23 +77,46 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
   const { registry, ingest, streams, clock, log } = deps;
   const store = registry.store;
   /** Resolves when the first answer about p's target may be given (at once without a gate). */
-  const firstAnswer = (p: PreparedTrigger): Promise<void> =>
-    deps.firstReport?.wait(p.target.id, () => evaluateActivity(store, p.target.id, p.trigger, clock()).active) ?? Promise.resolve();
+  const firstAnswer = (p: PreparedTrigger): Promise<void> => firstAnswerIfNeeded(p) ?? Promise.resolve();
+  /** firstAnswer, undefined when the answer may be given now (nearly always: no promise then). */
+  const firstAnswerIfNeeded = (p: PreparedTrigger): Promise<void> | undefined =>
+    deps.firstReport?.waitIfNeeded(p.target.id, () => evaluateActivity(store, p.target.id, p.trigger, clock()).active);
   // One listener for every StreamIsActive: updates are coalesced per target (activity-streams.ts).
   const activityStreams = deps.activityStreams ?? new ActivityStreams(store, clock);
   ingest.onTargetsUpdated((ids) => activityStreams.markDirty(ids));
 
-  function unary<Req, Res>(handler: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-    return (call, callback) => {
-      handler(call.request).then(
-        (response) => callback(null, response),
-        (err: unknown) => {
-          const status = toGrpcStatus(err);
-          log.debug({ code: status.code, details: status.details }, 'rpc failed');
-          callback({ code: status.code, details: status.details });
-        },
-      );
+  /**
+   * A unary handler answers synchronously when it can (a cached trigger of a registered
+   * target: every poll after the first), else with a promise; both fail the same way.
+   */
+  function unary<Req, Res>(handler: (request: Req) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+    const fail = (callback: grpc.sendUnaryData<Res>, err: unknown): void => {
+      const status = toGrpcStatus(err);
+      log.debug({ code: status.code, details: status.details }, 'rpc failed');
+      callback({ code: status.code, details: status.details });
     };
+    return (call, callback) => {
+      let result: Res | Promise<Res>;
+      try {
+        result = handler(call.request);
+      } catch (err) {
+        fail(callback, err);
+        return;
+      }
+      if (result instanceof Promise) {
+        result.then(
+          (response) => callback(null, response),
+          (err: unknown) => fail(callback, err),
+        );
+      } else {
+        callback(null, result);
+      }
+    };
+  }
+
+  /** `answer(p)` now, or once `pending` (the trigger's preparation, the first-report gate) resolves. */
+  function then<P, Res>(pending: P | Promise<P>, answer: (p: P) => Res | Promise<Res>): Res | Promise<Res> {
+    return pending instanceof Promise ? pending.then(answer) : answer(pending);
   }
 
   /** Common shape of both server streams: prepare, pin the target, end cleanly on stop. */
@@ -125,23 +171,25 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
   }
 
   return {
-    GetMetricSpec: unary(async (request: ScaledObjectRef__Output) => metricSpecResponse(await prepareTrigger(request, registry, clock(), log))),
+    GetMetricSpec: unary((request: ScaledObjectRef__Output) => then(prepareTriggerNow(request, registry, clock(), log), cachedMetricSpecResponse)),
 
-    GetMetrics: unary(async (request) => {
-      const p = await prepareTrigger(request.scaledObjectRef, registry, clock(), log);
-      if (!requestedMatches(request.metricName, p.metricName)) {
-        throw new ScalerError('UNKNOWN_METRIC', `metric "${request.metricName}" is not produced by this trigger; its metric is "${p.metricName}" (from GetMetricSpec)`);
-      }
-      await firstAnswer(p);
-      const { value } = evaluate(store, p.target.id, p.trigger, clock());
-      return { metricValues: [{ metricName: p.metricName, metricValue: Math.round(value), metricValueFloat: value }] };
-    }),
+    GetMetrics: unary((request: GetMetricsRequest__Output) =>
+      then(prepareTriggerNow(request.scaledObjectRef, registry, clock(), log), (p) => {
+        if (!requestedMatches(request.metricName, p.metricName)) {
+          throw new ScalerError('UNKNOWN_METRIC', `metric "${request.metricName}" is not produced by this trigger; its metric is "${p.metricName}" (from GetMetricSpec)`);
+        }
+        return then(firstAnswerIfNeeded(p), (): GetMetricsResponse => {
+          const { value } = evaluate(store, p.target.id, p.trigger, clock());
+          return { metricValues: [{ metricName: p.metricName, metricValue: Math.round(value), metricValueFloat: value }] };
+        });
+      }),
+    ),
 
-    IsActive: unary(async (request: ScaledObjectRef__Output): Promise<IsActiveResponse> => {
-      const p = await prepareTrigger(request, registry, clock(), log);
-      await firstAnswer(p);
-      return { result: evaluateActivity(store, p.target.id, p.trigger, clock()).active };
-    }),
+    IsActive: unary((request: ScaledObjectRef__Output) =>
+      then(prepareTriggerNow(request, registry, clock(), log), (p) =>
+        then(firstAnswerIfNeeded(p), (): IsActiveResponse => activeResponse(evaluateActivity(store, p.target.id, p.trigger, clock()).active)),
+      ),
+    ),
 
     StreamIsActive: serverStream<IsActiveResponse>('StreamIsActive', (p, write) => {
       // Subscribed (and so the first message sent) once the first answer may be given.
@@ -151,7 +199,7 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
         if (stopped) return;
         unsubscribe = activityStreams.subscribe(p.target.id, p.trigger, {
           onChange: (active, detail) => {
-            write({ result: active });
+            write(activeResponse(active));
             p.log.debug({ active, ...detail }, 'activity changed');
           },
         });
@@ -165,7 +213,7 @@ export function externalScalerHandlers(deps: KedaServiceDeps): ExternalScalerHan
     StreamMetricSpec: serverStream<GetMetricSpecResponse>('StreamMetricSpec', (p, write) => {
       // The spec depends only on the trigger's metadata, fixed for the life of the stream:
       // sent once, the stream then stays open until KEDA cancels it or the scaler stops.
-      write(metricSpecResponse(p));
+      write(cachedMetricSpecResponse(p));
       return () => undefined;
     }),
   };

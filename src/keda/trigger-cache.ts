@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { TriggerConfig } from '../scaler/metadata.js';
+import type { PreparedTrigger } from './trigger.js';
 
 /**
  * Parsed triggers keyed by the exact ScaledObjectRef KEDA sends. KEDA resends the same
@@ -10,10 +11,19 @@ import type { TriggerConfig } from '../scaler/metadata.js';
  */
 
 export interface CachedTrigger {
+  /** Its key in the cache (set by the cache). */
+  key?: string;
+  /** False once evicted or forgotten: a request object that still points here must look again. */
+  live?: boolean;
   readonly trigger: TriggerConfig;
   readonly metricName: string;
   /** The child logger of the last call, valid while the target id is the same. */
   log?: { readonly targetId: string; readonly logger: Logger };
+  /** The answer of the last call, reused while the registry hands out the same target object. */
+  prepared?: PreparedTrigger;
+  /** "namespace/name" (the owner the store is told) and the holdAtZero key: built once, not per call. */
+  owner?: string;
+  holdKey?: string;
 }
 
 /** An entry per distinct ref is a few hundred bytes; this many per allowed target leaves room for several triggers each. */
@@ -21,6 +31,17 @@ export const TRIGGER_CACHE_ENTRIES_PER_TARGET = 4;
 
 export class TriggerCache {
   private readonly entries = new Map<string, CachedTrigger>();
+  /**
+   * The request object of the last lookup and its entry: the metrics wrapper asks about the
+   * very ref the handler just prepared, and is answered without building the key again.
+   */
+  private lastRef: object | undefined;
+  private lastEntry: CachedTrigger | undefined;
+  /**
+   * Entries by request object, for requests the KEDA port decoded from bytes it had seen
+   * (keda/wire-cache.ts: the same frozen object every time): found without building the key.
+   */
+  private readonly byRequest = new WeakMap<object, CachedTrigger>();
 
   constructor(readonly maxEntries: number) {}
 
@@ -38,28 +59,66 @@ export class TriggerCache {
 
   get(key: string): CachedTrigger | undefined {
     const entry = this.entries.get(key);
-    if (entry !== undefined) {
-      // Re-insert: Map iteration order is insertion order, so the first key is the least recently used.
-      this.entries.delete(key);
-      this.entries.set(key, entry);
-    }
+    if (entry !== undefined) this.touch(key, entry);
     return entry;
   }
 
+  /** The live entry `request` (a frozen, reused request object) was bound to, as get() would find it. */
+  getByRequest(request: object): CachedTrigger | undefined {
+    const entry = this.byRequest.get(request);
+    if (entry === undefined || entry.live !== true || entry.key === undefined) return undefined;
+    this.touch(entry.key, entry);
+    return entry;
+  }
+
+  /** Binds a frozen request object (only those: others are made anew per call) to its entry. */
+  bindRequest(request: object, entry: CachedTrigger): void {
+    if (Object.isFrozen(request)) this.byRequest.set(request, entry);
+  }
+
+  private touch(key: string, entry: CachedTrigger): void {
+    // Re-insert: Map iteration order is insertion order, so the first key is the least recently used.
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+  }
+
+  /** The entry last found or stored for this very request object (identity, not content). */
+  lastFor(ref: object): CachedTrigger | undefined {
+    return ref === this.lastRef ? this.lastEntry : undefined;
+  }
+
+  /** Remembers which entry `ref` (the request being answered) resolved to. */
+  remember(ref: object, entry: CachedTrigger): void {
+    this.lastRef = ref;
+    this.lastEntry = entry;
+  }
+
   set(key: string, entry: CachedTrigger): void {
+    this.lastRef = undefined;
+    this.lastEntry = undefined;
+    const replaced = this.entries.get(key);
+    if (replaced !== undefined && replaced !== entry) replaced.live = false;
+    entry.key = key;
+    entry.live = true;
     this.entries.set(key, entry);
     while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
+      const oldest = this.entries.entries().next();
       if (oldest.done === true) break;
-      this.entries.delete(oldest.value);
+      oldest.value[1].live = false;
+      this.entries.delete(oldest.value[0]);
     }
   }
 
   /** Drops the entries of targets that left the registry (expired), so the cache never outlives them. */
   forgetTargets(ids: ReadonlySet<string>): void {
     if (ids.size === 0) return;
+    this.lastRef = undefined;
+    this.lastEntry = undefined;
     for (const [key, entry] of this.entries) {
-      if (entry.log !== undefined && ids.has(entry.log.targetId)) this.entries.delete(key);
+      if (entry.log !== undefined && ids.has(entry.log.targetId)) {
+        entry.live = false;
+        this.entries.delete(key);
+      }
     }
   }
 }

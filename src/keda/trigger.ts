@@ -35,9 +35,12 @@ function cacheOf(registry: TargetRegistry): TriggerCache {
  * seen); undefined when the metadata is invalid. For observers such as the metrics wrapper.
  */
 export function targetIdOf(ref: ScaledObjectRef__Output | null | undefined, registry: TargetRegistry): string | undefined {
+  const cache = cacheOf(registry);
+  const last = ref ? cache.lastFor(ref) : undefined;
+  if (last !== undefined) return targetId(last.trigger.selection);
   const namespace = ref?.namespace ?? '';
   const metadata = ref?.scalerMetadata ?? {};
-  const entry = cacheOf(registry).get(TriggerCache.keyOf(namespace, ref?.name ?? '', metadata));
+  const entry = cache.get(TriggerCache.keyOf(namespace, ref?.name ?? '', metadata));
   if (entry !== undefined) return targetId(entry.trigger.selection);
   try {
     return targetId(parseTriggerMetadata(metadata, namespace).selection);
@@ -52,23 +55,48 @@ export function targetIdOf(ref: ScaledObjectRef__Output | null | undefined, regi
  * Throws ScalerError: INVALID_METADATA, SERVICE_NEEDS_KUBERNETES, TARGET_LIMIT, ...
  */
 export async function prepareTrigger(ref: ScaledObjectRef__Output | null | undefined, registry: TargetRegistry, now: number, log: Logger): Promise<PreparedTrigger> {
+  return prepareTriggerNow(ref, registry, now, log);
+}
+
+/**
+ * prepareTrigger for the KEDA hot path: answers at once (no promise, no allocation) when the
+ * ref is cached and its target registered, which is every call after a ScaledObject's first;
+ * a promise only when the target must be registered (resolved, admitted). Throws synchronously
+ * what prepareTrigger rejects with.
+ */
+export function prepareTriggerNow(ref: ScaledObjectRef__Output | null | undefined, registry: TargetRegistry, now: number, log: Logger): PreparedTrigger | Promise<PreparedTrigger> {
   const namespace = ref?.namespace ?? '';
   const name = ref?.name ?? '';
   const metadata = ref?.scalerMetadata ?? {};
   const cache = cacheOf(registry);
-  const key = TriggerCache.keyOf(namespace, name, metadata);
-  let entry: CachedTrigger | undefined = cache.get(key);
+  let entry: CachedTrigger | undefined = ref ? cache.getByRequest(ref) : undefined;
   if (entry === undefined) {
-    const trigger = parseTriggerMetadata(metadata, namespace);
-    entry = { trigger, metricName: metricName(trigger) };
-    cache.set(key, entry);
+    const key = TriggerCache.keyOf(namespace, name, metadata);
+    entry = cache.get(key);
+    if (entry === undefined) {
+      const trigger = parseTriggerMetadata(metadata, namespace);
+      entry = { trigger, metricName: metricName(trigger), owner: `${namespace}/${name}` };
+      cache.set(key, entry);
+    }
+    if (ref) cache.bindRequest(ref, entry);
   }
+  if (ref) cache.remember(ref, entry);
+  const owner = (entry.owner ??= `${namespace}/${name}`);
+  const known = registry.touchKnown(targetId(entry.trigger.selection), now, owner);
+  if (known !== undefined) return prepared(entry, known, registry, log, namespace, name);
+  const found = entry;
+  return registry.register(found.trigger.selection, now, owner).then((target) => prepared(found, target, registry, log, namespace, name));
+}
+
+/** The bookkeeping of every call (history length, holdAtZero), then the answer, reused while nothing changed. */
+function prepared(entry: CachedTrigger, target: RegisteredTarget, registry: TargetRegistry, log: Logger, namespace: string, name: string): PreparedTrigger {
   const { trigger } = entry;
-  const target = await registry.register(trigger.selection, now, `${namespace}/${name}`);
   registry.store.ensureHistory(target.id, Math.max(trigger.windowMs, trigger.activationWindowMs));
-  registry.holds.request(target.id, `${namespace}/${name}/${entry.metricName}`, trigger.holdAtZeroMs);
+  registry.holds.request(target.id, (entry.holdKey ??= `${namespace}/${name}/${entry.metricName}`), trigger.holdAtZeroMs);
+  if (entry.prepared?.target === target) return entry.prepared;
   if (entry.log?.targetId !== target.id) {
     entry.log = { targetId: target.id, logger: log.child({ namespace, scaledObject: name, targetId: target.id }) };
   }
-  return { trigger, target, metricName: entry.metricName, log: entry.log.logger };
+  entry.prepared = { trigger, target, metricName: entry.metricName, log: entry.log.logger };
+  return entry.prepared;
 }

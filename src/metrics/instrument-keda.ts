@@ -21,16 +21,31 @@ function scaledObject(ref: ScaledObjectRef__Output | null | undefined): string {
 export type TargetOf = (ref: ScaledObjectRef__Output | null | undefined) => string | undefined;
 
 /** "ebpf-latency-p95-<id>" -> { id, metric: "latency-p95" }. */
-function splitMetricName(name: string): { id: string; metric: string } | undefined {
+function parseMetricName(name: string): { id: string; metric: string } | undefined {
   const m = /^ebpf-(.+)-([0-9a-f]{12})$/.exec(name.toLowerCase());
   return m ? { id: m[2]!, metric: m[1]! } : undefined;
 }
 
+/** Names already split: GetMetrics answers carry the same few names over and over. Bounded: cleared when full. */
+const splitNames = new Map<string, { id: string; metric: string } | undefined>();
+const MAX_SPLIT_NAMES = 4096;
+
+function splitMetricName(name: string): { id: string; metric: string } | undefined {
+  let parts = splitNames.get(name);
+  if (parts === undefined && !splitNames.has(name)) {
+    if (splitNames.size >= MAX_SPLIT_NAMES) splitNames.clear();
+    parts = parseMetricName(name);
+    splitNames.set(name, parts);
+  }
+  return parts;
+}
+
 function unary<Req, Res>(method: string, metrics: ScalerMetrics, handler: grpc.handleUnaryCall<Req, Res>, told: (req: Req, res: Res) => void): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const started = process.hrtime.bigint();
+    // performance.now(): monotonic like hrtime, without two BigInts per call.
+    const started = performance.now();
     handler(call, (err, value, ...rest) => {
-      metrics.rpcDone(method, codeName(err ? (err.code ?? grpc.status.UNKNOWN) : grpc.status.OK), Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.rpcDone(method, codeName(err ? (err.code ?? grpc.status.UNKNOWN) : grpc.status.OK), (performance.now() - started) / 1000);
       if (!err && value) told(call.request, value);
       callback(err, value, ...rest);
     });

@@ -19,11 +19,27 @@ export class ScalerMetrics {
   private readonly streams: Gauge<'kind'>;
   private readonly reportLag: Histogram;
   private readonly streamCount = new Map<string, number>();
+  /**
+   * RPCs counted since the last scrape, method -> code -> count: two lookups of constant
+   * strings per RPC, added to the counter when it is collected, instead of prom-client's
+   * label hashing and validation on every RPC (a few per cent of the KEDA path's CPU).
+   */
+  private readonly pendingRpcs = new Map<string, Map<string, number>>();
   private sources: { ingest: Ingest; store: WindowStore; clock: () => number } | undefined;
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.rpcs = new Counter({ name: 'keda_ebpf_keda_requests_total', help: 'ExternalScaler RPCs from KEDA, by method and final gRPC status code (streams count when they end).', labelNames: ['method', 'code'], registers });
+    const pendingRpcs = this.pendingRpcs;
+    this.rpcs = new Counter({
+      name: 'keda_ebpf_keda_requests_total',
+      help: 'ExternalScaler RPCs from KEDA, by method and final gRPC status code (streams count when they end).',
+      labelNames: ['method', 'code'],
+      registers,
+      collect() {
+        for (const [method, byCode] of pendingRpcs) for (const [code, n] of byCode) this.inc({ method, code }, n);
+        pendingRpcs.clear();
+      },
+    });
     this.rpcSeconds = new Histogram({
       name: 'keda_ebpf_keda_request_duration_seconds',
       help: 'Time to answer a unary ExternalScaler RPC, by method and gRPC status code.',
@@ -214,7 +230,12 @@ export class ScalerMetrics {
   }
 
   rpcDone(method: string, code: string, seconds?: number): void {
-    this.rpcs.inc({ method, code });
+    let byCode = this.pendingRpcs.get(method);
+    if (byCode === undefined) {
+      byCode = new Map();
+      this.pendingRpcs.set(method, byCode);
+    }
+    byCode.set(code, (byCode.get(code) ?? 0) + 1);
     if (seconds !== undefined) this.rpcSeconds.observe({ method, code }, seconds);
   }
 

@@ -73,17 +73,24 @@ export class TargetRegistry {
    */
   async register(selection: Selection, now: number, owner = ''): Promise<RegisteredTarget> {
     const id = targetId(selection);
-    const known = this.targets.get(id);
-    if (known) {
-      this.store.touch(id, now, owner);
-      return known;
-    }
+    const known = this.touchKnown(id, now, owner);
+    if (known) return known;
     let pending = this.pending.get(id);
     if (!pending) {
       pending = this.add(id, selection, now, owner).finally(() => this.pending.delete(id));
       this.pending.set(id, pending);
     }
     return pending;
+  }
+
+  /**
+   * register() for a target already registered, synchronously (the KEDA hot path needs no
+   * promise for it): touches it as asked about by `owner`; undefined when not registered.
+   */
+  touchKnown(id: string, now: number, owner = ''): RegisteredTarget | undefined {
+    const known = this.targets.get(id);
+    if (known) this.store.touch(id, now, owner);
+    return known;
   }
 
   private async add(id: string, selection: Selection, now: number, owner: string): Promise<RegisteredTarget> {
