@@ -8,6 +8,8 @@ import type { TargetHold } from '../scaler/hold-state.js';
 import { checkTargetDelta } from './delta-check.js';
 import { reportHeaderSurelyValid } from './report-header-check.js';
 import type { TargetRegistry } from '../scaler/registry.js';
+import type { WindowDelta } from '../scaler/window-store.js';
+import type { SparseBuckets } from '../histogram/histogram.js';
 import { DEFAULT_PLAUSIBILITY, implausibility, type PlausibilityLimits } from './plausibility.js';
 import { StreamClock } from './report-time.js';
 import {
@@ -104,6 +106,11 @@ const REJECT_LOG_INTERVAL_MS = 10_000;
 /** What a report that passed the header pre-check stands for (zod would have said so). */
 const HEADER_VALID = { success: true } as const;
 
+/** A WindowDelta whose fields (and bucket lists) are written in place for each merged delta. */
+type RefillableDelta = {
+  -readonly [K in keyof Required<WindowDelta>]: K extends 'buckets' ? { -readonly [B in keyof SparseBuckets]: SparseBuckets[B] } : Required<WindowDelta>[K];
+};
+
 export class Ingest {
   private readonly counters: IngestStats = {
     collectorsConnected: 0,
@@ -139,15 +146,7 @@ export class Ingest {
    * The WindowDelta handed to the store for every merged delta, refilled each time: the store
    * copies what it keeps, so 50,000 deltas a second need no two objects each.
    */
-  private readonly windowDelta: {
-    requests: number;
-    latencySumUs: number;
-    acceptedConnections: number;
-    demandAttempts: number;
-    demandRefused: number;
-    listenDrops: number;
-    buckets: { indices: readonly number[]; counts: readonly number[] };
-  } = {
+  private readonly windowDelta: RefillableDelta = {
     requests: 0,
     latencySumUs: 0,
     acceptedConnections: 0,
