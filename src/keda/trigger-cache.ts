@@ -22,8 +22,8 @@ export interface CachedTrigger {
   /** The answer of the last call, reused while the registry hands out the same target object. */
   prepared?: PreparedTrigger;
   /** "namespace/name" (the owner the store is told) and the holdAtZero key: built once, not per call. */
-  owner?: string;
-  holdKey?: string;
+  readonly owner: string;
+  readonly holdKey: string;
 }
 
 /** An entry per distinct ref is a few hundred bytes; this many per allowed target leaves room for several triggers each. */
@@ -31,12 +31,6 @@ export const TRIGGER_CACHE_ENTRIES_PER_TARGET = 4;
 
 export class TriggerCache {
   private readonly entries = new Map<string, CachedTrigger>();
-  /**
-   * The request object of the last lookup and its entry: the metrics wrapper asks about the
-   * very ref the handler just prepared, and is answered without building the key again.
-   */
-  private lastRef: object | undefined;
-  private lastEntry: CachedTrigger | undefined;
   /**
    * Entries by request object, for requests the KEDA port decoded from bytes it had seen
    * (keda/wire-cache.ts: the same frozen object every time): found without building the key.
@@ -65,10 +59,18 @@ export class TriggerCache {
 
   /** The live entry `request` (a frozen, reused request object) was bound to, as get() would find it. */
   getByRequest(request: object): CachedTrigger | undefined {
-    const entry = this.byRequest.get(request);
-    if (entry === undefined || entry.live !== true || entry.key === undefined) return undefined;
-    this.touch(entry.key, entry);
+    const entry = this.peekByRequest(request);
+    if (entry !== undefined) this.touch(entry.key!, entry);
     return entry;
+  }
+
+  /**
+   * getByRequest without marking the entry used: for observers (the metrics wrapper asks
+   * about the very request the handler just prepared).
+   */
+  peekByRequest(request: object): CachedTrigger | undefined {
+    const entry = this.byRequest.get(request);
+    return entry !== undefined && entry.live === true && entry.key !== undefined ? entry : undefined;
   }
 
   /** Binds a frozen request object (only those: others are made anew per call) to its entry. */
@@ -82,20 +84,7 @@ export class TriggerCache {
     this.entries.set(key, entry);
   }
 
-  /** The entry last found or stored for this very request object (identity, not content). */
-  lastFor(ref: object): CachedTrigger | undefined {
-    return ref === this.lastRef ? this.lastEntry : undefined;
-  }
-
-  /** Remembers which entry `ref` (the request being answered) resolved to. */
-  remember(ref: object, entry: CachedTrigger): void {
-    this.lastRef = ref;
-    this.lastEntry = entry;
-  }
-
   set(key: string, entry: CachedTrigger): void {
-    this.lastRef = undefined;
-    this.lastEntry = undefined;
     const replaced = this.entries.get(key);
     if (replaced !== undefined && replaced !== entry) replaced.live = false;
     entry.key = key;
@@ -112,8 +101,6 @@ export class TriggerCache {
   /** Drops the entries of targets that left the registry (expired), so the cache never outlives them. */
   forgetTargets(ids: ReadonlySet<string>): void {
     if (ids.size === 0) return;
-    this.lastRef = undefined;
-    this.lastEntry = undefined;
     for (const [key, entry] of this.entries) {
       if (entry.log !== undefined && ids.has(entry.log.targetId)) {
         entry.live = false;

@@ -36,7 +36,7 @@ function cacheOf(registry: TargetRegistry): TriggerCache {
  */
 export function targetIdOf(ref: ScaledObjectRef__Output | null | undefined, registry: TargetRegistry): string | undefined {
   const cache = cacheOf(registry);
-  const last = ref ? cache.lastFor(ref) : undefined;
+  const last = ref ? cache.peekByRequest(ref) : undefined;
   if (last !== undefined) return targetId(last.trigger.selection);
   const namespace = ref?.namespace ?? '';
   const metadata = ref?.scalerMetadata ?? {};
@@ -75,24 +75,23 @@ export function prepareTriggerNow(ref: ScaledObjectRef__Output | null | undefine
     entry = cache.get(key);
     if (entry === undefined) {
       const trigger = parseTriggerMetadata(metadata, namespace);
-      entry = { trigger, metricName: metricName(trigger), owner: `${namespace}/${name}` };
+      const metric = metricName(trigger);
+      entry = { trigger, metricName: metric, owner: `${namespace}/${name}`, holdKey: `${namespace}/${name}/${metric}` };
       cache.set(key, entry);
     }
     if (ref) cache.bindRequest(ref, entry);
   }
-  if (ref) cache.remember(ref, entry);
-  const owner = (entry.owner ??= `${namespace}/${name}`);
-  const known = registry.touchKnown(targetId(entry.trigger.selection), now, owner);
+  const known = registry.touchKnown(targetId(entry.trigger.selection), now, entry.owner);
   if (known !== undefined) return prepared(entry, known, registry, log, namespace, name);
   const found = entry;
-  return registry.register(found.trigger.selection, now, owner).then((target) => prepared(found, target, registry, log, namespace, name));
+  return registry.register(found.trigger.selection, now, found.owner).then((target) => prepared(found, target, registry, log, namespace, name));
 }
 
 /** The bookkeeping of every call (history length, holdAtZero), then the answer, reused while nothing changed. */
 function prepared(entry: CachedTrigger, target: RegisteredTarget, registry: TargetRegistry, log: Logger, namespace: string, name: string): PreparedTrigger {
   const { trigger } = entry;
   registry.store.ensureHistory(target.id, Math.max(trigger.windowMs, trigger.activationWindowMs));
-  registry.holds.request(target.id, (entry.holdKey ??= `${namespace}/${name}/${entry.metricName}`), trigger.holdAtZeroMs);
+  registry.holds.request(target.id, entry.holdKey, trigger.holdAtZeroMs);
   if (entry.prepared?.target === target) return entry.prepared;
   if (entry.log?.targetId !== target.id) {
     entry.log = { targetId: target.id, logger: log.child({ namespace, scaledObject: name, targetId: target.id }) };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
-import { TriggerCache } from '../../src/keda/trigger-cache.js';
+import { TriggerCache, type CachedTrigger } from '../../src/keda/trigger-cache.js';
 import { prepareTrigger } from '../../src/keda/trigger.js';
 import { parseTriggerMetadata } from '../../src/scaler/metadata.js';
 import { TargetRegistry } from '../../src/scaler/registry.js';
@@ -10,8 +10,8 @@ import { WindowStore } from '../../src/scaler/window-store.js';
 
 const silent = pino({ level: 'silent' });
 
-function entryFor(port: string): { trigger: ReturnType<typeof parseTriggerMetadata>; metricName: string } {
-  return { trigger: parseTriggerMetadata({ port, targetValue: '1' }, 'ns'), metricName: `m-${port}` };
+function entryFor(port: string): CachedTrigger {
+  return { trigger: parseTriggerMetadata({ port, targetValue: '1' }, 'ns'), metricName: `m-${port}`, owner: 'ns/so', holdKey: `ns/so/m-${port}` };
 }
 
 test('trigger cache keys are exact: values that look like separators never collide', () => {

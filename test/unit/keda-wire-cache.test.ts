@@ -79,12 +79,12 @@ test('a reused request object finds its trigger, but never an entry the cache ev
   assert.notEqual(again.trigger, first.trigger, 'parsed again, not served from the forgotten entry');
 
   const cache = new TriggerCache(1);
-  const entry = { trigger: parseTriggerMetadata({ port: '81', targetValue: '1' }, 'ns'), metricName: 'm' };
+  const entry = { trigger: parseTriggerMetadata({ port: '81', targetValue: '1' }, 'ns'), metricName: 'm', owner: 'ns/so', holdKey: 'ns/so/m' };
   const frozen = Object.freeze({});
   cache.set('a', entry);
   cache.bindRequest(frozen, entry);
   assert.equal(cache.getByRequest(frozen), entry);
-  cache.set('b', { trigger: entry.trigger, metricName: 'n' }); // evicts a
+  cache.set('b', { trigger: entry.trigger, metricName: 'n', owner: 'ns/so', holdKey: 'ns/so/n' }); // evicts a
   assert.equal(cache.getByRequest(frozen), undefined);
   const unfrozen = {};
   cache.bindRequest(unfrozen, entry);
