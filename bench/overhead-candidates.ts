@@ -9,6 +9,7 @@
  *   full        the collector's kernel side as the product loads it (hooks, connect() demand
  *               cgroup programs; the holdAtZero egress program only with a holdAtZero target)
  *   no-hold     hooks only (no cgroup programs on the root cgroup)
+ *   no-framing  full without the protocol-framing cgroup_skb programs (HTTP/2, TLS, HTTP/1 interim)
  *   hold-egress full, the target with holdAtZero (ready: nothing held), so the per-packet
  *               egress program is attached
  *   bpf-stats   full, with kernel.bpf_stats_enabled=1 (what the per-hook figures cost)
@@ -24,7 +25,7 @@ import { startNginx } from './lib/nginx.js';
 import { bootstrapMedianCi, median } from './lib/stats.js';
 import { parseWrk, type WrkResult } from './lib/wrk.js';
 
-const CANDIDATES = ['full', 'no-hold', 'hold-egress', 'bpf-stats', 'ticking', 'baseline'] as const;
+const CANDIDATES = ['full', 'no-hold', 'no-framing', 'hold-egress', 'bpf-stats', 'ticking', 'baseline'] as const;
 type Candidate = (typeof CANDIDATES)[number];
 
 const { values } = parseArgs({
@@ -51,6 +52,7 @@ function attach(candidate: Candidate, inode: number): Attached {
   const core = CollectorCore.open({
     logger: createLogger('warn'),
     hold: candidate !== 'no-hold',
+    framing: candidate !== 'no-framing',
     ...(candidate === 'baseline' ? { objectPath: values.baseline! } : {}),
   });
   const hold = candidate === 'hold-egress' ? { holdAtZeroMs: 30_000, ready: true } : undefined;

@@ -4,8 +4,9 @@
  * `--results DIR` writes elsewhere than bench/results (profiling runs keep the figures);
  * `--minutes N` makes the ingest case run N minutes and report its RSS plateau.
  * `--accuracy-doc FILE` also renders the accuracy rows as docs/accuracy.md (bench/lib/accuracy-doc.ts).
- * Needs root (BPF, network namespaces). Writes bench/results/latest.json (the keys tools
- * read), latest.md (a table) and latest-notes.json (run conditions and extra figures).
+ * Needs root (BPF, network namespaces). A full run writes bench/results/latest.json (the keys
+ * tools read), latest.md (a table) and latest-notes.json (run conditions and extra figures);
+ * a --quick or --only run writes partial.{json,md} and partial-notes.json instead.
  * Benchmarks print figures; they never fail on speed.
  */
 import { execFileSync } from 'node:child_process';
@@ -21,7 +22,7 @@ import { renderMarkdown } from './lib/report.js';
 import { renderAccuracyDoc } from './lib/accuracy-doc.js';
 import { activation } from './cases/activation.js';
 import { freshness } from './cases/freshness.js';
-import { scalerThroughput } from './cases/scaler-throughput.js';
+import { scalerThroughput, type ScalerFigures } from './cases/scaler-throughput.js';
 import { ingest } from './cases/ingest.js';
 import { collectorFootprint } from './cases/collector-footprint.js';
 import { holdEgress } from './cases/hold-egress.js';
@@ -33,7 +34,7 @@ export interface BenchResults {
   accuracy: AccuracyRow[];
   activationMs: { p50: number; p99: number } | null;
   freshnessS: number | null;
-  scaler: { rps: number; p99Ms: number } | null;
+  scaler: ScalerFigures | null;
   ingest: { cpuShare: number; rssMb: number; lagMs: number } | null;
   collector: { cpuSharePer10k: number; rssMb: number } | null;
   /** holdAtZero's egress program on traffic it does not hold, ns/packet net of the bpf_stats floor. */
@@ -163,10 +164,13 @@ async function main(): Promise<number> {
   cleanupCli();
   const dir = values.results ? path.resolve(values.results) : path.join(REPO, 'bench/results');
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-  fs.writeFileSync(path.join(dir, 'latest-notes.json'), `${JSON.stringify({ notes, durations, loadAverages, failures }, null, 2)}\n`);
+  // latest.* (tracked in git) are the full run's figures the docs quote; a --quick or --only
+  // run writes partial.* beside them (ignored) so trying one case never overwrites them.
+  const stem = quick || only ? 'partial' : 'latest';
+  fs.writeFileSync(path.join(dir, `${stem}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, `${stem}-notes.json`), `${JSON.stringify({ notes, durations, loadAverages, failures }, null, 2)}\n`);
   const markdown = renderMarkdown(results, notes, durations, loadAverages, failures);
-  fs.writeFileSync(path.join(dir, 'latest.md'), markdown);
+  fs.writeFileSync(path.join(dir, `${stem}.md`), markdown);
   console.log(markdown);
   return Object.keys(failures).length > 0 ? 1 : 0;
 }

@@ -35,7 +35,17 @@ interface Point {
   readonly cpuSPer10k: number;
 }
 
-export async function scalerThroughput(ctx: CaseContext): Promise<{ scaler: { rps: number; p99Ms: number }; notes: CaseNotes }> {
+/** The sweep a full run adds to its main point (BENCH_SCALER_SWEEP overrides; a quick run sweeps only when asked). */
+const FULL_RUN_SWEEP = '2,4,16';
+
+export interface ScalerFigures {
+  readonly rps: number;
+  readonly p99Ms: number;
+  /** Every concurrency measured (streams per h2load process) at which both goals hold; [] when none. */
+  readonly goalsHoldAt: readonly { readonly streams: number; readonly rps: number; readonly p99Ms: number }[];
+}
+
+export async function scalerThroughput(ctx: CaseContext): Promise<{ scaler: ScalerFigures; notes: CaseNotes }> {
   const hot = Number(process.env.BENCH_SCALER_HOT_TARGETS ?? 2);
   const streams = Number(process.env.BENCH_SCALER_STREAMS ?? 8);
   const seconds = ctx.quick ? 5 : 15;
@@ -108,20 +118,21 @@ export async function scalerThroughput(ctx: CaseContext): Promise<{ scaler: { rp
     // BENCH_SCALER_SWEEP="1,2,4,16": the same load at other concurrencies, each reported the
     // same way, and the concurrencies (if any) where both goals hold (>= 10,000 RPC/s, p99 <= 5 ms).
     const sweep: Point[] = [];
-    for (const s of (process.env.BENCH_SCALER_SWEEP ?? '').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0)) {
+    for (const s of (process.env.BENCH_SCALER_SWEEP ?? (ctx.quick ? '' : FULL_RUN_SWEEP)).split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0)) {
       const point = s === streams ? main : await measure(s);
       sweep.push(point);
       ctx.log(`scaler sweep: ${describe(point)}`);
     }
     const meetsGoals = (m: Point): boolean => m.rps >= 10_000 && m.hist.quantileUs(0.99) / 1000 <= 5;
+    const held = new Map([main, ...sweep].filter(meetsGoals).map((m) => [m.streams, m]));
+    const goalsHoldAt = [...held.values()].sort((a, b) => a.streams - b.streams).map((m) => ({ streams: m.streams, rps: round(m.rps, 0), p99Ms: round(m.hist.quantileUs(0.99) / 1000, 3) }));
     if (sweep.length > 0) {
-      const met = [main, ...sweep].filter(meetsGoals).map((m) => m.streams);
-      ctx.log(`scaler sweep: both goals (>= 10,000 RPC/s, p99 <= 5 ms) hold at ${met.length > 0 ? [...new Set(met)].map((n) => `${n} streams/process`).join(', ') : 'no concurrency measured'}`);
+      ctx.log(`scaler sweep: both goals (>= 10,000 RPC/s, p99 <= 5 ms) hold at ${goalsHoldAt.length > 0 ? goalsHoldAt.map((g) => `${g.streams} streams/process`).join(', ') : 'no concurrency measured'}`);
     }
     const { hist, calls, failed, usage } = main;
     const scalerCpuSPer10k = main.cpuSPer10k;
     return {
-      scaler: { rps: round(rps, 0), p99Ms: round(p99Ms, 3) },
+      scaler: { rps: round(rps, 0), p99Ms: round(p99Ms, 3), goalsHoldAt },
       notes: {
         targets: TARGETS,
         hotTargets: hot,
