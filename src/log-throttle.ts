@@ -1,3 +1,5 @@
+import { setNewest } from './bounded-map.js';
+
 /**
  * At most one log line per key per interval; the lines in between are counted and the count
  * rides on the next line that goes out. A flood of refusals (attack 8: 1000 calls in one
@@ -30,9 +32,7 @@ export class LogThrottle {
       return { emit: false, suppressed: 0 };
     }
     const suppressed = entry?.suppressed ?? 0;
-    this.last.delete(key);
-    this.last.set(key, { atMs: now, suppressed: 0 });
-    if (this.last.size > this.maxKeys) this.last.delete(this.last.keys().next().value!);
+    setNewest(this.last, key, { atMs: now, suppressed: 0 }, this.maxKeys);
     return { emit: true, suppressed };
   }
 }

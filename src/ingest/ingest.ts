@@ -12,6 +12,7 @@ import type { WindowDelta } from '../scaler/window-store.js';
 import type { SparseBuckets } from '../histogram/histogram.js';
 import { DEFAULT_PLAUSIBILITY, implausibility, type PlausibilityLimits } from './plausibility.js';
 import { StreamClock } from './report-time.js';
+import { setNewest } from '../bounded-map.js';
 import {
   SUPPORTED_PROTOCOL_VERSION,
   describeIssue,
@@ -246,9 +247,7 @@ export class Ingest {
       this.lastSequence.delete(previous);
       log.info({ previousCollectorId: previous }, 'collector restarted: gap in its data');
     }
-    this.nodeCollector.delete(nodeName);
-    this.nodeCollector.set(nodeName, sourceId);
-    if (this.nodeCollector.size > MAX_REMEMBERED_COLLECTORS) this.nodeCollector.delete(this.nodeCollector.keys().next().value!);
+    setNewest(this.nodeCollector, nodeName, sourceId, MAX_REMEMBERED_COLLECTORS);
     const welcome: Welcome = {
       protocol_version: SUPPORTED_PROTOCOL_VERSION,
       scaler_id: this.options.scalerId,
@@ -323,9 +322,7 @@ export class Ingest {
   private advanceSequence(sourceId: string, sequence: number): void {
     const last = this.lastSequence.get(sourceId) ?? 0;
     if (sequence > last && last > 0 && sequence > last + 1) this.counters.sequenceGaps += Math.min(sequence - last - 1, MAX_SEQUENCE_STEP);
-    this.lastSequence.delete(sourceId);
-    this.lastSequence.set(sourceId, sequence);
-    if (this.lastSequence.size > MAX_REMEMBERED_COLLECTORS) this.lastSequence.delete(this.lastSequence.keys().next().value!);
+    setNewest(this.lastSequence, sourceId, sequence, MAX_REMEMBERED_COLLECTORS);
   }
 
   private merge(sourceId: string, report: ReportInput, reject: (problem: string) => void, streamClock: StreamClock, log: Logger): ReportOutcome {

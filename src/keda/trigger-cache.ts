@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { TriggerConfig } from '../scaler/metadata.js';
 import type { PreparedTrigger } from './trigger.js';
+import { dropOldest } from '../bounded-map.js';
 
 /**
  * Parsed triggers keyed by the exact ScaledObjectRef KEDA sends. KEDA resends the same
@@ -90,12 +91,9 @@ export class TriggerCache {
     entry.key = key;
     entry.live = true;
     this.entries.set(key, entry);
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.entries().next();
-      if (oldest.done === true) break;
-      oldest.value[1].live = false;
-      this.entries.delete(oldest.value[0]);
-    }
+    dropOldest(this.entries, this.maxEntries, (_, evicted) => {
+      evicted.live = false;
+    });
   }
 
   /** Drops the entries of targets that left the registry (expired), so the cache never outlives them. */

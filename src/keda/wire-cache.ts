@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import { setNewest } from '../bounded-map.js';
 
 /**
  * KEDA resends byte-identical requests (the same ScaledObjectRef on every poll) and the
@@ -37,11 +38,7 @@ export function memoizedDecoder<T>(decode: (bytes: Buffer) => T, maxEntries: num
     const hit = decoded.get(key);
     if (hit !== undefined) return hit;
     const value = deepFreeze(decode(bytes));
-    decoded.set(key, value);
-    if (decoded.size > maxEntries) {
-      const oldest = decoded.keys().next();
-      if (oldest.done !== true) decoded.delete(oldest.value);
-    }
+    setNewest(decoded, key, value, maxEntries);
     return value;
   };
 }

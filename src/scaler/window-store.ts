@@ -18,6 +18,7 @@ import {
 import { SparseCounts } from './sparse-counts.js';
 import { WindowAggregate } from './window-aggregate.js';
 import { coarseKey, planHasCoarse, planHasFine, toSec, windowPlan, type WindowPlan } from './window-plan.js';
+import { setNewest } from '../bounded-map.js';
 
 /**
  * Per-target sliding windows, merged across collectors (adding deltas is merging). Pure:
@@ -47,15 +48,19 @@ export interface WindowDelta {
   readonly buckets: SparseBuckets;
 }
 
-interface Slot {
-  /** Fine ring: the second. Coarse ring: the coarse slot's number (second / COARSE_SLOT_SECONDS). */
-  key: number;
+/** A slot's counters, kept in step with the deltas (and slots) merged into it by addCounters. */
+interface Counters {
   requests: number;
   latencySumUs: number;
   acceptedConnections: number;
   demandAttempts: number;
   demandRefused: number;
   listenDrops: number;
+}
+
+interface Slot extends Counters {
+  /** Fine ring: the second. Coarse ring: the coarse slot's number (second / COARSE_SLOT_SECONDS). */
+  key: number;
   /** Only the buckets that got counts; allocated on the first one. */
   buckets: SparseCounts | undefined;
   /** Earliest start and latest end (unix ms) of the collector intervals merged here. */
@@ -202,16 +207,6 @@ function pushRecent(list: string[], id: string): void {
 }
 
 
-/** Keeps a slot's counters in step with one delta (or another slot). */
-interface Counters {
-  requests: number;
-  latencySumUs: number;
-  acceptedConnections: number;
-  demandAttempts: number;
-  demandRefused: number;
-  listenDrops: number;
-}
-
 function addCounters(slot: Counters, from: Readonly<Omit<Counters, 'listenDrops'> & { listenDrops?: number }>): void {
   slot.requests += from.requests;
   slot.latencySumUs += from.latencySumUs;
@@ -302,9 +297,7 @@ export class WindowStore {
     this.refusedTotal++;
     pushRecent(this.recentRefused, id);
     const count = (this.refusedByOwner.get(owner) ?? 0) + 1;
-    this.refusedByOwner.delete(owner);
-    this.refusedByOwner.set(owner, count);
-    if (this.refusedByOwner.size > RECENT_IDS_KEPT) this.refusedByOwner.delete(this.refusedByOwner.keys().next().value!);
+    setNewest(this.refusedByOwner, owner, count, RECENT_IDS_KEPT);
     return { result: 'refused', evicted, refusedBecause: reason };
   }
 

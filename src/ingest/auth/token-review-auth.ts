@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { NODE_NAME_EXTRA, type TokenReviewer, type TokenReviewStatus } from '../../kubernetes/token-review-status.js';
 import { AuthFailure, type CollectorAuthenticator, type CollectorIdentity, type PeerCredentials } from './identity.js';
+import { dropOldest } from '../../bounded-map.js';
 
 /**
  * Kubernetes collector authentication: the collector sends its projected ServiceAccount
@@ -126,7 +127,7 @@ export class TokenReviewAuthenticator implements CollectorAuthenticator {
     const max = this.options.maxCacheEntries ?? DEFAULT_TOKEN_CACHE_ENTRIES;
     if (this.cache.size >= max) {
       for (const [k, v] of this.cache) if (v.expiresAtMs <= now) this.cache.delete(k);
-      while (this.cache.size >= max) this.cache.delete(this.cache.keys().next().value!);
+      dropOldest(this.cache, max - 1);
     }
     this.cache.set(key, verdict);
   }
