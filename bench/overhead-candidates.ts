@@ -10,6 +10,10 @@
  *               cgroup programs; the holdAtZero egress program only with a holdAtZero target)
  *   no-hold     hooks only (no cgroup programs on the root cgroup)
  *   no-framing  full without the protocol-framing cgroup_skb programs (HTTP/2, TLS, HTTP/1 interim)
+ *   empty-hooks no collector: empty programs on the same per-packet attach points (sk_data_ready,
+ *               sock_send_length, two on cgroup_skb ingress, one on egress): the cost of the hooks
+ *               themselves, before any program does work (bench/lib/floor.ts)
+ *   empty-tracing, empty-cgroup  the same, only the two tracing hooks or only the three cgroup_skb ones
  *   hold-egress full, the target with holdAtZero (ready: nothing held), so the per-packet
  *               egress program is attached
  *   bpf-stats   full, with kernel.bpf_stats_enabled=1 (what the per-hook figures cost)
@@ -21,11 +25,12 @@ import { parseArgs } from 'node:util';
 import { CollectorCore } from '../src/collector/core.js';
 import { createLogger } from '../src/log.js';
 import { createNetns } from '../test/helpers/netns.js';
+import { attachEmptyHooks } from './lib/floor.js';
 import { startNginx } from './lib/nginx.js';
 import { bootstrapMedianCi, median } from './lib/stats.js';
 import { parseWrk, type WrkResult } from './lib/wrk.js';
 
-const CANDIDATES = ['full', 'no-hold', 'no-framing', 'hold-egress', 'bpf-stats', 'ticking', 'baseline'] as const;
+const CANDIDATES = ['full', 'no-hold', 'no-framing', 'empty-hooks', 'empty-tracing', 'empty-cgroup', 'hold-egress', 'bpf-stats', 'ticking', 'baseline'] as const;
 type Candidate = (typeof CANDIDATES)[number];
 
 const { values } = parseArgs({
@@ -49,6 +54,9 @@ interface Attached {
 }
 
 function attach(candidate: Candidate, inode: number): Attached {
+  if (candidate === 'empty-hooks') return attachEmptyHooks();
+  if (candidate === 'empty-tracing') return attachEmptyHooks('tracing');
+  if (candidate === 'empty-cgroup') return attachEmptyHooks('cgroup');
   const core = CollectorCore.open({
     logger: createLogger('warn'),
     hold: candidate !== 'no-hold',

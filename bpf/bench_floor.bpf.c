@@ -7,6 +7,9 @@
  *                        to subtract from the real hooks' figures
  *   bench_part_*         one building block of the request-timing hooks each, so the
  *                        per-hook cost can be split into its parts (each minus the floor)
+ *   bench_empty_*        empty programs on every per-packet attach point the collector uses
+ *                        (with bench_floor_tp_btf on sk_data_ready): what attaching there costs
+ *                        a server before any program does work (bench/overhead-candidates.ts)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -100,6 +103,31 @@ int BPF_PROG(bench_part_atomic_add, const struct sock *sk)
 	if (v)
 		__sync_fetch_and_add(v, 1);
 	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(bench_empty_send, struct sock *sk, int ret, int flags)
+{
+	return 0;
+}
+
+/* cgroup_skb programs answer 1 (pass); two on ingress, as the collector attaches two there */
+SEC("cgroup_skb/ingress")
+int bench_empty_ingress_a(struct __sk_buff *skb)
+{
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int bench_empty_ingress_b(struct __sk_buff *skb)
+{
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int bench_empty_egress(struct __sk_buff *skb)
+{
+	return 1;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

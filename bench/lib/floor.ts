@@ -2,6 +2,7 @@ import path from 'node:path';
 import { BpfObject } from '../../src/bpf/object.js';
 import { programRunStats } from '../../src/bpf/prog-stats.js';
 import { DEFAULT_BPF_OBJECT } from '../../src/collector/core.js';
+import { attachToCgroupRoot } from '../../src/collector/slot-counters.js';
 
 /**
  * The measuring floor of kernel.bpf_stats_enabled and the hooks' building blocks, from their
@@ -20,6 +21,31 @@ export const PART_PROGRAMS = [
   'bench_part_atomic_add',
 ] as const;
 export const FLOOR_OBJECT = path.join(path.dirname(DEFAULT_BPF_OBJECT), 'bench_floor.bpf.o');
+
+/** Empty programs on the collector's per-packet attach points (tracing ones first, then the cgroup_skb ones). */
+export const EMPTY_TRACING_PROGRAMS = [FLOOR_PROGRAM, 'bench_empty_send'] as const;
+export const EMPTY_CGROUP_PROGRAMS = ['bench_empty_ingress_a', 'bench_empty_ingress_b', 'bench_empty_egress'] as const;
+
+/**
+ * Attaches the empty programs: on sk_data_ready and sock_send_length, two on cgroup_skb
+ * ingress and one on egress of the cgroup v2 root, as many per packet as the collector runs
+ * (`which`: only the tracing ones, or only the cgroup_skb ones).
+ */
+export function attachEmptyHooks(which: 'all' | 'tracing' | 'cgroup' = 'all'): { close(): void } {
+  const tracing = which === 'cgroup' ? [] : EMPTY_TRACING_PROGRAMS;
+  const cgroup = which === 'tracing' ? [] : EMPTY_CGROUP_PROGRAMS;
+  const object = BpfObject.open(FLOOR_OBJECT);
+  try {
+    object.loadOnly([...tracing, ...cgroup]);
+    object.load();
+    for (const program of tracing) object.attach(program);
+    attachToCgroupRoot(object, cgroup);
+    return { close: () => object.close() };
+  } catch (err) {
+    object.close();
+    throw err;
+  }
+}
 
 export interface FloorPrograms {
   /** Kernel program ids by name (for bpftool prog show). */
