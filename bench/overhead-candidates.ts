@@ -14,13 +14,17 @@
  *               sock_send_length, two on cgroup_skb ingress, one on egress): the cost of the hooks
  *               themselves, before any program does work (bench/lib/floor.ts)
  *   empty-tracing, empty-cgroup  the same, only the two tracing hooks or only the three cgroup_skb ones
+ *   empty-cgroup-server  the three empty cgroup_skb programs on the cgroup nginx runs in (wrk stays
+ *               outside): what they would cost were they attached to watched pods' cgroups, not the root
  *   hold-egress full, the target with holdAtZero (ready: nothing held), so the per-packet
  *               egress program is attached
  *   bpf-stats   full, with kernel.bpf_stats_enabled=1 (what the per-hook figures cost)
  *   ticking     full, with user space reading every slot each 200 ms as the agent does
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CollectorCore } from '../src/collector/core.js';
 import { createLogger } from '../src/log.js';
@@ -30,7 +34,7 @@ import { startNginx } from './lib/nginx.js';
 import { bootstrapMedianCi, median } from './lib/stats.js';
 import { parseWrk, type WrkResult } from './lib/wrk.js';
 
-const CANDIDATES = ['full', 'no-hold', 'no-framing', 'empty-hooks', 'empty-tracing', 'empty-cgroup', 'hold-egress', 'bpf-stats', 'ticking', 'baseline'] as const;
+const CANDIDATES = ['full', 'no-hold', 'no-framing', 'empty-hooks', 'empty-tracing', 'empty-cgroup', 'empty-cgroup-server', 'hold-egress', 'bpf-stats', 'ticking', 'baseline'] as const;
 type Candidate = (typeof CANDIDATES)[number];
 
 const { values } = parseArgs({
@@ -57,6 +61,7 @@ function attach(candidate: Candidate, inode: number): Attached {
   if (candidate === 'empty-hooks') return attachEmptyHooks();
   if (candidate === 'empty-tracing') return attachEmptyHooks('tracing');
   if (candidate === 'empty-cgroup') return attachEmptyHooks('cgroup');
+  if (candidate === 'empty-cgroup-server') return attachEmptyHooks('cgroup', [serverCgroup]);
   const core = CollectorCore.open({
     logger: createLogger('warn'),
     hold: candidate !== 'no-hold',
@@ -78,18 +83,38 @@ function attach(candidate: Candidate, inode: number): Attached {
   };
 }
 
+/** A cgroup v2 child of the root that nginx starts in (wrk stays outside): sockets belong to
+ * the cgroup their process was in when it made them, as a pod's do to the pod's cgroup. The
+ * hierarchy is mounted a second time outside /sys, which `ip netns exec` replaces. */
+const cgroupMount = fs.mkdtempSync(path.join(os.tmpdir(), 'kes-cg2-'));
+execFileSync('mount', ['-t', 'cgroup2', 'cgroup2', cgroupMount]);
+const serverCgroup = path.join(cgroupMount, 'kes-bench-server');
+fs.mkdirSync(serverCgroup, { recursive: true });
+
+function releaseServerCgroup(): void {
+  for (const pid of fs.readFileSync(`${serverCgroup}/cgroup.procs`, 'utf8').split('\n').filter(Boolean)) fs.writeFileSync(`${cgroupMount}/cgroup.procs`, pid);
+  fs.rmdirSync(serverCgroup);
+  execFileSync('umount', [cgroupMount]);
+  fs.rmdirSync(cgroupMount);
+}
+
 const ns = createNetns('ovh-cand');
 const statsBefore = fs.readFileSync(STATS_SYSCTL, 'utf8').trim();
 fs.writeFileSync(STATS_SYSCTL, '0');
-const nginx = await startNginx(ns, { port: PORT, cpus: '0' });
+const nginx = await startNginx(ns, { port: PORT, cpus: '0', cgroup: serverCgroup });
 const TICK_S = 1 / 100; // USER_HZ
+
+/** nginx's master and workers. */
+function nginxPids(): number[] {
+  const master = Number(fs.readFileSync(`${nginx.dir}/nginx.pid`, 'utf8').trim());
+  const children = fs.readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  return [master, ...children.map(Number)];
+}
 
 /** utime + stime of nginx's workers, in seconds. */
 function nginxCpuS(): number {
-  const master = Number(fs.readFileSync(`${nginx.dir}/nginx.pid`, 'utf8').trim());
-  const children = fs.readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
   let ticks = 0;
-  for (const pid of children) {
+  for (const pid of nginxPids().slice(1)) {
     const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     ticks += Number(fields[11]) + Number(fields[12]);
   }
@@ -151,6 +176,7 @@ try {
   }
 } finally {
   fs.writeFileSync(STATS_SYSCTL, statsBefore);
+  releaseServerCgroup();
   await nginx.stop();
   ns.dispose();
 }

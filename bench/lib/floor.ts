@@ -29,9 +29,9 @@ export const EMPTY_CGROUP_PROGRAMS = ['bench_empty_ingress_a', 'bench_empty_ingr
 /**
  * Attaches the empty programs: on sk_data_ready and sock_send_length, two on cgroup_skb
  * ingress and one on egress of the cgroup v2 root, as many per packet as the collector runs
- * (`which`: only the tracing ones, or only the cgroup_skb ones).
+ * (`which`: only the tracing ones, or only the cgroup_skb ones; `cgroupPaths`: another cgroup than the root).
  */
-export function attachEmptyHooks(which: 'all' | 'tracing' | 'cgroup' = 'all'): { close(): void } {
+export function attachEmptyHooks(which: 'all' | 'tracing' | 'cgroup' = 'all', cgroupPaths?: readonly string[]): { close(): void } {
   const tracing = which === 'cgroup' ? [] : EMPTY_TRACING_PROGRAMS;
   const cgroup = which === 'tracing' ? [] : EMPTY_CGROUP_PROGRAMS;
   const object = BpfObject.open(FLOOR_OBJECT);
@@ -39,7 +39,7 @@ export function attachEmptyHooks(which: 'all' | 'tracing' | 'cgroup' = 'all'): {
     object.loadOnly([...tracing, ...cgroup]);
     object.load();
     for (const program of tracing) object.attach(program);
-    attachToCgroupRoot(object, cgroup);
+    attachToCgroupRoot(object, cgroup, cgroupPaths);
     return { close: () => object.close() };
   } catch (err) {
     object.close();

@@ -22,6 +22,8 @@ export interface NginxOptions {
   readonly workers?: number;
   /** CPU list for taskset; undefined = not pinned. */
   readonly cpus?: string;
+  /** A cgroup v2 directory to start nginx in (its sockets belong to the cgroup they were made in). */
+  readonly cgroup?: string;
 }
 
 export async function startNginx(ns: TestNetns, options: NginxOptions): Promise<Nginx> {
@@ -47,7 +49,9 @@ export async function startNginx(ns: TestNetns, options: NginxOptions): Promise<
     ].join('\n'),
   );
   const args = ['-c', conf, '-e', `${dir}/error.log`];
-  const child: ChildProcess = options.cpus !== undefined ? ns.spawn('taskset', ['-c', options.cpus, 'nginx', ...args]) : ns.spawn('nginx', args);
+  const command = options.cpus !== undefined ? ['taskset', '-c', options.cpus, 'nginx', ...args] : ['nginx', ...args];
+  // The shell joins the cgroup, then becomes nginx: every socket nginx opens is the cgroup's.
+  const child: ChildProcess = options.cgroup !== undefined ? ns.spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', options.cgroup, ...command]) : ns.spawn(command[0]!, command.slice(1));
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   // Ready when the port accepts inside the namespace (probe with nginx's own test: a tiny python connect).
