@@ -104,17 +104,12 @@ fs.writeFileSync(STATS_SYSCTL, '0');
 const nginx = await startNginx(ns, { port: PORT, cpus: '0', cgroup: serverCgroup });
 const TICK_S = 1 / 100; // USER_HZ
 
-/** nginx's master and workers. */
-function nginxPids(): number[] {
-  const master = Number(fs.readFileSync(`${nginx.dir}/nginx.pid`, 'utf8').trim());
-  const children = fs.readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-  return [master, ...children.map(Number)];
-}
-
 /** utime + stime of nginx's workers, in seconds. */
 function nginxCpuS(): number {
+  const master = Number(fs.readFileSync(`${nginx.dir}/nginx.pid`, 'utf8').trim());
+  const children = fs.readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
   let ticks = 0;
-  for (const pid of nginxPids().slice(1)) {
+  for (const pid of children) {
     const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     ticks += Number(fields[11]) + Number(fields[12]);
   }

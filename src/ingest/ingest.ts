@@ -328,7 +328,7 @@ export class Ingest {
   private merge(sourceId: string, report: ReportInput, reject: (problem: string) => void, streamClock: StreamClock, log: Logger): ReportOutcome {
     const store = this.registry.store;
     // zod (the source of truth) only for a report the hand-written pre-check does not pass.
-    const header = reportHeaderSurelyValid(report, this.options.registry.store.maxTargets) ? HEADER_VALID : this.reportHeader.safeParse(report);
+    const header = reportHeaderSurelyValid(report, store.maxTargets) ? HEADER_VALID : this.reportHeader.safeParse(report);
     if (!header.success) {
       const problem = describeIssue(header.error);
       // A rejected report was still received: it is not a gap, and resending it cannot help.

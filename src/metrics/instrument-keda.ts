@@ -4,6 +4,7 @@ import type { GetMetricsResponse } from '../proto/generated/externalscaler/GetMe
 import type { IsActiveResponse } from '../proto/generated/externalscaler/IsActiveResponse.js';
 import type { ScaledObjectRef__Output } from '../proto/generated/externalscaler/ScaledObjectRef.js';
 import type { ScalerMetrics } from './scaler-metrics.js';
+import { setNewest } from '../bounded-map.js';
 
 /**
  * Wraps the ExternalScaler handlers to count and time every RPC by method and status code,
@@ -26,16 +27,15 @@ function parseMetricName(name: string): { id: string; metric: string } | undefin
   return m ? { id: m[2]!, metric: m[1]! } : undefined;
 }
 
-/** Names already split: GetMetrics answers carry the same few names over and over. Bounded: cleared when full. */
+/** Names already split: GetMetrics answers carry the same few names over and over. Bounded (oldest out first). */
 const splitNames = new Map<string, { id: string; metric: string } | undefined>();
 const MAX_SPLIT_NAMES = 4096;
 
 function splitMetricName(name: string): { id: string; metric: string } | undefined {
   let parts = splitNames.get(name);
   if (parts === undefined && !splitNames.has(name)) {
-    if (splitNames.size >= MAX_SPLIT_NAMES) splitNames.clear();
     parts = parseMetricName(name);
-    splitNames.set(name, parts);
+    setNewest(splitNames, name, parts, MAX_SPLIT_NAMES);
   }
   return parts;
 }
