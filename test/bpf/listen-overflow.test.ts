@@ -79,6 +79,11 @@ test('accept-queue overflow: per-target drops equal nstat ListenOverflows, and t
   const before = listenCounters(await ns.run('cat', ['/proc/net/netstat']));
   const client = clientSchema.parse(JSON.parse(await ns.run('python3', [CLIENT, '127.0.0.1', String(PORT), '40', '600', '40'], 60_000)));
   await sleep(200);
+  // The send hook fires when the server's sendmsg returns; on loopback the client may have the
+  // response (and the test its last result) before that, so wait (at most 5 s) for no request
+  // of the target in flight before reading the tick.
+  const inFlightAfterClient = core.loadNow().get(targetId)?.inFlight ?? 0;
+  for (const deadline = Date.now() + 5000; (core.loadNow().get(targetId)?.inFlight ?? 0) > 0 && Date.now() < deadline; ) await sleep(50);
   const afterCounters = listenCounters(await ns.run('cat', ['/proc/net/netstat']));
   const collectorTick = core.readTick();
   const tick: TargetDelta = targetOf(collectorTick.targets, targetId);
@@ -88,7 +93,8 @@ test('accept-queue overflow: per-target drops equal nstat ListenOverflows, and t
   const fill = tick.listenSyns ? (tick.acceptQueueSum ?? 0) / tick.listenSyns : 0;
   console.log(
     `listen overflow: counted ${counted} (SYN ${tick.listenSynDrops}, ACK ${tick.listenAckDrops}) vs nstat ListenOverflows ${kernelOverflows}, ListenDrops ${kernelDrops}; ` +
-      `SYNs ${tick.listenSyns}, mean accept queue at SYN ${fill.toFixed(2)} of backlog ${tick.acceptBacklog}; requests ${tick.requests}; ` +
+      `SYNs ${tick.listenSyns}, mean accept queue at SYN ${fill.toFixed(2)} of backlog ${tick.acceptBacklog}; requests ${tick.requests} ` +
+      `(in flight ${inFlightAfterClient} 200 ms after the client finished, ${tick.inFlight} at the tick); ` +
       `client completed ${client.completed} in ${client.seconds.toFixed(1)} s, failed ${JSON.stringify(client.failed)}`,
   );
   assert.ok(kernelOverflows > 50, `the load must overflow the accept queue (nstat ListenOverflows ${kernelOverflows})`);
