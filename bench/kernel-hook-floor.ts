@@ -17,12 +17,16 @@
  *                   target's own address, which is also a demand address: the per-connection
  *                   programs (connect() demand, sock_release, state changes) run warm, once
  *                   or twice a request, instead of a few cold runs per round.
+ *   --conn-state hash  the tp_btf rung's hash variant (as 5.10 and kprobe hosts keep
+ *                   connection state) with protocol framing's compat build beside it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import { CollectorCore } from '../src/collector/core.js';
+import { CONN_STATES } from '../src/collector/hook-ladder.js';
 import { createLogger } from '../src/log.js';
 import { createNetns } from '../test/helpers/netns.js';
 import { FLOOR_PROGRAM as FLOOR, PART_PROGRAMS, attachFloorPrograms, progStats, type FloorPrograms } from './lib/floor.js';
@@ -39,8 +43,10 @@ const { values } = parseArgs({
     object: { type: 'string' },
     'wrk-cpu': { type: 'string', default: '1' },
     churn: { type: 'boolean', default: false },
+    'conn-state': { type: 'string' },
   },
 });
+const connStates = values['conn-state'] === undefined ? undefined : [z.enum(CONN_STATES).parse(values['conn-state'])];
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const PORT = 8091;
@@ -63,7 +69,7 @@ try {
   const openBaseline = (): CollectorCore | undefined =>
     values.baseline ? CollectorCore.open({ logger: createLogger('warn'), objectPath: values.baseline }) : undefined;
   if (values['baseline-first']) baseline = openBaseline();
-  core = CollectorCore.open({ logger: createLogger('warn'), ...(values.object ? { objectPath: values.object } : {}) });
+  core = CollectorCore.open({ logger: createLogger('warn'), ...(values.object ? { objectPath: values.object } : {}), ...(connStates ? { connStates } : {}) });
   if (!values['baseline-first']) baseline = openBaseline();
   const demand = values.churn ? [{ ip: '127.0.0.1', port: PORT }] : [];
   core.applyWatchSet([{ targetId: 'bench-nginx', servers: [{ port: PORT, netnsInode: ns.inode }], demand }]);
@@ -95,7 +101,8 @@ try {
   const net = (program: string): number => med(perRound[program]!.map((r, i) => r.ns - floorRounds[i]!));
   console.log(
     `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${ROUNDS} rounds of ${SECONDS} s, median per round; ` +
-      `nginx on CPU 0, wrk on CPU ${WRK_CPU}${values.churn ? '; a new connection per request (Connection: close) to a demand address' : ''}`,
+      `nginx on CPU 0, wrk on CPU ${WRK_CPU}${values.churn ? '; a new connection per request (Connection: close) to a demand address' : ''}; ` +
+      `rung ${core.hooks.rung} (${core.hooks.connState}), framing ${core.framing?.programs.join(', ') ?? 'absent'}`,
   );
   console.log(`per-hook cost under wrk (${requests} requests timed by the kernel); measuring floor ${med(floorRounds).toFixed(1)} ns/run (rounds: ${floorRounds.map((v) => v.toFixed(1)).join(', ')}):`);
   const parts: readonly string[] = PART_PROGRAMS;

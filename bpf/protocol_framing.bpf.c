@@ -39,6 +39,22 @@
  * Per-packet cost: every packet of the node passes; a socket on an unwatched port leaves
  * after the port bitmap check, a connection framed as plain or HTTP/1 after one
  * sk_storage lookup.
+ *
+ * Two builds of each program, differing only in constants of inlined code:
+ *   framing_ingress, framing_egress: beside hook ladder variants that keep connection
+ *     state in sk_storage, sharing it with them; frames are walked with bpf_loop (5.17+).
+ *   framing_ingress_compat, framing_egress_compat, framing_release_compat: where those do
+ *     not load (no bpf_loop: before 5.17) and beside the hash variants (tracing programs
+ *     on 5.10, kprobes), which cannot read sk_storage. Frames are walked by bounded loops
+ *     continued in tail calls (framing_walk_compat), up to the same 128 per packet. The framing state lives in sk_storage (cgroup
+ *     programs may use it from 5.2 on), shared with an sk_storage variant if that is what
+ *     runs; a framed connection's cookie also goes into framed_conns, where a hash variant
+ *     looks when it meets the connection, and leaves it alone. Open requests and streams
+ *     are aborted when the server closes the socket (cgroup/sock_release), since a hash
+ *     variant's close hook cannot reach them (beside an sk_storage variant the close hook
+ *     then finds nothing left to abort). HTTP/1 interim responses are not recognised (a hash
+ *     variant keeps the request's write sequence where these cannot write; the sk_storage
+ *     variants this build serves, fentry on 5.11-5.16, send-hook before the send anyway).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -339,6 +355,20 @@ stop:
 	return 1;
 }
 
+/* Body bytes of the current frame or record that end this packet are skipped. */
+static __always_inline void framing_skip_body(struct framing_cursor *c)
+{
+	__u32 skip;
+
+	if (c->off < c->end && c->dir->remaining) {
+		skip = c->end - c->off;
+		if (skip > c->dir->remaining)
+			skip = c->dir->remaining;
+		c->off += skip;
+		c->dir->remaining -= skip;
+	}
+}
+
 /*
  * Walks the frames (HTTP/2, 9-byte headers) or records (TLS, 5-byte headers) whose headers
  * lie in [off, end) of this packet, carrying partial headers and body bytes left across
@@ -349,18 +379,91 @@ static __always_inline int framing_walk(struct __sk_buff *skb, struct scaler_con
 					struct scaler_frame_dir *dir, __u32 off, __u32 end, struct framing_walk *w)
 {
 	struct framing_cursor c = { .skb = skb, .conn = conn, .dir = dir, .w = w, .off = off, .end = end };
-	__u32 skip;
 
 	bpf_loop(SCALER_FRAMES_PER_PACKET, framing_step, &c, 0);
-	if (c.off < c.end && dir->remaining) {
-		/* body bytes of the last frame may still end this packet */
-		skip = c.end - c.off;
-		if (skip > dir->remaining)
-			skip = dir->remaining;
-		c.off += skip;
-		dir->remaining -= skip;
-	}
+	framing_skip_body(&c);
 	return c.off >= c.end ? 0 : -1;
+}
+
+/*
+ * The compat build's walk, without bpf_loop: the verifier walks a bounded loop once per
+ * step, so a program takes SCALER_FRAMES_PER_CALL frames and leaves the rest of the packet
+ * to a tail call of its continuation program (verified once, whatever the packet holds),
+ * at most SCALER_FRAMING_TAIL_CALLS times: SCALER_FRAMES_PER_PACKET frames in all, as the
+ * bpf_loop build. The cursor crosses in framing_resume, one per-CPU slot per direction,
+ * tagged with the socket cookie and the packet's sequence number: a program nested on the
+ * same CPU (a softirq interrupting a send) can only overwrite it for another socket, and
+ * the continuation then sees the tag change and gives up on the packet.
+ * Returns 0, or -1 when the bound was hit or the continuation could not run.
+ */
+struct framing_resume {
+	__u64 cookie;
+	__u64 now_ns;
+	__u32 packet_seq;
+	__u32 off;
+	__u32 end;
+	__u32 copied_seq;
+	__u32 calls;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct framing_resume);
+} framing_resume SEC(".maps");
+
+/* Slot 0: the ingress (resp. egress) continuation program, set by user space after loading:
+ * a tail call goes to a program of the same type and attach type. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} framing_more_in SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} framing_more_out SEC(".maps");
+
+static __always_inline int framing_walk_compat(struct __sk_buff *skb, struct scaler_conn_state *conn,
+					       struct scaler_frame_dir *dir, __u32 off, __u32 end,
+					       struct framing_walk *w, __u32 packet_seq, __u32 calls, const int ingress)
+{
+	struct framing_cursor c = { .skb = skb, .conn = conn, .dir = dir, .w = w, .off = off, .end = end };
+	struct framing_resume *r;
+	__u32 i, slot = ingress ? 0 : 1;
+
+	for (i = 0; i < SCALER_FRAMES_PER_CALL; i++) {
+		if (framing_step(i, &c))
+			break;
+	}
+	framing_skip_body(&c);
+	if (c.off >= c.end)
+		return 0;
+	if (calls >= SCALER_FRAMING_TAIL_CALLS)
+		return -1;
+	r = bpf_map_lookup_elem(&framing_resume, &slot);
+	if (!r)
+		return -1;
+	r->cookie = conn->cookie;
+	r->now_ns = w->now_ns;
+	r->packet_seq = packet_seq;
+	r->off = c.off;
+	r->end = c.end;
+	r->copied_seq = w->copied_seq;
+	r->calls = calls + 1;
+	/* a constant direction: each program names one prog array, whose owner (the first
+	 * program using it) fixes the attach type every program calling through it must have */
+	if (ingress)
+		bpf_tail_call(skb, &framing_more_in, 0);
+	else
+		bpf_tail_call(skb, &framing_more_out, 0);
+	return -1; /* the continuation is not in place */
 }
 
 /* ---- classification ----------------------------------------------------------------- */
@@ -550,8 +653,17 @@ static __always_inline struct bpf_sock *framing_socket(struct __sk_buff *skb)
 	return sk;
 }
 
-SEC("cgroup_skb/ingress")
-int framing_ingress(struct __sk_buff *skb)
+/* Compat build: tell a hash variant to leave a framed connection alone (framed_conns). */
+static __always_inline void framing_announce(struct __sk_buff *skb, struct scaler_conn_state *conn)
+{
+	__u32 protocol = conn->protocol;
+
+	conn->cookie = bpf_get_socket_cookie(skb);
+	if (bpf_map_update_elem(&framed_conns, &conn->cookie, &protocol, BPF_ANY))
+		scaler_count_health(1);
+}
+
+static __always_inline int framing_on_ingress(struct __sk_buff *skb, const int compat)
 {
 	/* zeroed, then set: an initializer with a constant would be copied from .rodata, a
 	 * section 5.10's BTF loader rejects when it names no variable */
@@ -585,6 +697,8 @@ int framing_ingress(struct __sk_buff *skb)
 	}
 	if (conn->protocol == SCALER_PROTO_UNKNOWN) {
 		framing_classify(skb, conn, off, seq);
+		if (compat && conn->protocol >= SCALER_PROTO_FRAMED)
+			framing_announce(skb, conn);
 		if (conn->protocol < SCALER_PROTO_FRAMED || conn->protocol == SCALER_PROTO_TLS_H2)
 			return FRAMING_PASS;
 	}
@@ -594,9 +708,22 @@ int framing_ingress(struct __sk_buff *skb)
 		return FRAMING_PASS;
 	w.now_ns = bpf_ktime_get_ns();
 	w.seq_base = seq - off;
-	if (framing_walk(skb, conn, &conn->in, off, off + len, &w))
+	if (compat ? framing_walk_compat(skb, conn, &conn->in, off, off + len, &w, seq, 0, 1)
+		   : framing_walk(skb, conn, &conn->in, off, off + len, &w))
 		framing_lose(conn);
 	return FRAMING_PASS;
+}
+
+SEC("cgroup_skb/ingress")
+int framing_ingress(struct __sk_buff *skb)
+{
+	return framing_on_ingress(skb, 0);
+}
+
+SEC("cgroup_skb/ingress")
+int framing_ingress_compat(struct __sk_buff *skb)
+{
+	return framing_on_ingress(skb, 1);
 }
 
 /* An HTTP/1 interim response (1xx but 101) leaving: the request goes on. */
@@ -622,8 +749,7 @@ static __always_inline void framing_http1_egress(struct __sk_buff *skb, struct b
 	framing_count(conn, FRAMING_INTERIM);
 }
 
-SEC("cgroup_skb/egress")
-int framing_egress(struct __sk_buff *skb)
+static __always_inline int framing_on_egress(struct __sk_buff *skb, const int compat)
 {
 	struct framing_walk w = {};
 	struct scaler_conn_state *conn;
@@ -637,7 +763,8 @@ int framing_egress(struct __sk_buff *skb)
 	if (!conn)
 		return FRAMING_PASS;
 	if (conn->protocol == SCALER_PROTO_HTTP1) {
-		framing_http1_egress(skb, sk, conn);
+		if (!compat)
+			framing_http1_egress(skb, sk, conn);
 		return FRAMING_PASS;
 	}
 	if (conn->protocol != SCALER_PROTO_H2C && conn->protocol != SCALER_PROTO_TLS)
@@ -653,7 +780,81 @@ int framing_egress(struct __sk_buff *skb)
 			return FRAMING_PASS;
 		w.copied_seq = tp->copied_seq;
 	}
-	if (framing_walk(skb, conn, &conn->out, off, off + len, &w))
+	if (compat ? framing_walk_compat(skb, conn, &conn->out, off, off + len, &w, seq, 0, 0)
+		   : framing_walk(skb, conn, &conn->out, off, off + len, &w))
 		framing_lose(conn);
+	return FRAMING_PASS;
+}
+
+SEC("cgroup_skb/egress")
+int framing_egress(struct __sk_buff *skb)
+{
+	return framing_on_egress(skb, 0);
+}
+
+SEC("cgroup_skb/egress")
+int framing_egress_compat(struct __sk_buff *skb)
+{
+	return framing_on_egress(skb, 1);
+}
+
+/* Compat build: the rest of a packet's frames (framing_walk_compat); loaded, never attached. */
+static __always_inline int framing_resume_walk(struct __sk_buff *skb, const int ingress)
+{
+	struct framing_walk w = {};
+	struct scaler_conn_state *conn;
+	struct framing_resume *r;
+	struct bpf_sock *sk = framing_socket(skb);
+	__u32 off, len, seq, slot = ingress ? 0 : 1;
+
+	if (!sk)
+		return FRAMING_PASS;
+	conn = bpf_sk_storage_get(&conn_state, sk, 0, 0);
+	r = bpf_map_lookup_elem(&framing_resume, &slot);
+	if (!conn || !r)
+		return FRAMING_PASS;
+	if (!framing_payload(skb, &off, &len, &seq) || seq != r->packet_seq || conn->cookie != r->cookie) {
+		framing_lose(conn);
+		return FRAMING_PASS;
+	}
+	w.ingress = ingress;
+	w.now_ns = r->now_ns;
+	w.seq_base = seq - off;
+	w.copied_seq = r->copied_seq;
+	if (framing_walk_compat(skb, conn, ingress ? &conn->in : &conn->out, r->off, r->end, &w, seq, r->calls, ingress))
+		framing_lose(conn);
+	return FRAMING_PASS;
+}
+
+SEC("cgroup_skb/ingress")
+int framing_more_ingress_compat(struct __sk_buff *skb)
+{
+	return framing_resume_walk(skb, 1);
+}
+
+SEC("cgroup_skb/egress")
+int framing_more_egress_compat(struct __sk_buff *skb)
+{
+	return framing_resume_walk(skb, 0);
+}
+
+/* Compat build: the server closed a framed connection; what it left unanswered is aborted
+ * (a hash variant's close hook cannot reach it). Every socket's close
+ * passes; one without framing state leaves after the sk_storage lookup (sock_release may
+ * not read the port). */
+SEC("cgroup/sock_release")
+int framing_release_compat(struct bpf_sock *sk)
+{
+	struct scaler_conn_state *conn;
+
+	if (sk->protocol != SCALER_IPPROTO_TCP)
+		return FRAMING_PASS;
+	conn = bpf_sk_storage_get(&conn_state, sk, 0, 0);
+	if (!conn || conn->protocol < SCALER_PROTO_FRAMED)
+		return FRAMING_PASS;
+	scaler_abort_request(conn);
+	scaler_abort_streams(conn);
+	if (conn->cookie)
+		bpf_map_delete_elem(&framed_conns, &conn->cookie);
 	return FRAMING_PASS;
 }

@@ -117,6 +117,14 @@ static __always_inline __u8 scaler_sk_shutdown(const struct sock *sk, struct sca
 	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
 }
 
+/* The socket's cookie, 0 when nothing ever asked for it (bpf_get_socket_cookie sets it). */
+static __always_inline __u64 scaler_sk_cookie(const struct sock *sk, struct scaler_rung rung)
+{
+	if (rung.read == SCALER_READ_DIRECT)
+		return sk->__sk_common.skc_cookie.counter;
+	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+}
+
 /* tcp_sock's write sequence. Typed pointers may not be cast past struct sock, so the
  * direct flavour asks the kernel for the tcp_sock view (one helper call). */
 static __always_inline __u32 scaler_sk_write_seq(const struct sock *sk, struct scaler_rung rung)
@@ -197,6 +205,23 @@ static __always_inline void scaler_conn_forget(const struct sock *sk, struct sca
 
 	if (rung.store == SCALER_STORE_HASH)
 		bpf_map_delete_elem(&conn_state_by_sk, &key);
+}
+
+/* A hash variant's new connection: the protocol bpf/protocol_framing.bpf.c framed it as
+ * (SCALER_PROTO_H2C and up: timed there), else SCALER_PROTO_UNKNOWN. The framing ingress
+ * program classifies a connection on its first payload, before that payload is queued and
+ * the arrival hook runs, so the verdict is there when the connection's state is created. A
+ * connection whose first payload held under 3 bytes is classified later and then timed
+ * twice (a documented limit). sk_storage variants share the framing state itself. */
+static __always_inline __u8 scaler_framed_protocol(const struct sock *sk, struct scaler_rung rung)
+{
+	__u64 cookie = scaler_sk_cookie(sk, rung);
+	__u32 *protocol;
+
+	if (!cookie)
+		return SCALER_PROTO_UNKNOWN;
+	protocol = bpf_map_lookup_elem(&framed_conns, &cookie);
+	return protocol ? (__u8)*protocol : SCALER_PROTO_UNKNOWN;
 }
 
 /* ---- targets ------------------------------------------------------------------------- */
@@ -439,17 +464,22 @@ static __always_inline void scaler_timing_arrival(const struct sock *sk, struct 
 			return;
 		if (!scaler_select(&sel, scaler_sk_netns(sk, rung), port) && !conn)
 			return;
-		if (!conn)
-			conn = scaler_conn_create(sk, rung);
 		if (!conn) {
-			scaler_count_health(1);
-			return;
+			conn = scaler_conn_create(sk, rung);
+			if (!conn) {
+				scaler_count_health(1);
+				return;
+			}
+			if (rung.store == SCALER_STORE_HASH)
+				conn->protocol = scaler_framed_protocol(sk, rung);
 		}
 		conn->slot = sel.slot;
 		conn->generation = sel.generation;
 		conn->any_slot = sel.any_slot;
 		conn->any_generation = sel.any_generation;
 		conn->watch_epoch = epoch;
+		if (conn->protocol >= SCALER_PROTO_FRAMED)
+			return;
 	}
 	if (conn->generation || conn->any_generation)
 		scaler_begin_request(conn, scaler_arrival_ns(conn, known_conn, &tcp), tcp.write_seq);

@@ -229,6 +229,13 @@ _Static_assert(sizeof(struct scaler_conn_state) == 120, "conn state size");
 #define SCALER_TLS13_POST_HANDSHAKE_NS (3ULL * 1000 * 1000)
 /* Frames or records walked per packet; a packet with more loses the connection's framing. */
 #define SCALER_FRAMES_PER_PACKET 128
+/* Without bpf_loop (the compat build): frames per program, and tail calls to the
+ * continuation program per packet. The verifier walks a bounded loop once per step, so a
+ * longer loop per program costs verification time (5.10 refused 32 in one program:
+ * over 1M instructions). */
+#define SCALER_FRAMES_PER_CALL 4
+#define SCALER_FRAMING_TAIL_CALLS 31
+_Static_assert(SCALER_FRAMES_PER_CALL * (SCALER_FRAMING_TAIL_CALLS + 1) == SCALER_FRAMES_PER_PACKET, "both builds walk as many frames per packet");
 
 struct scaler_h2_stream_key {
 	__u64 cookie;

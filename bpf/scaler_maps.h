@@ -95,6 +95,19 @@ struct {
 	__type(value, struct scaler_conn_state);
 } conn_state_by_sk SEC(".maps");
 
+/* Socket cookies of the connections bpf/protocol_framing.bpf.c frames (HTTP/2, TLS), for
+ * the hash variants: their framing state lives in sk_storage, which tracing programs
+ * before 5.11 and kprobes cannot read, so a hash variant meeting a new connection asks
+ * here whether to leave it to the framing programs. The framing release program deletes
+ * an entry when its socket is closed; LRU, so an entry whose release was missed ages out
+ * (cookies are never reused). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SCALER_MAX_FALLBACK_CONNS);
+	__type(key, __u64);
+	__type(value, __u32);
+} framed_conns SEC(".maps");
+
 /* slot -> holdAtZero configuration (bpf/hold.bpf.c). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -42,3 +42,31 @@ int BPF_PROG(rt_state_tp_btf, const struct sock *sk, const int oldstate, const i
 	scaler_timing_state(sk, oldstate, newstate, tp_btf_rung);
 	return 0;
 }
+
+/*
+ * The same hooks keeping connection state in the LRU hash, as the hash variants of 5.10
+ * and kprobes do. Never chosen where the sk_storage variant loads (every kernel with these
+ * tracepoints lets tracing programs use sk_storage): forced, it runs the hash path, and
+ * protocol framing's hash build beside it, on the kernel the tests run on.
+ * (rt_state_tp_btf_hash in fentry.bpf.c is this variant's state hook.)
+ */
+static const struct scaler_rung tp_btf_hash_rung = {
+	.read = SCALER_READ_DIRECT,
+	.store = SCALER_STORE_HASH,
+	.send_hook_after_send = 1,
+	.socket_clock = 1,
+};
+
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(rt_arrival_tp_btf_hash, const struct sock *sk)
+{
+	scaler_timing_arrival(sk, tp_btf_hash_rung);
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(rt_send_tp_btf_hash, struct sock *sk, int ret, int flags)
+{
+	scaler_timing_send(sk, ret, tp_btf_hash_rung);
+	return 0;
+}

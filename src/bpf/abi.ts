@@ -35,6 +35,9 @@ export const MAP_NAMES = {
   listenStats: 'listen_stats',
   protoStats: 'proto_stats',
   h2Streams: 'h2_streams',
+  framedConns: 'framed_conns',
+  framingMoreIn: 'framing_more_in',
+  framingMoreOut: 'framing_more_out',
 } as const;
 
 /**

@@ -3,7 +3,7 @@ import { MAP_NAMES, decodeWakeupEvent, type KernelHealth } from '../bpf/abi.js';
 import type { BpfObject } from '../bpf/object.js';
 import { RingBufferReader } from '../bpf/ringbuf.js';
 import { loadHooks, verifyRung, type HookReport, type LoadHooksOptions } from './hook-loader.js';
-import { FRAMING_GROUP, FRAMING_PROGRAMS, FramingControl } from './framing.js';
+import { FRAMING_GROUPS, FramingControl } from './framing.js';
 import { DEFAULT_CGROUP2_PATHS, HOLD_PROGRAMS, HoldControl } from './hold.js';
 import { LISTEN_OVERFLOW_GROUP, LISTEN_OVERFLOW_PROGRAMS, ListenOverflowControl } from './listen-overflow.js';
 import { TickReader, type WakeupEvent } from './tick-reader.js';
@@ -72,7 +72,7 @@ export class CollectorCore {
     const groups = [
       ...(options.hold === false ? [] : [{ name: 'holdAtZero', programs: HOLD_PROGRAMS }]),
       ...(options.listenOverflow === false ? [] : [LISTEN_OVERFLOW_GROUP]),
-      ...(options.framing === false ? [] : [FRAMING_GROUP]),
+      ...(options.framing === false ? [] : FRAMING_GROUPS),
     ];
     const { object, report, optionalLoaded } = loadHooks({ ...options, optionalGroups: groups });
     try {
@@ -96,9 +96,10 @@ export class CollectorCore {
         log.warn({ programs: LISTEN_OVERFLOW_PROGRAMS }, 'listen-queue overflow program did not load on this kernel (see the hook-loader warning); dropped connection attempts are not counted');
       }
       let framing: FramingControl | undefined;
-      if (optionalLoaded.has(FRAMING_GROUP.name)) {
+      const framingBuild = FramingControl.loadedBuild(optionalLoaded);
+      if (framingBuild) {
         try {
-          framing = FramingControl.attach(object, log, options.cgroupPaths ?? DEFAULT_CGROUP2_PATHS);
+          framing = FramingControl.attach(object, log, options.cgroupPaths ?? DEFAULT_CGROUP2_PATHS, framingBuild);
         } catch (err) {
           log.warn({ err: (err as Error).message }, 'protocol framing programs cannot attach here; HTTP/2 and TLS are timed by turn-taking');
         }
@@ -121,7 +122,7 @@ export class CollectorCore {
       ...this.hooks.attached,
       ...(this.hold ? HOLD_PROGRAMS : []),
       ...(this.listenOverflow ? LISTEN_OVERFLOW_PROGRAMS : []),
-      ...(this.framing ? FRAMING_PROGRAMS : []),
+      ...(this.framing?.programs ?? []),
     ];
     return Object.fromEntries(programs.map((p) => [p, this.object.programId(p)]));
   }

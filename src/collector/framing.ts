@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { MAP_NAMES, PROTO_STATS } from '../bpf/abi.js';
+import { MAP_NAMES, PROTO_STATS, encodeArrayKey } from '../bpf/abi.js';
 import type { BpfObject } from '../bpf/object.js';
 import type { OptionalGroup } from './hook-loader.js';
 import { SlotCounters, attachToCgroupRoot } from './slot-counters.js';
@@ -11,9 +11,29 @@ import type { ProtocolTick } from './types.js';
  * tick (one batch map read), zeroing a slot when a target is assigned to it.
  */
 
-export const FRAMING_PROGRAMS = ['framing_ingress', 'framing_egress'] as const;
-/** Loaded beside the hook ladder where they verify; they share its sk_storage connection state. */
-export const FRAMING_GROUP: OptionalGroup = { name: 'protocol framing', programs: FRAMING_PROGRAMS, needsSkStorage: true, ownMaps: [MAP_NAMES.h2Streams] };
+/** Each build's attached programs (see the top of bpf/protocol_framing.bpf.c). */
+export const FRAMING_PROGRAMS = {
+  /** beside sk_storage variants, sharing their state; bpf_loop (5.17+) */
+  bpfLoop: ['framing_ingress', 'framing_egress'],
+  /** before 5.17, and beside the hash variants (5.10, kprobes) */
+  compat: ['framing_ingress_compat', 'framing_egress_compat', 'framing_release_compat'],
+} as const satisfies Record<string, readonly string[]>;
+/** The compat build's continuations: loaded, never attached, tail-called through these prog arrays (slot 0). */
+const COMPAT_CONTINUATIONS = [
+  { program: 'framing_more_ingress_compat', progArray: MAP_NAMES.framingMoreIn },
+  { program: 'framing_more_egress_compat', progArray: MAP_NAMES.framingMoreOut },
+] as const;
+const FRAMING = 'protocol framing';
+const COMPAT_GROUP: OptionalGroup = {
+  name: FRAMING,
+  programs: [...FRAMING_PROGRAMS.compat, ...COMPAT_CONTINUATIONS.map((c) => c.program)],
+  ownMaps: [MAP_NAMES.h2Streams, MAP_NAMES.framedConns],
+};
+/** Loaded beside the hook ladder where they verify: the bpf_loop build, else the compat build. */
+export const FRAMING_GROUPS: readonly OptionalGroup[] = [
+  { name: FRAMING, programs: FRAMING_PROGRAMS.bpfLoop, onlyWith: 'sk_storage', ownMaps: [MAP_NAMES.h2Streams], fallback: COMPAT_GROUP },
+  { ...COMPAT_GROUP, onlyWith: 'hash' },
+];
 
 /** The kernel's field behind each ProtocolTick counter. */
 const FIELDS = {
@@ -29,15 +49,32 @@ const KERNEL_FIELDS = Object.values(FIELDS);
 export class FramingControl {
   private readonly counters: SlotCounters<keyof typeof PROTO_STATS.offsets>;
 
-  private constructor(object: BpfObject) {
+  private constructor(
+    object: BpfObject,
+    /** The attached build's programs. */
+    readonly programs: readonly string[],
+  ) {
     this.counters = new SlotCounters(object.map(MAP_NAMES.protoStats), PROTO_STATS);
   }
 
-  /** Attaches the framing programs (loaded already). Throws BpfError or Error. */
-  static attach(object: BpfObject, log: Logger, cgroupPaths: readonly string[]): FramingControl {
-    const cgroup = attachToCgroupRoot(object, FRAMING_PROGRAMS, cgroupPaths);
-    log.child({ component: 'framing' }).info({ cgroup }, 'protocol framing programs attached (HTTP/2 cleartext, TLS, HTTP/1 interim responses)');
-    return new FramingControl(object);
+  /** The framing build among the loaded optional groups (hook-loader.ts), if any. */
+  static loadedBuild(optionalLoaded: ReadonlyMap<string, OptionalGroup>): OptionalGroup | undefined {
+    return optionalLoaded.get(FRAMING);
+  }
+
+  /** Attaches a loaded build (loadedBuild): its continuations go into their prog arrays first. Throws BpfError or Error. */
+  static attach(object: BpfObject, log: Logger, cgroupPaths: readonly string[], build: OptionalGroup): FramingControl {
+    const continuations = COMPAT_CONTINUATIONS.filter((c) => build.programs.includes(c.program));
+    for (const { program, progArray } of continuations) {
+      const fd = Buffer.alloc(4);
+      fd.writeUInt32LE(object.programFd(program));
+      object.map(progArray).update(encodeArrayKey(0), fd);
+    }
+    const attached = build.programs.filter((p) => !continuations.some((c) => c.program === p));
+    const cgroup = attachToCgroupRoot(object, attached, cgroupPaths);
+    const what = continuations.length ? 'HTTP/2 cleartext, TLS; compat build' : 'HTTP/2 cleartext, TLS, HTTP/1 interim responses';
+    log.child({ component: 'framing' }).info({ cgroup, programs: build.programs }, `protocol framing programs attached (${what})`);
+    return new FramingControl(object, build.programs);
   }
 
   /** After the watch maps were synced: a target new to its slot starts from zeroed counters. */

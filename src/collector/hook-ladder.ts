@@ -21,11 +21,18 @@ export type ConnState = (typeof CONN_STATES)[number];
 export interface RungVariant {
   readonly connState: ConnState;
   readonly programs: readonly string[];
+  /** Tried only when `connStates` (LadderAttempts) names its state: never a fallback by itself. */
+  readonly onlyWhenForced?: boolean;
 }
 
 /** Each rung's variants, in the order they are tried (sk_storage first: no LRU eviction, no hash cost). */
 export const RUNG_VARIANTS: Readonly<Record<Rung, readonly RungVariant[]>> = {
-  tp_btf: [{ connState: 'sk_storage', programs: ['rt_arrival_tp_btf', 'rt_send_tp_btf', 'rt_state_tp_btf', 'demand_state_tp_btf'] }],
+  tp_btf: [
+    { connState: 'sk_storage', programs: ['rt_arrival_tp_btf', 'rt_send_tp_btf', 'rt_state_tp_btf', 'demand_state_tp_btf'] },
+    // Never needed (these tracepoints came after tracing sk_storage): forced, it runs the
+    // hash path of 5.10 and kprobes, and framing's hash build, on the kernel at hand.
+    { connState: 'hash', programs: ['rt_arrival_tp_btf_hash', 'rt_send_tp_btf_hash', 'rt_state_tp_btf_hash', 'demand_state_tp_btf'], onlyWhenForced: true },
+  ],
   fentry: [
     { connState: 'sk_storage', programs: ['rt_arrival_fentry', 'rt_send_fentry', 'rt_state_tp_btf', 'demand_state_tp_btf'] },
     { connState: 'hash', programs: ['rt_arrival_fentry_hash', 'rt_send_fentry_hash', 'rt_state_tp_btf_hash', 'demand_state_tp_btf'] },
@@ -70,6 +77,8 @@ export interface VariantFailure {
 export interface LadderAttempts {
   /** Rungs allowed (default all); the others are passed over as "not allowed by configuration". */
   readonly allowed?: readonly Rung[];
+  /** Where variants may keep connection state (default both); tests force the hash path with this. */
+  readonly connStates?: readonly ConnState[];
   /** Programs in the BPF object (default: assume every variant is there). */
   readonly objectPrograms?: ReadonlySet<string>;
   readonly failed?: readonly VariantFailure[];
@@ -111,6 +120,7 @@ function rungProblem(rung: Rung, facts: HookFacts): string | undefined {
 
 /** Why one variant cannot be used, or undefined when it is worth trying. */
 function variantProblem(rung: Rung, variant: RungVariant, attempts: LadderAttempts): string | undefined {
+  if (attempts.connStates && !attempts.connStates.includes(variant.connState)) return 'not allowed by configuration';
   const failed = attempts.failed?.find((f) => f.rung === rung && f.connState === variant.connState);
   if (failed) return failed.reason;
   const { objectPrograms } = attempts;
@@ -152,6 +162,7 @@ export function chooseRung(facts: HookFacts, attempts: LadderAttempts = {}): Run
       continue;
     }
     for (const variant of RUNG_VARIANTS[rung]) {
+      if (variant.onlyWhenForced && !attempts.connStates?.includes(variant.connState)) continue;
       const why = variantProblem(rung, variant, attempts);
       if (why !== undefined) {
         rejected.push({ rung, connState: variant.connState, reason: why });

@@ -52,6 +52,8 @@ export interface LoadHooksOptions {
   readonly objectPath?: string;
   /** Rungs allowed, best first (default all): `--hook-rung` and tests force a rung with this. */
   readonly rungs?: readonly Rung[];
+  /** Where the chosen variant may keep connection state (default either): tests force the hash path with this. */
+  readonly connStates?: readonly ConnState[];
   /**
    * Program groups loaded with the chosen variant when they pass the verifier, attached by
    * their owners (holdAtZero, src/collector/hold.ts; protocol framing, framing.ts). Where
@@ -65,8 +67,10 @@ export interface LoadHooksOptions {
 export interface OptionalGroup {
   readonly name: string;
   readonly programs: readonly string[];
-  /** Shares per-connection state with the rung: only with variants keeping it in sk_storage. */
-  readonly needsSkStorage?: boolean;
+  /** Loads only beside variants keeping connection state there (another group of the same name may serve the other). */
+  readonly onlyWith?: ConnState;
+  /** Tried in this group's place when the variant does not load with it (e.g. a build for older kernels). */
+  readonly fallback?: OptionalGroup;
   /** Maps only this group uses: shrunk to one entry when the group is left out (no idle kernel memory). */
   readonly ownMaps?: readonly string[];
 }
@@ -75,8 +79,8 @@ export interface LoadedHooks {
   /** Loaded and attached; its owner closes it (which detaches). */
   readonly object: BpfObject;
   readonly report: HookReport;
-  /** Names of the optional groups that loaded. */
-  readonly optionalLoaded: ReadonlySet<string>;
+  /** The optional groups that loaded (a fallback in its group's place), by name. */
+  readonly optionalLoaded: ReadonlyMap<string, OptionalGroup>;
 }
 
 /** The sentence for missing capabilities (also what `probe` prints). */
@@ -147,34 +151,38 @@ export function loadHooks(options: LoadHooksOptions): LoadedHooks {
   const allowed = options.rungs ?? RUNGS;
   const failed: VariantFailure[] = [];
   for (;;) {
-    const choice = chooseRung(kernel.hook, { allowed, objectPrograms, failed });
+    const choice = chooseRung(kernel.hook, { allowed, connStates: options.connStates, objectPrograms, failed });
     if (choice.rung === undefined) throw new CollectorUnavailableError(noHookSentence(allowed, choice.rejected), ['hook'], { rejected: choice.rejected });
     const { rung, variant } = choice;
-    let groups = (options.optionalGroups ?? []).filter((g) => {
-      if (!g.needsSkStorage || variant.connState === 'sk_storage') return true;
-      log.warn({ rung, group: g.name }, `${g.name} programs left out: they share connection state in sk_storage, which this variant cannot use (kernel before 5.11)`);
-      return false;
-    });
+    const offered = options.optionalGroups ?? [];
+    let groups = offered.filter((g) => g.onlyWith === undefined || g.onlyWith === variant.connState);
+    for (const g of offered) {
+      if (!groups.includes(g) && !groups.some((other) => other.name === g.name)) {
+        log.warn({ rung, group: g.name }, `${g.name} programs left out: none of them runs beside a variant keeping connection state in ${variant.connState}`);
+      }
+    }
     let object = BpfObject.open(objectPath);
     try {
       for (;;) {
         try {
           configure(object, variant, groups.flatMap((g) => g.programs));
-          for (const left of (options.optionalGroups ?? []).filter((g) => !groups.includes(g))) {
-            for (const map of left.ownMaps ?? []) shrinkIfPresent(object, map);
+          const kept = new Set(groups.flatMap((g) => g.ownMaps ?? []));
+          for (const left of offered.filter((g) => !groups.includes(g))) {
+            for (const map of left.ownMaps ?? []) if (!kept.has(map)) shrinkIfPresent(object, map);
           }
           object.load();
           break;
         } catch (err) {
           if (!groups.length || !(err instanceof BpfError)) throw err;
           const dropped = groups[groups.length - 1]!;
-          log.warn({ rung, group: dropped.name, programs: dropped.programs, err: err.message, libbpfLog: err.libbpfLog }, `this variant did not load with the ${dropped.name} programs; retrying it without them`);
-          groups = groups.slice(0, -1);
+          const instead = dropped.fallback ? `; retrying it with ${dropped.fallback.programs.join(', ')} instead` : '; retrying it without them';
+          log.warn({ rung, group: dropped.name, programs: dropped.programs, err: err.message, libbpfLog: err.libbpfLog }, `this variant did not load with the ${dropped.name} programs${instead}`);
+          groups = [...groups.slice(0, -1), ...(dropped.fallback ? [dropped.fallback] : [])];
           object.close();
           object = BpfObject.open(objectPath);
         }
       }
-      const optionalLoaded = new Set(groups.map((g) => g.name));
+      const optionalLoaded = new Map(groups.map((g) => [g.name, g]));
       for (const program of variant.programs) object.attach(program);
       const report: HookReport = { rung, connState: variant.connState, reason: choice.reason, attached: object.attachedPrograms, rejected: choice.rejected, kernel };
       log.info({ rung, connState: variant.connState, reason: report.reason, attached: report.attached }, 'kernel hooks attached');

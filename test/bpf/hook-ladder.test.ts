@@ -5,7 +5,9 @@ import { z } from 'zod';
 import { MAP_NAMES } from '../../src/bpf/abi.js';
 import { BpfError, EPERM } from '../../src/bpf/errors.js';
 import { CollectorCore, CollectorUnavailableError } from '../../src/collector/core.js';
+import { FRAMING_GROUPS, FRAMING_PROGRAMS } from '../../src/collector/framing.js';
 import { RUNG_VARIANTS } from '../../src/collector/hook-ladder.js';
+import { loadHooks, type OptionalGroup } from '../../src/collector/hook-loader.js';
 import { createLogger } from '../../src/log.js';
 import { requireBpfObject } from '../helpers/kernel-collector.js';
 
@@ -91,6 +93,20 @@ test('rung 1 keeps connection state in socket storage and shrinks the LRU hash t
     assert.equal(bySk[0]!.max_entries, 1);
   } finally {
     core.close();
+  }
+});
+
+test('an optional group that does not load with the variant is replaced by its fallback (framing compat build beside sk_storage)', () => {
+  requireBpfObject();
+  // A build whose program is missing from the object fails to configure like one the verifier refuses.
+  const broken: OptionalGroup = { name: 'protocol framing', programs: ['framing_needs_a_newer_kernel'], fallback: FRAMING_GROUPS[0]!.fallback! };
+  const { object, report, optionalLoaded } = loadHooks({ logger: createLogger('silent'), optionalGroups: [broken] });
+  try {
+    assert.equal(report.connState, 'sk_storage');
+    const loaded = optionalLoaded.get('protocol framing')?.programs ?? [];
+    assert.ok(FRAMING_PROGRAMS.compat.every((p) => loaded.includes(p)), `the compat build loaded in its place: ${loaded.join(', ')}`);
+  } finally {
+    object.close();
   }
 });
 

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { CollectorCore, DEFAULT_BPF_OBJECT } from '../../src/collector/core.js';
+import { CollectorCore, DEFAULT_BPF_OBJECT, type CollectorCoreOptions } from '../../src/collector/core.js';
 import { createLogger } from '../../src/log.js';
 import type { TargetDelta } from '../../src/collector/types.js';
 import { requireRoot } from './netns.js';
@@ -14,9 +14,9 @@ export function requireBpfObject(): string {
 }
 
 /** Opens the real collector core, failing with a clear message when it cannot. */
-export function openCollector(): CollectorCore {
+export function openCollector(options: Omit<CollectorCoreOptions, 'logger'> = {}): CollectorCore {
   requireBpfObject();
-  return CollectorCore.open({ logger: createLogger(process.env.KES_TEST_LOG === '1' ? 'debug' : 'silent') });
+  return CollectorCore.open({ ...options, logger: createLogger(process.env.KES_TEST_LOG === '1' ? 'debug' : 'silent') });
 }
 
 export function targetOf(targets: readonly TargetDelta[], targetId: string): TargetDelta {

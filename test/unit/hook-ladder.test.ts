@@ -137,7 +137,18 @@ test('hook ladder: sk_storage is tried before the hash wherever a rung has both'
     RUNG_VARIANTS.fentry.map((v) => v.connState),
     ['sk_storage', 'hash'],
   );
-  assert.throws(() => rungVariant('tp_btf', 'hash'), /hook rung tp_btf has no hash variant/);
+  assert.throws(() => rungVariant('kprobe', 'sk_storage'), /hook rung kprobe has no sk_storage variant/);
+});
+
+test('hook ladder: a variant tried only when forced is no fallback, and forcing the hash picks it first', () => {
+  const failed: LadderAttempts['failed'] = [{ rung: 'tp_btf', connState: 'sk_storage', reason: 'tried and failed: EINVAL' }];
+  const fallback = chooseRung(kernel618, { failed });
+  assert.equal(fallback.rung, 'fentry', 'tp_btf (hash) is not a fallback');
+  assert.ok(!fallback.rejected.some((r) => r.rung === 'tp_btf' && r.connState === 'hash'), 'and is not listed as passed over');
+  const forced = chooseRung(kernel618, { connStates: ['hash'] });
+  assert.equal(forced.rung, 'tp_btf');
+  assert.equal(forced.rung && forced.variant.connState, 'hash');
+  assert.deepEqual(forced.rejected, [{ rung: 'tp_btf', connState: 'sk_storage', reason: 'not allowed by configuration' }]);
 });
 
 test('hook ladder: every variant times arrival, sends and state changes, and counts demand', () => {
