@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { CollectorCore } from '../../src/collector/core.js';
-import { openCollector, sleep, targetOf } from '../helpers/kernel-collector.js';
+import { openCollector, sleep, targetOf, watchOnly } from '../helpers/kernel-collector.js';
 import { createNetns, type TestNetns } from '../helpers/netns.js';
 import { runGrpcClient, runHttpClient, startGrpcServer, startNginx } from '../helpers/protocol-workloads.js';
 import { assertMatches } from '../helpers/protocol-assert.js';
@@ -29,8 +29,7 @@ after(() => {
 });
 
 function watch(ns: TestNetns, targetId: string, port: number): void {
-  core.applyWatchSet([{ targetId, servers: [{ port, netnsInode: ns.inode }], demand: [] }]);
-  core.readTick();
+  watchOnly(core, ns.inode, targetId, port);
 }
 
 test('hash variant: gRPC (h2c), 16 concurrent streams on one connection, timed per stream', async () => {

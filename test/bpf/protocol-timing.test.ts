@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { CollectorCore } from '../../src/collector/core.js';
-import { openCollector, sleep, targetOf } from '../helpers/kernel-collector.js';
+import { openCollector, sleep, targetOf, watchOnly } from '../helpers/kernel-collector.js';
 import { createNetns, type TestNetns } from '../helpers/netns.js';
 import { DEBIAN_PYTHON, runGrpcClient, runHttpClient, startGrpcServer, startNginx } from '../helpers/protocol-workloads.js';
 import { assertMatches, printNginx } from '../helpers/protocol-assert.js';
@@ -26,8 +26,7 @@ after(() => {
 });
 
 function watch(ns: TestNetns, targetId: string, port: number): void {
-  core.applyWatchSet([{ targetId, servers: [{ port, netnsInode: ns.inode }], demand: [] }]);
-  core.readTick();
+  watchOnly(core, ns.inode, targetId, port);
 }
 
 for (const c of [

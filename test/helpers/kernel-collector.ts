@@ -26,3 +26,9 @@ export function targetOf(targets: readonly TargetDelta[], targetId: string): Tar
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Makes one server (port in a network namespace) the only watched target, counting from now. */
+export function watchOnly(core: CollectorCore, netnsInode: number, targetId: string, port: number): void {
+  core.applyWatchSet([{ targetId, servers: [{ port, netnsInode }], demand: [] }]);
+  core.readTick();
+}
