@@ -3,7 +3,7 @@ import { MAP_NAMES, decodeWakeupEvent, type KernelHealth } from '../bpf/abi.js';
 import type { BpfObject } from '../bpf/object.js';
 import { RingBufferReader } from '../bpf/ringbuf.js';
 import { loadHooks, verifyRung, type HookReport, type LoadHooksOptions } from './hook-loader.js';
-import { FRAMING_GROUPS, FramingControl } from './framing.js';
+import { FRAMING_COMPAT_GROUP, FRAMING_GROUPS, FramingControl } from './framing.js';
 import { DEFAULT_CGROUP2_PATHS, HOLD_PROGRAMS, HoldControl } from './hold.js';
 import { LISTEN_OVERFLOW_GROUP, LISTEN_OVERFLOW_PROGRAMS, ListenOverflowControl } from './listen-overflow.js';
 import { TickReader, type WakeupEvent } from './tick-reader.js';
@@ -20,8 +20,12 @@ export interface CollectorCoreOptions extends Omit<LoadHooksOptions, 'optionalGr
   readonly hold?: boolean;
   /** false: leave out the listen-queue overflow program (default: use it where it loads). */
   readonly listenOverflow?: boolean;
-  /** false: leave out protocol framing (HTTP/2, TLS, HTTP/1 interim; default: use it where it loads). */
-  readonly framing?: boolean;
+  /**
+   * false: leave out protocol framing (HTTP/2, TLS, HTTP/1 interim; default: use it where it
+   * loads). 'compat': its compat build even where the bpf_loop build loads (what 5.11-5.16
+   * run beside fentry's sk_storage variant; tests force it with this).
+   */
+  readonly framing?: boolean | 'compat';
   /** cgroup v2 mounts to try for them (default /sys/fs/cgroup, /sys/fs/cgroup/unified). */
   readonly cgroupPaths?: readonly string[];
 }
@@ -72,7 +76,7 @@ export class CollectorCore {
     const groups = [
       ...(options.hold === false ? [] : [{ name: 'holdAtZero', programs: HOLD_PROGRAMS }]),
       ...(options.listenOverflow === false ? [] : [LISTEN_OVERFLOW_GROUP]),
-      ...(options.framing === false ? [] : FRAMING_GROUPS),
+      ...(options.framing === false ? [] : options.framing === 'compat' ? [FRAMING_COMPAT_GROUP] : FRAMING_GROUPS),
     ];
     const { object, report, optionalLoaded } = loadHooks({ ...options, optionalGroups: groups });
     try {

@@ -24,15 +24,16 @@ const COMPAT_CONTINUATIONS = [
   { program: 'framing_more_egress_compat', progArray: MAP_NAMES.framingMoreOut },
 ] as const;
 const FRAMING = 'protocol framing';
-const COMPAT_GROUP: OptionalGroup = {
+/** The compat build beside any variant. */
+export const FRAMING_COMPAT_GROUP: OptionalGroup = {
   name: FRAMING,
   programs: [...FRAMING_PROGRAMS.compat, ...COMPAT_CONTINUATIONS.map((c) => c.program)],
   ownMaps: [MAP_NAMES.h2Streams, MAP_NAMES.framedConns],
 };
 /** Loaded beside the hook ladder where they verify: the bpf_loop build, else the compat build. */
 export const FRAMING_GROUPS: readonly OptionalGroup[] = [
-  { name: FRAMING, programs: FRAMING_PROGRAMS.bpfLoop, onlyWith: 'sk_storage', ownMaps: [MAP_NAMES.h2Streams], fallback: COMPAT_GROUP },
-  { ...COMPAT_GROUP, onlyWith: 'hash' },
+  { name: FRAMING, programs: FRAMING_PROGRAMS.bpfLoop, onlyWith: 'sk_storage', ownMaps: [MAP_NAMES.h2Streams], fallback: FRAMING_COMPAT_GROUP },
+  { ...FRAMING_COMPAT_GROUP, onlyWith: 'hash' },
 ];
 
 /** The kernel's field behind each ProtocolTick counter. */
