@@ -14,8 +14,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
  *    just before respond() (nothing can leave before): a lower bound;
  *  - the client measures from request() (nothing sent before) to its 'response' event (the
  *    response HEADERS had arrived): an upper bound.
- * Under TCG the bracket is wide (measured in the 6.12 guest: server 22-23 ms, kernel
- * 29-32 ms, client 40-44 ms at a 20 ms service time): each side's HTTP/2 processing of the
+ * Under TCG the bracket is wide (measured in the 6.1 and 6.12 guests: server 22-23 ms,
+ * kernel 28-32 ms, client 36-48 ms at a 20 ms service time): each side's HTTP/2 work on the
  * streams around it costs milliseconds there. It is still the tighter truth of the two at
  * hand: python3-grpcio (test/helpers/protocol-workloads.ts) runs in the guests too, but its
  * server adds 13-28 ms and its client 20-50 ms to the same calls, and its server can only
