@@ -29,14 +29,17 @@ const ok = (rung: CheckResult['rung']): CheckResult => ({
 });
 const refused = (rung: CheckResult['rung']): CheckResult => ({ rung, result: 'refused', reason: 'tp_btf: tracepoints absent', seconds: 0.1 });
 
-function runSummary(checks: readonly CheckResult[], probeRung: string | null, boot = 0): { status: number | null; stdout: string } {
+const expectation61 = { probe: 'fentry', rungs: { tp_btf: 'refused', fentry: 'ok', kprobe: 'ok' }, listenOverflow: 'ok' };
+const h2Timed = { counted: 160, sent: 160, streams: 8, maxInFlight: 8, p50: { kernelUs: 20780, serverUs: 20150, clientUs: 20984, errorPct: 0 } };
+
+function runSummary(checks: readonly CheckResult[], probeRung: string | null, boot = 0, expectation: object = expectation61): { status: number | null; stdout: string } {
   const logDir = fs.mkdtempSync(path.join(dir, 'logs-'));
   fs.writeFileSync(path.join(logDir, '6.1.meta'), `series=6.1\nkernel=6.1.0-57-cloud-amd64\nboot=${boot}\nguestExit=${boot === 0 ? 0 : ''}\nseconds=50\n`);
   const probe = { exitCode: probeRung ? 0 : 1, report: { ok: probeRung !== null, kernelRelease: '6.1.0-57-cloud-amd64', rung: probeRung, error: probeRung ? null : 'no hook' }, seconds: 3 };
   const lines = [PROBE_LINE_PREFIX + JSON.stringify(probe), ...checks.map((c) => CHECK_LINE_PREFIX + JSON.stringify(c))];
   fs.writeFileSync(path.join(logDir, '6.1.stdout'), lines.join('\n') + '\n');
   const expected = path.join(dir, 'expected.json');
-  fs.writeFileSync(expected, JSON.stringify({ '6.1': { probe: 'fentry', rungs: { tp_btf: 'refused', fentry: 'ok', kprobe: 'ok' }, listenOverflow: 'ok' } }));
+  fs.writeFileSync(expected, JSON.stringify({ '6.1': expectation }));
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/vm/summarize.ts', '--log-dir', logDir, '--expected', expected, '--series', '6.1'], { encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout };
 }
@@ -71,4 +74,28 @@ test('a listen-queue overflow program that did not load where expected fails the
   assert.equal(r.status, 1);
   assert.match(r.stdout, /rung=fentry .*listen_overflow=40\/40/);
   assert.match(r.stdout, /MISMATCH kernel=6.1.0-57-cloud-amd64 rung=kprobe: listen-queue overflow unavailable, expected ok/);
+});
+
+test('HTTP/2 timed by framing where expected and absent where expected: exit 0, the h2 figures printed', () => {
+  const checks = [refused('tp_btf'), { ...ok('fentry'), framing: true, h2: h2Timed }, { ...ok('kprobe'), framing: false, h2: null }];
+  const r = runSummary(checks, 'fentry', 0, { ...expectation61, framing: { fentry: 'timed', kprobe: 'absent' } });
+  assert.equal(r.status, 0, r.stdout);
+  assert.match(r.stdout, /rung=fentry .*framing=attached h2=160\/160 h2_p50_error=0% \(kernel 20\.78 ms, server 20\.15 ms, client 20\.98 ms\) h2_in_flight_max=8 \(server 8\)/);
+  assert.match(r.stdout, /rung=kprobe .*framing=absent h2=absent/);
+});
+
+test('framing absent where HTTP/2 should be timed, or timed where absent is expected, fails the matrix', () => {
+  const checks = [refused('tp_btf'), { ...ok('fentry'), framing: false, h2: null }, { ...ok('kprobe'), framing: true, h2: h2Timed }];
+  const r = runSummary(checks, 'fentry', 0, { ...expectation61, framing: { fentry: 'timed', kprobe: 'absent' } });
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /MISMATCH kernel=6.1.0-57-cloud-amd64 rung=fentry: protocol framing absent for HTTP\/2, expected timed/);
+  assert.match(r.stdout, /MISMATCH kernel=6.1.0-57-cloud-amd64 rung=kprobe: protocol framing timed for HTTP\/2, expected absent/);
+});
+
+test('a guest older than the HTTP/2 check: framing=false reads as absent, framing=true without h2 as unreported', () => {
+  const checks = [refused('tp_btf'), { ...ok('fentry'), framing: true }, { ...ok('kprobe'), framing: false }];
+  const r = runSummary(checks, 'fentry', 0, { ...expectation61, framing: { fentry: 'timed', kprobe: 'absent' } });
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /MISMATCH kernel=6.1.0-57-cloud-amd64 rung=fentry: protocol framing unreported for HTTP\/2, expected timed/);
+  assert.doesNotMatch(r.stdout, /rung=kprobe: protocol framing/);
 });

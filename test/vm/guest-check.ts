@@ -12,6 +12,7 @@ import { demandWakeupTrial } from '../helpers/demand-wakeup.js';
 import { listenCounters } from '../helpers/netstat.js';
 import { CHECK_LINE_PREFIX, PROBE_LINE_PREFIX, rungSchema, type CheckResult, type ProbeLine } from './report.js';
 import { startTimedServer } from './timed-server.js';
+import { runH2Client, startH2Server } from './h2-workload.js';
 
 /**
  * The VM matrix's check, run inside a guest (scripts/vm-test.sh) from the project
@@ -26,7 +27,13 @@ import { startTimedServer } from './timed-server.js';
  *  (d) listen-queue overflow: a listen(8) server accepting one connection per 5 ms, driven
  *      by 24 concurrent clients (150 requests): drops counted equal nstat ListenOverflows
  *      (1 % tolerance, test/bpf/listen-overflow.test.ts says why), or the program did not
- *      load on this kernel (null, compared with test/vm/expected.json).
+ *      load on this kernel (null, compared with test/vm/expected.json);
+ *  (e) HTTP/2 by protocol framing, where framing attached beside the rung (else null,
+ *      compared with test/vm/expected.json): 160 GETs with a fixed 20 ms service time, 8
+ *      streams in flight on one cleartext connection (node:http2, h2-workload.ts). Every
+ *      completed request counted exactly, none left in flight, the kernel's in-flight gauge
+ *      above 1 at least once (per-stream, not turn-taking), and the kernel p50 within 5 %
+ *      of the bracket [server's own timing, client's] (see h2-workload.ts).
  * Ticks are read in-process: under TCG a CLI round trip can outlast a whole window.
  * Prints one `vm-probe` and one `vm-check` JSON line per rung (test/vm/report.ts).
  */
@@ -42,6 +49,8 @@ const argsSchema = z.object({
   'keepalive-clients': z.coerce.number().int().min(1).max(16).default(4),
   'keepalive-requests': z.coerce.number().int().min(1).max(10_000).default(500),
   'wakeup-trials': z.coerce.number().int().min(1).max(100).default(5),
+  'h2-requests': z.coerce.number().int().min(10).max(10_000).default(160),
+  'h2-streams': z.coerce.number().int().min(2).max(64).default(8),
 });
 
 const { values } = parseArgs({
@@ -52,6 +61,8 @@ const { values } = parseArgs({
     'keepalive-clients': { type: 'string' },
     'keepalive-requests': { type: 'string' },
     'wakeup-trials': { type: 'string' },
+    'h2-requests': { type: 'string' },
+    'h2-streams': { type: 'string' },
   },
 });
 const parsed = argsSchema.safeParse(values);
@@ -65,6 +76,9 @@ const TIMING_PORT = 8080;
 const KEEPALIVE_PORT = 8090;
 const DEMAND_PORT = 18931;
 const LISTEN_PORT = 8100;
+const H2_PORT = 50051;
+/** How often the HTTP/2 check reads a tick while the streams run. */
+const H2_SAMPLE_MS = 50;
 const P50_TOLERANCE_PCT = 5;
 /** Wake-up budget inside a guest (TCG is slow); the mechanism, not the speed, is checked. */
 const WAKEUP_BUDGET_MS = 1000;
@@ -204,6 +218,72 @@ async function listenOverflow(core: CollectorCore, problems: string[]): Promise<
   }
 }
 
+type H2Result = NonNullable<Extract<CheckResult, { result: 'ok' }>['h2']>;
+
+async function h2Timing(core: CollectorCore, problems: string[]): Promise<H2Result | null> {
+  if (!core.framing) return null;
+  const server = await startH2Server('127.0.0.1', H2_PORT, args['service-ms']);
+  try {
+    core.applyWatchSet([{ targetId: 'h2', servers: [{ port: H2_PORT, netnsInode: host.inode }], demand: [] }]);
+    core.readTick();
+    const sent = args['h2-requests'];
+    const kernel = new Histogram();
+    const seen = { requests: 0, inFlight: 0, maxInFlight: 0, h2cConnections: 0, framingLost: 0, overLimit: 0 };
+    const accumulate = (): void => {
+      const delta = targetOf(core.readTick().targets, 'h2');
+      kernel.addSparse(delta.buckets);
+      seen.requests += delta.requests;
+      seen.inFlight = delta.inFlight;
+      seen.maxInFlight = Math.max(seen.maxInFlight, delta.inFlight);
+      seen.h2cConnections += delta.protocol?.h2cConnections ?? 0;
+      seen.framingLost += delta.protocol?.framingLost ?? 0;
+      seen.overLimit += delta.protocol?.h2StreamsOverLimit ?? 0;
+    };
+    // Ticks are read while the streams run, to sample the in-flight gauge (turn-taking
+    // could never show more than one per connection); their deltas are summed.
+    let finished = false;
+    const client = runH2Client('127.0.0.1', H2_PORT, { requests: sent, streams: args['h2-streams'], deadlineMs: 60_000 });
+    client.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
+    while (!finished) {
+      await sleep(H2_SAMPLE_MS);
+      accumulate();
+    }
+    const truth = await client;
+    for (let i = 0; i < 100 && server.handledUs.length < truth.latenciesUs.length; i++) await sleep(50);
+    accumulate();
+    const completed = truth.latenciesUs.length;
+    const kernelP50 = kernel.quantileUs(0.5);
+    const bracket = { lowUs: exactQuantile(server.handledUs, 0.5), highUs: exactQuantile(truth.latenciesUs, 0.5) };
+    const errorPct = completed ? bracketErrorPct(kernelP50, bracket) : Number.NaN;
+    if (completed !== sent || truth.failures) problems.push(`h2: the client completed ${completed} of ${sent} requests (${truth.failures} failed)`);
+    if (server.handledUs.length !== completed) problems.push(`h2: the server logged ${server.handledUs.length} of ${completed} completed requests`);
+    if (seen.requests !== completed) problems.push(`h2: counted ${seen.requests} of ${completed} completed requests`);
+    if (seen.inFlight !== 0) problems.push(`h2: ${seen.inFlight} still in flight after the run`);
+    if (seen.h2cConnections !== 1) problems.push(`h2: ${seen.h2cConnections} connections framed as HTTP/2, expected 1`);
+    if (seen.framingLost || seen.overLimit) problems.push(`h2: framing lost on ${seen.framingLost} connection(s), ${seen.overLimit} stream(s) over the limit`);
+    if (server.maxConcurrent() < args['h2-streams']) problems.push(`h2: the server held at most ${server.maxConcurrent()} requests at once, not the ${args['h2-streams']} streams asked for`);
+    if (seen.maxInFlight < 2) problems.push(`h2: at most ${seen.maxInFlight} stream(s) seen in flight at once, the server held up to ${server.maxConcurrent()}`);
+    if (!(Math.abs(errorPct) <= P50_TOLERANCE_PCT)) {
+      problems.push(
+        `h2: p50 ${(kernelP50 / 1000).toFixed(3)} ms vs server-client ${(bracket.lowUs / 1000).toFixed(3)}-${(bracket.highUs / 1000).toFixed(3)} ms ` +
+          `(${errorPct.toFixed(1)} %, limit ${P50_TOLERANCE_PCT} %)`,
+      );
+    }
+    return {
+      counted: seen.requests,
+      sent,
+      streams: server.maxConcurrent(),
+      maxInFlight: seen.maxInFlight,
+      p50: { kernelUs: Math.round(kernelP50), serverUs: bracket.lowUs, clientUs: bracket.highUs, errorPct: round1(errorPct) },
+    };
+  } finally {
+    server.stop();
+  }
+}
+
 /**
  * How far `valueUs` lies outside the server's bracket [before sendall(), after sendall()],
  * in percent of the nearest edge (0 inside: the send hook fires somewhere in sendall()).
@@ -233,9 +313,10 @@ async function checkRung(rung: Rung): Promise<CheckResult> {
     const keepalive = await keepaliveRace(core, problems);
     const wakeupMs = await wakeup(core, problems);
     const overflow = await listenOverflow(core, problems);
+    const h2 = await h2Timing(core, problems);
     const connState = core.hooks.connState;
     if (problems.length) return { rung, connState, result: 'failed', problems, seconds: secondsSince(start) };
-    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, listenOverflow: overflow, framing: core.framing !== undefined, seconds: secondsSince(start) };
+    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, listenOverflow: overflow, framing: core.framing !== undefined, h2, seconds: secondsSince(start) };
   } catch (err) {
     problems.push(`check aborted: ${(err as Error).message.split('\n')[0]}`);
     return { rung, connState: core.hooks.connState, result: 'failed', problems, seconds: secondsSince(start) };

@@ -29,6 +29,23 @@ export const checkResultSchema = z.discriminatedUnion('result', [
     listenOverflow: z.object({ counted: z.number(), nstat: z.number() }).nullable(),
     /** Protocol framing (bpf/protocol_framing.bpf.c) attached beside the rung; absent from older guests. */
     framing: z.boolean().optional(),
+    /**
+     * HTTP/2 timed by that framing: requests on one connection, `streams` at most in flight at
+     * the server, and the kernel p50 against the bracket [server's own timing, client's]
+     * (test/vm/h2-workload.ts); null where framing is not attached; absent from older guests.
+     */
+    h2: z
+      .object({
+        counted: z.number(),
+        sent: z.number(),
+        /** The most requests the server held at once (the client keeps --h2-streams in flight). */
+        streams: z.number(),
+        /** The most streams the kernel's in-flight gauge showed at once (sampled while they ran). */
+        maxInFlight: z.number(),
+        p50: z.object({ kernelUs: z.number(), serverUs: z.number(), clientUs: z.number(), errorPct: z.number() }),
+      })
+      .nullable()
+      .optional(),
     seconds: z.number(),
   }),
   z.object({
@@ -73,6 +90,11 @@ export const expectationsSchema = z.record(
     rungs: z.record(rungSchema, z.enum(['ok', 'refused'])),
     /** Whether the listen-queue overflow program loads and counts what nstat counts ("ok") on this kernel, for every rung that runs. */
     listenOverflow: z.enum(['ok', 'unavailable']),
+    /**
+     * Per rung that runs: whether protocol framing attaches and times HTTP/2 ("timed") or is
+     * absent; a rung left out is not compared. Absent from older expectation files.
+     */
+    framing: z.partialRecord(rungSchema, z.enum(['timed', 'absent'])).optional(),
   }),
 );
 export type Expectations = z.infer<typeof expectationsSchema>;

@@ -98,13 +98,30 @@ function describe(r: CheckResult): string {
         `(kernel ${(r.p50.kernelUs / 1000).toFixed(2)} ms, server ${(r.p50.serverLowUs / 1000).toFixed(2)}-${(r.p50.serverHighUs / 1000).toFixed(2)} ms, mean_error=${r.meanErrorPct}%) ` +
         `keepalive=${r.keepalive.counted}/${r.keepalive.sent} wakeup_ms=${r.wakeupMs} ` +
         `listen_overflow=${r.listenOverflow ? `${r.listenOverflow.counted}/${r.listenOverflow.nstat}` : 'unavailable'}` +
-        `${r.framing === undefined ? '' : ` framing=${r.framing ? 'attached' : 'absent'}`} seconds=${r.seconds}`
+        `${r.framing === undefined ? '' : ` framing=${r.framing ? 'attached' : 'absent'}`}${describeH2(r.h2)} seconds=${r.seconds}`
       );
     case 'failed':
       return `result=failed state=${r.connState} problems=${quote(r.problems.join('; '))} seconds=${r.seconds}`;
     case 'refused':
       return `result=refused reason=${quote(r.reason)}`;
   }
+}
+
+type OkResult = Extract<CheckResult, { result: 'ok' }>;
+
+function describeH2(h2: OkResult['h2']): string {
+  if (h2 === undefined) return '';
+  if (h2 === null) return ' h2=absent';
+  return (
+    ` h2=${h2.counted}/${h2.sent} h2_p50_error=${h2.p50.errorPct}% (kernel ${(h2.p50.kernelUs / 1000).toFixed(2)} ms, ` +
+    `server ${(h2.p50.serverUs / 1000).toFixed(2)} ms, client ${(h2.p50.clientUs / 1000).toFixed(2)} ms) h2_in_flight_max=${h2.maxInFlight} (server ${h2.streams})`
+  );
+}
+
+/** Whether framing timed HTTP/2 on an ok rung; a guest older than the h2 check says so through `framing` when it was absent. */
+function framingState(r: OkResult): 'timed' | 'absent' | 'unreported' {
+  if (r.h2 !== undefined) return r.h2 ? 'timed' : 'absent';
+  return r.framing === false ? 'absent' : 'unreported';
 }
 
 let mismatches = 0;
@@ -153,6 +170,10 @@ for (const series of seriesList) {
     if (want && got.result !== want) mismatch(`kernel=${meta.kernel} rung=${rung}: ${got.result}, expected ${want}`);
     if (got.result === 'ok' && (got.listenOverflow ? 'ok' : 'unavailable') !== expected.listenOverflow) {
       mismatch(`kernel=${meta.kernel} rung=${rung}: listen-queue overflow ${got.listenOverflow ? 'counted' : 'unavailable'}, expected ${expected.listenOverflow}`);
+    }
+    const wantFraming = expected.framing?.[rung];
+    if (got.result === 'ok' && wantFraming && framingState(got) !== wantFraming) {
+      mismatch(`kernel=${meta.kernel} rung=${rung}: protocol framing ${framingState(got)} for HTTP/2, expected ${wantFraming}`);
     }
   }
 }
