@@ -44,7 +44,7 @@ export function renderAccuracyDoc(rows: readonly AccuracyRow[], context: { date:
     ...rows.map(
       (r) =>
         `| ${r.case} | ${r.truth} | ${ms(r.kernel.p50Ms)} / ${ms(r.kernel.p90Ms)} | ${ms(r.reference.p50Ms)} / ${ms(r.reference.p90Ms)} | ` +
-        `${r.kernel.count} / ${r.reference.count} | ${pct(r.errorPct.p50)} | ${pct(r.errorPct.p90)} | ${pct(r.errorPct.count)} | ${withinGoal(r) ? 'yes' : '**no**'} |`,
+        `${r.kernel.count} / ${r.reference.count} | ${pct(r.errorPct.p50)} | ${pct(r.errorPct.p90)} | ${pct(r.errorPct.count)} | ${withinGoal(r) ? 'yes' : r.limit ? 'no (documented limit)' : '**no**'} |`,
     ),
     '',
     '## Mechanism per case',

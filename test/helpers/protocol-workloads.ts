@@ -187,6 +187,7 @@ const HTTP_CLIENT = String.raw`
 import sys, time, json, random, socket, ssl
 host, port, n, tls, conn_mode, expect = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6] == '1'
 lo, hi, seed, deadline, alpn = float(sys.argv[7]), float(sys.argv[8]), int(sys.argv[9]), float(sys.argv[10]), sys.argv[11]
+pipeline = int(sys.argv[12])
 rng = random.Random(seed)
 # whole milliseconds: echo_sleep takes at most 3 decimals of a second
 delays = [int(round(rng.uniform(lo, hi))) * 1000 for _ in range(n)]
@@ -231,6 +232,20 @@ def request(c, d):
     read_response(c)
 lat = []; served = []; fails = 0; c = None
 stop_at = time.monotonic() + deadline
+if pipeline > 1:
+    # batches of GETs in one write; each request timed from the write to its own response
+    c = connect()
+    for i in range(0, n - n % pipeline, pipeline):
+        if time.monotonic() > stop_at: break
+        batch = delays[i:i + pipeline]
+        t = time.perf_counter()
+        c.sendall(b"".join(("GET /?d=%.3f HTTP/1.1\r\nHost: x\r\n\r\n" % (d / 1e6)).encode() for d in batch))
+        for d in batch:
+            read_response(c)
+            lat.append((time.perf_counter() - t) * 1e6); served.append(d)
+    c.close()
+    print(json.dumps({"latenciesUs": lat, "serviceUs": served, "failures": fails}))
+    sys.exit(0)
 for i in range(n):
     if time.monotonic() > stop_at: break
     try:
@@ -255,12 +270,14 @@ export interface HttpClientOptions {
   readonly expectContinue?: boolean;
   /** ALPN protocols offered (TLS), e.g. ['http/1.1'] or ['h2', 'http/1.1']. */
   readonly alpn?: readonly string[];
+  /** Cleartext keep-alive GETs written this many at a time (HTTP/1 pipelining), each timed from the write to its own response. */
+  readonly pipeline?: number;
   readonly deadlineS?: number;
 }
 
 /** Sequential HTTP/1.1 requests against startNginx, recording each (after any handshake: request sent -> response complete). */
 export async function runHttpClient(ns: TestNetns, host: string, port: number, options: HttpClientOptions): Promise<RecordedRequests> {
-  const { requests, delays, tls, connection, expectContinue = false, alpn = [], deadlineS = 30 } = options;
+  const { requests, delays, tls, connection, expectContinue = false, alpn = [], deadlineS = 30, pipeline = 1 } = options;
   const out = await ns.run(
     DEBIAN_PYTHON,
     [
@@ -276,6 +293,7 @@ export async function runHttpClient(ns: TestNetns, host: string, port: number, o
       String(delays.seed),
       String(deadlineS),
       alpn.join(','),
+      String(pipeline),
     ],
     (deadlineS + 30) * 1000,
   );
