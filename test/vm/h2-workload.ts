@@ -1,8 +1,5 @@
-import fs from 'node:fs';
 import http2 from 'node:http2';
-import os from 'node:os';
-import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startLineServer } from './line-server.js';
 
 /**
  * The VM matrix's HTTP/2 workload (node:http2, cleartext with prior knowledge): a server in
@@ -53,47 +50,21 @@ export interface H2Server {
 }
 
 export async function startH2Server(host: string, port: number, serviceMs: number): Promise<H2Server> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kes-vm-h2-'));
-  const file = path.join(dir, 'h2-server.mjs');
-  fs.writeFileSync(file, SERVER);
-  const child: ChildProcess = spawn(process.execPath, [file, host, String(port), String(serviceMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const handledUs: number[] = [];
   let maxConcurrent = 0;
-  let ready = false;
-  let pending = '';
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`HTTP/2 server ${host}:${port} did not start within 30 s`)), 30_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      pending += d.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!ready && line === 'ready') {
-          ready = true;
-          clearTimeout(timer);
-          resolve();
-        } else if (line) {
-          const [us, concurrent] = line.split(' ').map(Number);
-          handledUs.push(us!);
-          maxConcurrent = Math.max(maxConcurrent, concurrent!);
-        }
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (!ready) reject(new Error(`HTTP/2 server ${host}:${port} exited ${code}: ${stderr.trim()}`));
-    });
-  });
-  return {
-    handledUs,
-    maxConcurrent: () => maxConcurrent,
-    stop() {
-      child.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
+  const server = await startLineServer({
+    what: `HTTP/2 server ${host}:${port}`,
+    command: process.execPath,
+    fileName: 'h2-server.mjs',
+    script: SERVER,
+    args: [host, String(port), String(serviceMs)],
+    onLine: (line) => {
+      const [us, concurrent] = line.split(' ').map(Number);
+      handledUs.push(us!);
+      maxConcurrent = Math.max(maxConcurrent, concurrent!);
     },
-  };
+  });
+  return { handledUs, maxConcurrent: () => maxConcurrent, stop: () => server.stop() };
 }
 
 export interface H2ClientRun {

@@ -1,7 +1,4 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startLineServer } from './line-server.js';
 
 /**
  * The ground truth of the VM matrix's timing check: a keep-alive HTTP-ish server on
@@ -64,42 +61,17 @@ export interface TimedServer {
 }
 
 export async function startTimedServer(host: string, port: number, serviceMs: number): Promise<TimedServer> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kes-vm-'));
-  const file = path.join(dir, 'timed-server.py');
-  fs.writeFileSync(file, SERVER);
-  const child: ChildProcess = spawn('python3', [file, host, String(port), String(serviceMs / 1000)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const latencies: ServerLatency[] = [];
-  let ready = false;
-  let pending = '';
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed server ${host}:${port} did not start within 30 s`)), 30_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      pending += d.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!ready && line === 'ready') {
-          ready = true;
-          clearTimeout(timer);
-          resolve();
-        } else if (line) {
-          const [beforeSendUs, afterSendUs] = line.split(' ').map(Number);
-          latencies.push({ beforeSendUs: beforeSendUs!, afterSendUs: afterSendUs! });
-        }
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (!ready) reject(new Error(`timed server ${host}:${port} exited ${code}: ${stderr.trim()}`));
-    });
-  });
-  return {
-    latencies,
-    stop() {
-      child.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
+  const server = await startLineServer({
+    what: `timed server ${host}:${port}`,
+    command: 'python3',
+    fileName: 'timed-server.py',
+    script: SERVER,
+    args: [host, String(port), String(serviceMs / 1000)],
+    onLine: (line) => {
+      const [beforeSendUs, afterSendUs] = line.split(' ').map(Number);
+      latencies.push({ beforeSendUs: beforeSendUs!, afterSendUs: afterSendUs! });
     },
-  };
+  });
+  return { latencies, stop: () => server.stop() };
 }
