@@ -46,15 +46,16 @@
  *   framing_ingress_compat, framing_egress_compat, framing_release_compat: where those do
  *     not load (no bpf_loop: before 5.17) and beside the hash variants (tracing programs
  *     on 5.10, kprobes), which cannot read sk_storage. Frames are walked by bounded loops
- *     continued in tail calls (framing_walk_compat), up to the same 128 per packet. The framing state lives in sk_storage (cgroup
- *     programs may use it from 5.2 on), shared with an sk_storage variant if that is what
- *     runs; a framed connection's cookie also goes into framed_conns, where a hash variant
- *     looks when it meets the connection, and leaves it alone. Open requests and streams
- *     are aborted when the server closes the socket (cgroup/sock_release), since a hash
- *     variant's close hook cannot reach them (beside an sk_storage variant the close hook
- *     then finds nothing left to abort). HTTP/1 interim responses are not recognised (a hash
- *     variant keeps the request's write sequence where these cannot write; the sk_storage
- *     variants this build serves, fentry on 5.11-5.16, send-hook before the send anyway).
+ *     continued in tail calls (framing_walk_compat), up to the same 128 per packet. The
+ *     framing state lives in sk_storage (cgroup programs may use it from 5.2 on), shared
+ *     with an sk_storage variant if that is what runs; a framed connection's cookie also
+ *     goes into framed_conns, where a hash variant looks when it meets the connection,
+ *     and leaves it alone. Open requests and streams are aborted when the server closes
+ *     the socket (cgroup/sock_release), since a hash variant's close hook cannot reach
+ *     them (beside an sk_storage variant the close hook then finds nothing left to abort).
+ *     HTTP/1 interim responses are not recognised (a hash variant keeps the request's
+ *     write sequence where these cannot write; the sk_storage variants this build serves,
+ *     fentry on 5.11-5.16, fire the send hook before the send anyway).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -550,15 +551,18 @@ static __always_inline void framing_classify(struct __sk_buff *skb, struct scale
 		if (tls_offers_h2(skb, off)) {
 			conn->protocol = SCALER_PROTO_TLS_H2;
 			framing_count(conn, FRAMING_TLS_H2);
-			return;
+		} else {
+			conn->protocol = SCALER_PROTO_TLS;
+			framing_count(conn, FRAMING_TLS);
 		}
-		conn->protocol = SCALER_PROTO_TLS;
-		framing_count(conn, FRAMING_TLS);
 	} else {
 		conn->protocol = is_http1_request(b) ? SCALER_PROTO_HTTP1 : SCALER_PROTO_PLAIN;
 		return;
 	}
+	/* a framed connection is known by its cookie: h2_streams keys, framed_conns (compat build) */
 	conn->cookie = bpf_get_socket_cookie(skb);
+	if (conn->protocol == SCALER_PROTO_TLS_H2)
+		return; /* counted, never walked */
 	conn->in.next_seq = seq;
 	conn->in.synced = 1;
 }
@@ -654,11 +658,10 @@ static __always_inline struct bpf_sock *framing_socket(struct __sk_buff *skb)
 }
 
 /* Compat build: tell a hash variant to leave a framed connection alone (framed_conns). */
-static __always_inline void framing_announce(struct __sk_buff *skb, struct scaler_conn_state *conn)
+static __always_inline void framing_announce(struct scaler_conn_state *conn)
 {
 	__u32 protocol = conn->protocol;
 
-	conn->cookie = bpf_get_socket_cookie(skb);
 	if (bpf_map_update_elem(&framed_conns, &conn->cookie, &protocol, BPF_ANY))
 		scaler_count_health(1);
 }
@@ -698,7 +701,7 @@ static __always_inline int framing_on_ingress(struct __sk_buff *skb, const int c
 	if (conn->protocol == SCALER_PROTO_UNKNOWN) {
 		framing_classify(skb, conn, off, seq);
 		if (compat && conn->protocol >= SCALER_PROTO_FRAMED)
-			framing_announce(skb, conn);
+			framing_announce(conn);
 		if (conn->protocol < SCALER_PROTO_FRAMED || conn->protocol == SCALER_PROTO_TLS_H2)
 			return FRAMING_PASS;
 	}
@@ -839,9 +842,8 @@ int framing_more_egress_compat(struct __sk_buff *skb)
 }
 
 /* Compat build: the server closed a framed connection; what it left unanswered is aborted
- * (a hash variant's close hook cannot reach it). Every socket's close
- * passes; one without framing state leaves after the sk_storage lookup (sock_release may
- * not read the port). */
+ * (a hash variant's close hook cannot reach it). Every socket's close passes; one without
+ * framing state leaves after the sk_storage lookup (sock_release may not read the port). */
 SEC("cgroup/sock_release")
 int framing_release_compat(struct bpf_sock *sk)
 {
