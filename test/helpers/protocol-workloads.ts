@@ -220,6 +220,8 @@ def read_response(c):
         while len(rest) < length:
             rest += c.recv(65536)
     return head
+def get(d):
+    return ("GET /?d=%.3f HTTP/1.1\r\nHost: x\r\n\r\n" % (d / 1e6)).encode()
 def request(c, d):
     path = "/?d=%.3f" % (d / 1e6)
     if expect:
@@ -228,34 +230,27 @@ def request(c, d):
         if not head.startswith(b"HTTP/1.1 100"): raise RuntimeError("no 100 Continue: %r" % head[:40])
         c.sendall(BODY)
     else:
-        c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+        c.sendall(get(d))
     read_response(c)
 lat = []; served = []; fails = 0; c = None
 stop_at = time.monotonic() + deadline
-if pipeline > 1:
-    # batches of GETs in one write; each request timed from the write to its own response
-    c = connect()
-    for i in range(0, n - n % pipeline, pipeline):
-        if time.monotonic() > stop_at: break
-        batch = delays[i:i + pipeline]
-        t = time.perf_counter()
-        c.sendall(b"".join(("GET /?d=%.3f HTTP/1.1\r\nHost: x\r\n\r\n" % (d / 1e6)).encode() for d in batch))
-        for d in batch:
-            read_response(c)
-            lat.append((time.perf_counter() - t) * 1e6); served.append(d)
-    c.close()
-    print(json.dumps({"latenciesUs": lat, "serviceUs": served, "failures": fails}))
-    sys.exit(0)
-for i in range(n):
+# one request at a time, or (pipeline > 1) batches of GETs in one write, each request
+# timed from the write to its own response
+for i in range(0, n - n % pipeline, pipeline):
     if time.monotonic() > stop_at: break
+    batch = delays[i:i + pipeline]; answered = 0
     try:
         if c is None: c = connect()
         t = time.perf_counter()
-        request(c, delays[i])
-        lat.append((time.perf_counter() - t) * 1e6); served.append(delays[i])
+        if pipeline > 1:
+            c.sendall(b"".join(get(d) for d in batch))
+        for d in batch:
+            if pipeline > 1: read_response(c)
+            else: request(c, d)
+            lat.append((time.perf_counter() - t) * 1e6); served.append(d); answered += 1
         if conn_mode == 'new': c.close(); c = None
     except Exception as e:
-        print(repr(e), file=sys.stderr); fails += 1; c = None
+        print(repr(e), file=sys.stderr); fails += len(batch) - answered; c = None
 if c is not None: c.close()
 print(json.dumps({"latenciesUs": lat, "serviceUs": served, "failures": fails}))
 `;

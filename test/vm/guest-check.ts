@@ -5,7 +5,7 @@ import { CollectorCore, CollectorUnavailableError } from '../../src/collector/co
 import { describeRejections, type Rung } from '../../src/collector/hook-ladder.js';
 import { Histogram } from '../../src/histogram/histogram.js';
 import { createLogger } from '../../src/log.js';
-import { sleep, targetOf } from '../helpers/kernel-collector.js';
+import { sleep, targetOf, watchOnly } from '../helpers/kernel-collector.js';
 import { exactQuantile, runClients, startServer } from '../helpers/kernel-workloads.js';
 import { hostNetns } from '../helpers/netns.js';
 import { demandWakeupTrial } from '../helpers/demand-wakeup.js';
@@ -113,8 +113,7 @@ function refusalReason(err: CollectorUnavailableError, rung: Rung): string {
 async function timing(core: CollectorCore, problems: string[]): Promise<Pick<Extract<CheckResult, { result: 'ok' }>, 'requests' | 'p50' | 'meanErrorPct'>> {
   const server = await startTimedServer('127.0.0.1', TIMING_PORT, args['service-ms']);
   try {
-    core.applyWatchSet([{ targetId: 'timing', servers: [{ port: TIMING_PORT, netnsInode: host.inode }], demand: [] }]);
-    core.readTick();
+    watchOnly(core, host.inode, 'timing', TIMING_PORT);
     await runClients(host, '127.0.0.1', TIMING_PORT, args.requests, 1, 'keepalive');
     const delta = targetOf(core.readTick().targets, 'timing');
     for (let i = 0; i < 100 && server.latencies.length < args.requests; i++) await sleep(50);
@@ -145,8 +144,7 @@ async function keepaliveRace(core: CollectorCore, problems: string[]): Promise<{
   const server = await startServer(host, '127.0.0.1', KEEPALIVE_PORT, 0, 'threaded');
   const burners: ChildProcess[] = [];
   try {
-    core.applyWatchSet([{ targetId: 'keepalive', servers: [{ port: KEEPALIVE_PORT, netnsInode: host.inode }], demand: [] }]);
-    core.readTick();
+    watchOnly(core, host.inode, 'keepalive', KEEPALIVE_PORT);
     // Two bounded busy loops, each in its own process group, so the server thread is
     // preempted between its send and the hook: the window the race needs.
     for (let i = 0; i < 2; i++) burners.push(spawn('timeout', ['120', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore', detached: true }));
@@ -224,8 +222,7 @@ async function h2Timing(core: CollectorCore, problems: string[]): Promise<H2Resu
   if (!core.framing) return null;
   const server = await startH2Server('127.0.0.1', H2_PORT, args['service-ms']);
   try {
-    core.applyWatchSet([{ targetId: 'h2', servers: [{ port: H2_PORT, netnsInode: host.inode }], demand: [] }]);
-    core.readTick();
+    watchOnly(core, host.inode, 'h2', H2_PORT);
     const sent = args['h2-requests'];
     const kernel = new Histogram();
     const seen = { requests: 0, inFlight: 0, maxInFlight: 0, h2cConnections: 0, framingLost: 0, overLimit: 0 };
