@@ -27,7 +27,9 @@
  *   HTTP/1 (a request line): still timed by the hook ladder's turn-taking, but an interim
  *     1xx response (other than 101) seen leaving moves the request's write_seq past it, so
  *     the send hook takes it for the late hook of an earlier response and the request goes
- *     on (bpf/request_timing.h). Only the tp_btf rung's send hook runs after the send.
+ *     on (bpf/request_timing.h). Only the tp_btf rung's send hook runs after the send; the
+ *     fentry and kprobe rungs' send hooks read the status line themselves as the send
+ *     starts (scaler_send_is_interim), on every build.
  *   Anything else: turn-taking, as before.
  *
  * Ingress runs in tcp_v4_rcv/tcp_v6_rcv before the segment is queued (so before
@@ -53,9 +55,9 @@
  *     and leaves it alone. Open requests and streams are aborted when the server closes
  *     the socket (cgroup/sock_release), since a hash variant's close hook cannot reach
  *     them (beside an sk_storage variant the close hook then finds nothing left to abort).
- *     HTTP/1 interim responses are not recognised (a hash variant keeps the request's
- *     write sequence where these cannot write; the sk_storage variants this build serves,
- *     fentry on 5.11-5.16, fire the send hook before the send anyway).
+ *     It does not look for HTTP/1 interim responses: the variants it serves (hash
+ *     variants, fentry on 5.11-5.16) fire the send hook as the send starts, and that hook
+ *     recognises them itself.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -90,60 +92,6 @@ struct {
 	__type(key, struct scaler_h2_stream_key);
 	__type(value, __u64);
 } h2_streams SEC(".maps");
-
-/* slot -> protocol counters (user space zeroes a slot when it assigns it). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SCALER_MAX_TARGETS);
-	__type(key, __u32);
-	__type(value, struct scaler_proto_stats);
-} proto_stats SEC(".maps");
-
-enum framing_counter {
-	FRAMING_H2C,
-	FRAMING_TLS,
-	FRAMING_TLS_H2,
-	FRAMING_OVER_LIMIT,
-	FRAMING_LOST,
-	FRAMING_INTERIM,
-};
-
-static __always_inline void framing_count_slot(__u32 slot, __u32 generation, enum framing_counter which)
-{
-	struct scaler_proto_stats *ps;
-
-	if (!generation || scaler_slot_generation(slot) != generation)
-		return;
-	ps = bpf_map_lookup_elem(&proto_stats, &slot);
-	if (!ps)
-		return;
-	switch (which) {
-	case FRAMING_H2C:
-		__sync_fetch_and_add(&ps->h2c_connections, 1);
-		break;
-	case FRAMING_TLS:
-		__sync_fetch_and_add(&ps->tls_connections, 1);
-		break;
-	case FRAMING_TLS_H2:
-		__sync_fetch_and_add(&ps->tls_h2_connections, 1);
-		break;
-	case FRAMING_OVER_LIMIT:
-		__sync_fetch_and_add(&ps->h2_streams_over_limit, 1);
-		break;
-	case FRAMING_LOST:
-		__sync_fetch_and_add(&ps->framing_lost, 1);
-		break;
-	case FRAMING_INTERIM:
-		__sync_fetch_and_add(&ps->interim_responses, 1);
-		break;
-	}
-}
-
-static __always_inline void framing_count(struct scaler_conn_state *conn, enum framing_counter which)
-{
-	framing_count_slot(conn->slot, conn->generation, which);
-	framing_count_slot(conn->any_slot, conn->any_generation, which);
-}
 
 /* ---- HTTP/2 streams ------------------------------------------------------------------- */
 
@@ -729,7 +677,8 @@ int framing_ingress_compat(struct __sk_buff *skb)
 	return framing_on_ingress(skb, 1);
 }
 
-/* An HTTP/1 interim response (1xx but 101) leaving: the request goes on. */
+/* An HTTP/1 interim response (1xx but 101) leaving: the request goes on. For send hooks
+ * that run after the send (tp_btf); the others read it as the send starts. */
 static __always_inline void framing_http1_egress(struct __sk_buff *skb, struct bpf_sock *sk,
 						 struct scaler_conn_state *conn)
 {
@@ -739,13 +688,12 @@ static __always_inline void framing_http1_egress(struct __sk_buff *skb, struct b
 
 	if (conn->phase != SCALER_PHASE_REQUEST || !framing_payload(skb, &off, &len, &seq) || len < 12)
 		return;
-	if (bpf_skb_load_bytes(skb, off, b, 12))
-		return;
-	if (b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' || b[5] != '1' || b[6] != '.' ||
-	    b[8] != ' ' || b[9] != '1' || (b[10] == '0' && b[11] == '1'))
+	if (bpf_skb_load_bytes(skb, off, b, 12) || !scaler_is_interim_status(b))
 		return;
 	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
+	/* equal: a send hook that runs as the send starts saw this response already
+	 * (scaler_timing_send), or this is a retransmission */
+	if (!tp || conn->request_write_seq == tp->write_seq)
 		return;
 	/* the send hook (after the send) and the next arrival compare with this */
 	conn->request_write_seq = tp->write_seq;

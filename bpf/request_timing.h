@@ -299,6 +299,54 @@ static __always_inline struct scaler_target_stats *scaler_live_stats(__u32 slot,
 	return scaler_stats(slot);
 }
 
+/* ---- protocol counters (proto_stats) -------------------------------------------------- */
+
+enum framing_counter {
+	FRAMING_H2C,
+	FRAMING_TLS,
+	FRAMING_TLS_H2,
+	FRAMING_OVER_LIMIT,
+	FRAMING_LOST,
+	FRAMING_INTERIM,
+};
+
+static __always_inline void framing_count_slot(__u32 slot, __u32 generation, enum framing_counter which)
+{
+	struct scaler_proto_stats *ps;
+
+	if (!generation || scaler_slot_generation(slot) != generation)
+		return;
+	ps = bpf_map_lookup_elem(&proto_stats, &slot);
+	if (!ps)
+		return;
+	switch (which) {
+	case FRAMING_H2C:
+		__sync_fetch_and_add(&ps->h2c_connections, 1);
+		break;
+	case FRAMING_TLS:
+		__sync_fetch_and_add(&ps->tls_connections, 1);
+		break;
+	case FRAMING_TLS_H2:
+		__sync_fetch_and_add(&ps->tls_h2_connections, 1);
+		break;
+	case FRAMING_OVER_LIMIT:
+		__sync_fetch_and_add(&ps->h2_streams_over_limit, 1);
+		break;
+	case FRAMING_LOST:
+		__sync_fetch_and_add(&ps->framing_lost, 1);
+		break;
+	case FRAMING_INTERIM:
+		__sync_fetch_and_add(&ps->interim_responses, 1);
+		break;
+	}
+}
+
+static __always_inline void framing_count(struct scaler_conn_state *conn, enum framing_counter which)
+{
+	framing_count_slot(conn->slot, conn->generation, which);
+	framing_count_slot(conn->any_slot, conn->any_generation, which);
+}
+
 /* ---- the state machine --------------------------------------------------------------- */
 
 /* Request bytes arrived on a selected, idle connection. */
@@ -420,6 +468,88 @@ static __always_inline void scaler_count_accepted(__u32 netns_inum, __u16 port)
 		__sync_fetch_and_add(&stats->accepted_connections, 1);
 }
 
+/* ---- HTTP/1 interim responses ------------------------------------------------------ */
+
+/* "HTTP/1.x 1yz" but not 101: Switching Protocols ends the HTTP/1 exchange. */
+static __always_inline int scaler_is_interim_status(const __u8 *b)
+{
+	return b[0] == 'H' && b[1] == 'T' && b[2] == 'T' && b[3] == 'P' && b[4] == '/' && b[5] == '1' &&
+	       b[6] == '.' && b[8] == ' ' && b[9] == '1' && !(b[10] == '0' && b[11] == '1');
+}
+
+/*
+ * A send hook that runs as the send starts (fentry, kprobe on tcp_sendmsg_locked) ends the
+ * request before TCP has the bytes, so the cgroup_skb egress check of
+ * bpf/protocol_framing.bpf.c comes too late for it. Such a hook reads the status line from
+ * the sender's own buffer instead, and only for the first send of a response (a request is
+ * open) that is small enough to be an interim response: a status line and a few headers.
+ * An interim response in a larger send (103 Early Hints with many links) ends the request,
+ * as before. Splice and sendfile pages (ITER_BVEC) and kernel buffers are not read.
+ */
+#define SCALER_INTERIM_MAX_SEND 512
+
+/* iov_iter before 5.14: the kind is a bit mask in `type`, bit 0 the direction */
+struct iov_iter___pre514 {
+	unsigned int type;
+} __attribute__((preserve_access_index));
+
+/* iov_iter before 6.4: the iovec array is `iov`, not `__iov` */
+struct iov_iter___pre64 {
+	const struct iovec *iov;
+} __attribute__((preserve_access_index));
+
+/* Where the first byte of a send is in user memory, or 0. Reads are probed on every rung:
+ * this runs once per response, and one code path serves typed and raw pointers alike. */
+static __always_inline const void *scaler_send_user_base(const struct msghdr *msg, long *span)
+{
+	const struct iov_iter *it = &msg->msg_iter;
+	const struct iovec *iov;
+	size_t offset = BPF_CORE_READ(it, iov_offset);
+	int ubuf = 0, iovec = 0;
+
+	if (bpf_core_field_exists(it->iter_type)) {
+		__u8 kind = BPF_CORE_READ(it, iter_type);
+
+		if (bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) && bpf_core_field_exists(it->ubuf))
+			ubuf = kind == bpf_core_enum_value(enum iter_type, ITER_UBUF);
+		iovec = kind == bpf_core_enum_value(enum iter_type, ITER_IOVEC);
+	} else {
+		unsigned int type = BPF_CORE_READ((const struct iov_iter___pre514 *)it, type);
+
+		iovec = (type & ~1u) == bpf_core_enum_value(enum iter_type, ITER_IOVEC);
+	}
+	if (ubuf) {
+		if (bpf_core_field_exists(it->ubuf))
+			return (const __u8 *)BPF_CORE_READ(it, ubuf) + offset;
+		return 0;
+	}
+	if (!iovec)
+		return 0;
+	if (bpf_core_field_exists(it->__iov))
+		iov = BPF_CORE_READ(it, __iov);
+	else
+		iov = BPF_CORE_READ((const struct iov_iter___pre64 *)it, iov);
+	if (!iov)
+		return 0;
+	/* the first segment holds the status line, or this is not an interim response */
+	*span = (long)BPF_CORE_READ(iov, iov_len) - (long)offset;
+	return (const __u8 *)BPF_CORE_READ(iov, iov_base) + offset;
+}
+
+static __always_inline int scaler_send_is_interim(const struct msghdr *msg, long sent)
+{
+	const void *base;
+	long span = sent;
+	__u8 b[12] = {};
+
+	if (!msg || sent < (long)sizeof(b) || sent > SCALER_INTERIM_MAX_SEND)
+		return 0;
+	base = scaler_send_user_base(msg, &span);
+	if (!base || span < (long)sizeof(b) || bpf_probe_read_user(b, sizeof(b), base))
+		return 0;
+	return scaler_is_interim_status(b);
+}
+
 /* ---- the handlers every rung calls --------------------------------------------------- */
 
 /* Bytes were queued on a socket (sk_data_ready). Cheapest checks first: most events are
@@ -485,8 +615,10 @@ static __always_inline void scaler_timing_arrival(const struct sock *sk, struct 
 		scaler_begin_request(conn, scaler_arrival_ns(conn, known_conn, &tcp), tcp.write_seq);
 }
 
-/* A send of `sent` bytes (after it returned, or as it starts: rung.send_hook_after_send). */
-static __always_inline void scaler_timing_send(const struct sock *sk, long sent, struct scaler_rung rung)
+/* A send of `sent` bytes (after it returned, or as it starts: rung.send_hook_after_send).
+ * `msg` is the send's msghdr where the hook has it (as the send starts), else 0. */
+static __always_inline void scaler_timing_send(const struct sock *sk, const struct msghdr *msg, long sent,
+					       struct scaler_rung rung)
 {
 	struct scaler_conn_state *conn;
 	struct scaler_tcp_now tcp = {};
@@ -496,6 +628,13 @@ static __always_inline void scaler_timing_send(const struct sock *sk, long sent,
 	conn = scaler_conn_find(sk, rung);
 	if (!conn || conn->phase != SCALER_PHASE_REQUEST || conn->protocol >= SCALER_PROTO_FRAMED)
 		return;
+	if (!rung.send_hook_after_send && scaler_send_is_interim(msg, sent)) {
+		/* the request goes on; its body's arrival will find write_seq past the interim
+		 * response, where the arrival hook compares (as after the egress check) */
+		conn->request_write_seq = scaler_sk_write_seq(sk, rung) + (__u32)sent;
+		framing_count(conn, FRAMING_INTERIM);
+		return;
+	}
 	if (rung.send_hook_after_send || rung.socket_clock)
 		scaler_tcp_read(sk, rung, &tcp);
 	/* after the send, no new bytes since the request began: this is the late hook of the

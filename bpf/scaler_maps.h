@@ -140,4 +140,14 @@ struct {
 	__type(value, struct scaler_connect_mark);
 } connect_marks SEC(".maps");
 
+/* slot -> protocol counters (user space zeroes a slot when it assigns it): written by
+ * bpf/protocol_framing.bpf.c and, for HTTP/1 interim responses, by send hooks that run as
+ * the send starts (bpf/request_timing.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SCALER_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct scaler_proto_stats);
+} proto_stats SEC(".maps");
+
 #endif /* SCALER_MAPS_H */

@@ -75,7 +75,7 @@ const MECHANISMS: Record<string, { readonly how: string; readonly whenOff: strin
     whenOff: 'handshake flights (ClientHello / ServerHello, Finished, session tickets) are timed as requests, so the count is several times the truth and p50 far too low',
   },
   expect100: {
-    how: `${TURN_TAKING}, or HTTP/1 interim-response aware where the protocol-framing programs are loaded`,
+    how: `${TURN_TAKING}, HTTP/1 interim-response aware (tp_btf: where the protocol-framing programs are loaded; fentry, kprobe: in the send hook)`,
     whenOff: 'the interim `100 Continue` ends the request; the body and the final response make a second, short "request"',
   },
   pipeline: {

@@ -43,7 +43,7 @@ int BPF_PROG(rt_arrival_fentry, struct sock *sk)
 SEC("fentry/tcp_sendmsg_locked")
 int BPF_PROG(rt_send_fentry, struct sock *sk, struct msghdr *msg, size_t size)
 {
-	scaler_timing_send(sk, (long)size, fentry_rung);
+	scaler_timing_send(sk, msg, (long)size, fentry_rung);
 	return 0;
 }
 
@@ -59,7 +59,7 @@ int BPF_PROG(rt_arrival_fentry_hash, struct sock *sk)
 SEC("fentry/tcp_sendmsg_locked")
 int BPF_PROG(rt_send_fentry_hash, struct sock *sk, struct msghdr *msg, size_t size)
 {
-	scaler_timing_send(sk, (long)size, fentry_hash_rung);
+	scaler_timing_send(sk, msg, (long)size, fentry_hash_rung);
 	return 0;
 }
 

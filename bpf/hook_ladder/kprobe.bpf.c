@@ -28,7 +28,7 @@ int BPF_KPROBE(rt_arrival_kprobe, struct sock *sk)
 SEC("kprobe/tcp_sendmsg_locked")
 int BPF_KPROBE(rt_send_kprobe, struct sock *sk, struct msghdr *msg, size_t size)
 {
-	scaler_timing_send(sk, (long)size, kprobe_rung);
+	scaler_timing_send(sk, msg, (long)size, kprobe_rung);
 	return 0;
 }
 

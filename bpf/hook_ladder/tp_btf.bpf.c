@@ -30,7 +30,7 @@ int BPF_PROG(rt_arrival_tp_btf, const struct sock *sk)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(rt_send_tp_btf, struct sock *sk, int ret, int flags)
 {
-	scaler_timing_send(sk, ret, tp_btf_rung);
+	scaler_timing_send(sk, 0, ret, tp_btf_rung);
 	return 0;
 }
 
@@ -67,6 +67,6 @@ int BPF_PROG(rt_arrival_tp_btf_hash, const struct sock *sk)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(rt_send_tp_btf_hash, struct sock *sk, int ret, int flags)
 {
-	scaler_timing_send(sk, ret, tp_btf_hash_rung);
+	scaler_timing_send(sk, 0, ret, tp_btf_hash_rung);
 	return 0;
 }

@@ -84,6 +84,14 @@ test('HTTP/2 timed by framing where expected and absent where expected: exit 0, 
   assert.match(r.stdout, /rung=kprobe .*framing=absent h2=absent/);
 });
 
+test('the 100-continue figures are printed for an ok rung that has them', () => {
+  const continued = { counted: 100, sent: 100, interim: 100, p50: { kernelUs: 21400, serverUs: 21000, clientUs: 22600, errorPct: 0 } };
+  const r = runSummary([refused('tp_btf'), { ...ok('fentry'), expectContinue: continued } as CheckResult, ok('kprobe')], 'fentry');
+  assert.equal(r.status, 0, r.stdout);
+  assert.match(r.stdout, /rung=fentry .*continue=100\/100 interim=100 continue_p50_error=0% \(kernel 21\.40 ms, nginx 21\.00 ms, client 22\.60 ms\)/);
+  assert.doesNotMatch(r.stdout, /rung=kprobe .*continue=/);
+});
+
 test('framing absent where HTTP/2 should be timed, or timed where absent is expected, fails the matrix', () => {
   const checks = [refused('tp_btf'), { ...ok('fentry'), framing: false, h2: null }, { ...ok('kprobe'), framing: true, h2: h2Timed }];
   const r = runSummary(checks, 'fentry', 0, { ...expectation61, framing: { fentry: 'timed', kprobe: 'absent' } });

@@ -13,6 +13,7 @@ import { listenCounters } from '../helpers/netstat.js';
 import { CHECK_LINE_PREFIX, PROBE_LINE_PREFIX, rungSchema, type CheckResult, type ProbeLine } from './report.js';
 import { startTimedServer } from './timed-server.js';
 import { runH2Client, startH2Server } from './h2-workload.js';
+import { runHttpClient, startNginx } from '../helpers/protocol-workloads.js';
 
 /**
  * The VM matrix's check, run inside a guest (scripts/vm-test.sh) from the project
@@ -33,7 +34,13 @@ import { runH2Client, startH2Server } from './h2-workload.js';
  *      streams in flight on one cleartext connection (node:http2, h2-workload.ts). Every
  *      completed request counted exactly, none left in flight, the kernel's in-flight gauge
  *      above 1 at least once (per-stream, not turn-taking), and the kernel p50 within 5 %
- *      of the bracket [server's own timing, client's] (see h2-workload.ts).
+ *      of the bracket [server's own timing, client's] (see h2-workload.ts);
+ *  (f) HTTP/1 uploads with `Expect: 100-continue` (nginx, fixed service time, python client
+ *      recording each request): the interim `100 Continue` ends nothing, so requests are
+ *      counted exactly (not twice), each interim response once, none left in flight, and
+ *      the kernel p50 within 5 % of the bracket [nginx's $request_time, client's]. The
+ *      fentry and kprobe rungs recognise the interim response in their send hook, the
+ *      tp_btf rung in the framing egress program.
  * Ticks are read in-process: under TCG a CLI round trip can outlast a whole window.
  * Prints one `vm-probe` and one `vm-check` JSON line per rung (test/vm/report.ts).
  */
@@ -51,6 +58,7 @@ const argsSchema = z.object({
   'wakeup-trials': z.coerce.number().int().min(1).max(100).default(5),
   'h2-requests': z.coerce.number().int().min(10).max(10_000).default(160),
   'h2-streams': z.coerce.number().int().min(2).max(64).default(8),
+  'continue-requests': z.coerce.number().int().min(10).max(10_000).default(100),
 });
 
 const { values } = parseArgs({
@@ -63,6 +71,7 @@ const { values } = parseArgs({
     'wakeup-trials': { type: 'string' },
     'h2-requests': { type: 'string' },
     'h2-streams': { type: 'string' },
+    'continue-requests': { type: 'string' },
   },
 });
 const parsed = argsSchema.safeParse(values);
@@ -77,6 +86,7 @@ const KEEPALIVE_PORT = 8090;
 const DEMAND_PORT = 18931;
 const LISTEN_PORT = 8100;
 const H2_PORT = 50051;
+const CONTINUE_PORT = 8110;
 /** How often the HTTP/2 check reads a tick while the streams run. */
 const H2_SAMPLE_MS = 50;
 const P50_TOLERANCE_PCT = 5;
@@ -281,6 +291,51 @@ async function h2Timing(core: CollectorCore, problems: string[]): Promise<H2Resu
   }
 }
 
+type ContinueResult = NonNullable<Extract<CheckResult, { result: 'ok' }>['expectContinue']>;
+
+async function expectContinue(core: CollectorCore, problems: string[]): Promise<ContinueResult> {
+  const nginx = await startNginx(host, '127.0.0.1', CONTINUE_PORT, { tls: false });
+  try {
+    watchOnly(core, host.inode, 'continue', CONTINUE_PORT);
+    const sent = args['continue-requests'];
+    const serviceMs = args['service-ms'];
+    const truth = await runHttpClient(host, '127.0.0.1', CONTINUE_PORT, {
+      requests: sent,
+      delays: { minMs: serviceMs, maxMs: serviceMs, seed: 1 },
+      tls: 'none',
+      connection: 'keepalive',
+      expectContinue: true,
+      deadlineS: 90,
+    });
+    await sleep(50);
+    const delta = targetOf(core.readTick().targets, 'continue');
+    const completed = truth.latenciesUs.length;
+    const interim = delta.protocol?.interimResponses ?? 0;
+    const kernelP50 = Histogram.fromSparse(delta.buckets).quantileUs(0.5);
+    const nginxUs = nginx.requestTimesUs();
+    const bracket = { lowUs: exactQuantile(nginxUs, 0.5), highUs: exactQuantile(truth.latenciesUs, 0.5) };
+    const errorPct = completed && nginxUs.length ? bracketErrorPct(kernelP50, bracket) : Number.NaN;
+    if (completed !== sent || truth.failures) problems.push(`100-continue: the client completed ${completed} of ${sent} uploads (${truth.failures} failed)`);
+    if (delta.requests !== completed) problems.push(`100-continue: counted ${delta.requests} of ${completed} completed uploads`);
+    if (interim !== completed) problems.push(`100-continue: ${interim} interim responses recognised of ${completed}`);
+    if (delta.inFlight !== 0) problems.push(`100-continue: ${delta.inFlight} still in flight after the run`);
+    if (!(Math.abs(errorPct) <= P50_TOLERANCE_PCT)) {
+      problems.push(
+        `100-continue: p50 ${(kernelP50 / 1000).toFixed(3)} ms vs nginx-client ${(bracket.lowUs / 1000).toFixed(3)}-${(bracket.highUs / 1000).toFixed(3)} ms ` +
+          `(${errorPct.toFixed(1)} %, limit ${P50_TOLERANCE_PCT} %)`,
+      );
+    }
+    return {
+      counted: delta.requests,
+      sent,
+      interim,
+      p50: { kernelUs: Math.round(kernelP50), serverUs: Math.round(bracket.lowUs), clientUs: Math.round(bracket.highUs), errorPct: round1(errorPct) },
+    };
+  } finally {
+    nginx.child.kill('SIGKILL');
+  }
+}
+
 /**
  * How far `valueUs` lies outside the server's bracket [before sendall(), after sendall()],
  * in percent of the nearest edge (0 inside: the send hook fires somewhere in sendall()).
@@ -311,9 +366,10 @@ async function checkRung(rung: Rung): Promise<CheckResult> {
     const wakeupMs = await wakeup(core, problems);
     const overflow = await listenOverflow(core, problems);
     const h2 = await h2Timing(core, problems);
+    const continued = await expectContinue(core, problems);
     const connState = core.hooks.connState;
     if (problems.length) return { rung, connState, result: 'failed', problems, seconds: secondsSince(start) };
-    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, listenOverflow: overflow, framing: core.framing !== undefined, h2, seconds: secondsSince(start) };
+    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, listenOverflow: overflow, framing: core.framing !== undefined, h2, expectContinue: continued, seconds: secondsSince(start) };
   } catch (err) {
     problems.push(`check aborted: ${(err as Error).message.split('\n')[0]}`);
     return { rung, connState: core.hooks.connState, result: 'failed', problems, seconds: secondsSince(start) };

@@ -46,6 +46,19 @@ export const checkResultSchema = z.discriminatedUnion('result', [
       })
       .nullable()
       .optional(),
+    /**
+     * HTTP/1 uploads with `Expect: 100-continue` against nginx: requests counted, interim
+     * responses recognised, and the kernel p50 against the bracket [nginx's $request_time,
+     * client's]; absent from older guests.
+     */
+    expectContinue: z
+      .object({
+        counted: z.number(),
+        sent: z.number(),
+        interim: z.number(),
+        p50: z.object({ kernelUs: z.number(), serverUs: z.number(), clientUs: z.number(), errorPct: z.number() }),
+      })
+      .optional(),
     seconds: z.number(),
   }),
   z.object({

@@ -98,7 +98,7 @@ function describe(r: CheckResult): string {
         `(kernel ${(r.p50.kernelUs / 1000).toFixed(2)} ms, server ${(r.p50.serverLowUs / 1000).toFixed(2)}-${(r.p50.serverHighUs / 1000).toFixed(2)} ms, mean_error=${r.meanErrorPct}%) ` +
         `keepalive=${r.keepalive.counted}/${r.keepalive.sent} wakeup_ms=${r.wakeupMs} ` +
         `listen_overflow=${r.listenOverflow ? `${r.listenOverflow.counted}/${r.listenOverflow.nstat}` : 'unavailable'}` +
-        `${r.framing === undefined ? '' : ` framing=${r.framing ? 'attached' : 'absent'}`}${describeH2(r.h2)} seconds=${r.seconds}`
+        `${r.framing === undefined ? '' : ` framing=${r.framing ? 'attached' : 'absent'}`}${describeH2(r.h2)}${describeContinue(r.expectContinue)} seconds=${r.seconds}`
       );
     case 'failed':
       return `result=failed state=${r.connState} problems=${quote(r.problems.join('; '))} seconds=${r.seconds}`;
@@ -115,6 +115,14 @@ function describeH2(h2: OkResult['h2']): string {
   return (
     ` h2=${h2.counted}/${h2.sent} h2_p50_error=${h2.p50.errorPct}% (kernel ${(h2.p50.kernelUs / 1000).toFixed(2)} ms, ` +
     `server ${(h2.p50.serverUs / 1000).toFixed(2)} ms, client ${(h2.p50.clientUs / 1000).toFixed(2)} ms) h2_in_flight_max=${h2.maxInFlight} (server ${h2.streams})`
+  );
+}
+
+function describeContinue(c: OkResult['expectContinue']): string {
+  if (c === undefined) return '';
+  return (
+    ` continue=${c.counted}/${c.sent} interim=${c.interim} continue_p50_error=${c.p50.errorPct}% (kernel ${(c.p50.kernelUs / 1000).toFixed(2)} ms, ` +
+    `nginx ${(c.p50.serverUs / 1000).toFixed(2)} ms, client ${(c.p50.clientUs / 1000).toFixed(2)} ms)`
   );
 }
 
