@@ -97,12 +97,20 @@ int connect_demand_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
+/* Every socket of the node passes here at close. A socket refused in a connect hook never
+ * had a destination port; one that has it went on into tcp_v4_connect/tcp_v6_connect (a
+ * failure there clears it again) and reached SYN_SENT, where demand.bpf.c counted it.
+ * Testing the port first skips the sk_storage lookup for every connected socket, client
+ * or server. */
 SEC("cgroup/sock_release")
 int connect_demand_release(struct bpf_sock *sk)
 {
-	struct scaler_connect_mark *mark = bpf_sk_storage_get(&connect_marks, sk, 0, 0);
+	struct scaler_connect_mark *mark;
 	struct scaler_target_stats *stats;
 
+	if (sk->dst_port)
+		return SCALER_CONNECT_ALLOW;
+	mark = bpf_sk_storage_get(&connect_marks, sk, 0, 0);
 	if (!mark || mark->syn_sent || scaler_slot_generation(mark->slot) != mark->generation)
 		return SCALER_CONNECT_ALLOW;
 	stats = scaler_stats(mark->slot);
