@@ -74,16 +74,18 @@ for series in $kernels; do
   # Under TCG, V8's WebAssembly trap handler (guard pages + SIGSEGV, used by tsx's lexer)
   # misfired: node died of SIGSEGV or "wasm memory access out of bounds" in 2 of 5 6.12
   # guests. The job runs node with --disable-wasm-trap-handler (explicit bounds checks; 0 of
-  # 3 since). Should node still die of SIGSEGV before a result, the guest is booted once more
-  # and the summary says so; a refused or failing rung prints its row and is never retried.
-  for attempt in 1 2; do
+  # 3 since). Should node still die of SIGSEGV, the guest is booted again, up to 3 boots in
+  # all (two boots in a row crashed in 3 of the matrix runs logged here, each within seconds
+  # of node's start, before any check ran), and the summary says so; a refused or failing
+  # rung prints its row and is never retried.
+  for attempt in 1 2 3; do
     echo "vm-test: booting $VM_KVER ($series) with ${accel^^}" >&2
     boot=0
     KES_VM_ACCEL=$accel vm_boot "$run" "$timeout_s" "$run/job.sh" || boot=$?
     guest_exit=$(sed -n 's/^status=\([0-9]*\).*/\1/p' "$run/status" 2>/dev/null | head -1)
-    [ "$guest_exit" = 139 ] && [ "$attempt" = 1 ] || break
-    echo "vm-test: node died of SIGSEGV in the $series guest (a TCG emulation fault); booting it again once" >&2
-    for f in stdout stderr console; do cp "$run/$f" "$log_dir/$series.crashed.$f" 2>/dev/null || true; done
+    [ "$guest_exit" = 139 ] && [ "$attempt" -lt 3 ] || break
+    echo "vm-test: node died of SIGSEGV in the $series guest (a TCG emulation fault); booting it again (boot $((attempt + 1)) of at most 3)" >&2
+    for f in stdout stderr console; do cp "$run/$f" "$log_dir/$series.crashed$attempt.$f" 2>/dev/null || true; done
     rm -f "$run/stdout" "$run/stderr" "$run/console" "$run/status"
   done
   for f in stdout stderr console; do cp "$run/$f" "$log_dir/$series.$f"; done

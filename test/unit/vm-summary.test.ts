@@ -32,9 +32,9 @@ const refused = (rung: CheckResult['rung']): CheckResult => ({ rung, result: 're
 const expectation61 = { probe: 'fentry', rungs: { tp_btf: 'refused', fentry: 'ok', kprobe: 'ok' }, listenOverflow: 'ok' };
 const h2Timed = { counted: 160, sent: 160, streams: 8, maxInFlight: 8, p50: { kernelUs: 20780, serverUs: 20150, clientUs: 20984, errorPct: 0 } };
 
-function runSummary(checks: readonly CheckResult[], probeRung: string | null, boot = 0, expectation: object = expectation61): { status: number | null; stdout: string } {
+function runSummary(checks: readonly CheckResult[], probeRung: string | null, boot = 0, expectation: object = expectation61, attempts = 1): { status: number | null; stdout: string } {
   const logDir = fs.mkdtempSync(path.join(dir, 'logs-'));
-  fs.writeFileSync(path.join(logDir, '6.1.meta'), `series=6.1\nkernel=6.1.0-57-cloud-amd64\nboot=${boot}\nguestExit=${boot === 0 ? 0 : ''}\nseconds=50\n`);
+  fs.writeFileSync(path.join(logDir, '6.1.meta'), `series=6.1\nkernel=6.1.0-57-cloud-amd64\nboot=${boot}\nguestExit=${boot === 0 ? 0 : ''}\nattempts=${attempts}\nseconds=50\n`);
   const probe = { exitCode: probeRung ? 0 : 1, report: { ok: probeRung !== null, kernelRelease: '6.1.0-57-cloud-amd64', rung: probeRung, error: probeRung ? null : 'no hook' }, seconds: 3 };
   const lines = [PROBE_LINE_PREFIX + JSON.stringify(probe), ...checks.map((c) => CHECK_LINE_PREFIX + JSON.stringify(c))];
   fs.writeFileSync(path.join(logDir, '6.1.stdout'), lines.join('\n') + '\n');
@@ -49,6 +49,12 @@ test('every rung as expected: exit 0, one line per rung', () => {
   assert.equal(r.status, 0, r.stdout);
   assert.match(r.stdout, /rung=fentry result=ok state=hash requests=200\/200 p50_error=0%/);
   assert.match(r.stdout, /rung=tp_btf result=refused reason="tp_btf: tracepoints absent"/);
+});
+
+test('a guest booted again after node died of SIGSEGV says how many boots it took', () => {
+  const r = runSummary([refused('tp_btf'), ok('fentry'), ok('kprobe')], 'fentry', 0, expectation61, 3);
+  assert.equal(r.status, 0, r.stdout);
+  assert.match(r.stdout, /attempts=3 \(node died of SIGSEGV in the 2 guest\(s\) before; 6\.1\.crashed\*\.\* in the log dir\)/);
 });
 
 test('a refused rung that should be ok fails the matrix', () => {
