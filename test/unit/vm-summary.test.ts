@@ -98,6 +98,17 @@ test('the 100-continue figures are printed for an ok rung that has them', () => 
   assert.doesNotMatch(r.stdout, /rung=kprobe .*continue=/);
 });
 
+test('holdAtZero: its figures printed; unavailable where expected ok fails the matrix', () => {
+  const held = { held: 3, released: 3, listeners: 1, wakeupMs: 4.2 };
+  const good = runSummary([refused('tp_btf'), { ...ok('fentry'), hold: held } as CheckResult, { ...ok('kprobe'), hold: held } as CheckResult], 'fentry', 0, { ...expectation61, hold: 'ok' });
+  assert.equal(good.status, 0, good.stdout);
+  assert.match(good.stdout, /rung=fentry .*hold=3\/3 released hold_listeners=1 hold_wakeup_ms=4\.2/);
+  const bad = runSummary([refused('tp_btf'), { ...ok('fentry'), hold: held } as CheckResult, { ...ok('kprobe'), hold: null } as CheckResult], 'fentry', 0, { ...expectation61, hold: 'ok' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stdout, /rung=kprobe .*hold=unavailable/);
+  assert.match(bad.stdout, /MISMATCH kernel=6\.1\.0-57-cloud-amd64 rung=kprobe: holdAtZero unavailable, expected ok/);
+});
+
 test('framing absent where HTTP/2 should be timed, or timed where absent is expected, fails the matrix', () => {
   const checks = [refused('tp_btf'), { ...ok('fentry'), framing: false, h2: null }, { ...ok('kprobe'), framing: true, h2: h2Timed }];
   const r = runSummary(checks, 'fentry', 0, { ...expectation61, framing: { fentry: 'timed', kprobe: 'absent' } });

@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { CollectorCore, CollectorUnavailableError } from '../../src/collector/core.js';
 import { describeRejections, type Rung } from '../../src/collector/hook-ladder.js';
+import type { WatchEntry } from '../../src/collector/types.js';
 import { Histogram } from '../../src/histogram/histogram.js';
 import { createLogger } from '../../src/log.js';
 import { sleep, targetOf, watchOnly } from '../helpers/kernel-collector.js';
@@ -40,7 +42,12 @@ import { runHttpClient, startNginx } from '../helpers/protocol-workloads.js';
  *      counted exactly (not twice), each interim response once, none left in flight, and
  *      the kernel p50 within 5 % of the bracket [nginx's $request_time, client's]. The
  *      fentry and kprobe rungs recognise the interim response in their send hook, the
- *      tp_btf rung in the framing egress program.
+ *      tp_btf rung in the framing egress program;
+ *  (g) holdAtZero, where its programs attached (else null, compared with
+ *      test/vm/expected.json; test/bpf/hold-counters.test.ts on the host): three connects to
+ *      a target at zero wait (their SYNs held) and count once each as held and as demand, a
+ *      listen() wakes the collector and shows as one listener, and once the target is ready
+ *      all three connect, counted as released, none as timed out.
  * Ticks are read in-process: under TCG a CLI round trip can outlast a whole window.
  * Prints one `vm-probe` and one `vm-check` JSON line per rung (test/vm/report.ts).
  */
@@ -87,6 +94,9 @@ const DEMAND_PORT = 18931;
 const LISTEN_PORT = 8100;
 const H2_PORT = 50051;
 const CONTINUE_PORT = 8110;
+const HOLD_PORT = 8120;
+/** Held clients connect at their first SYN retransmission after "ready" (1 s, then 3 s after the first SYN). */
+const HOLD_RELEASE_BUDGET_MS = 6000;
 /** How often the HTTP/2 check reads a tick while the streams run. */
 const H2_SAMPLE_MS = 50;
 const P50_TOLERANCE_PCT = 5;
@@ -336,6 +346,65 @@ async function expectContinue(core: CollectorCore, problems: string[]): Promise<
   }
 }
 
+type HoldResult = NonNullable<Extract<CheckResult, { result: 'ok' }>['hold']>;
+
+async function holdAtZero(core: CollectorCore, problems: string[]): Promise<HoldResult | null> {
+  if (!core.hold) return null;
+  const entry = (ready: boolean): WatchEntry => ({
+    targetId: 'held',
+    servers: [{ port: HOLD_PORT }],
+    demand: [{ ip: '127.0.0.1', port: HOLD_PORT }],
+    hold: { holdAtZeroMs: 20_000, ready },
+  });
+  const outcomes: string[] = [];
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((c) => c.on('error', () => undefined).end('x'));
+  try {
+    core.applyWatchSet([entry(false)]);
+    core.readTick();
+    for (let i = 0; i < 3; i++) {
+      outcomes.push('waiting');
+      const socket = net.connect({ host: '127.0.0.1', port: HOLD_PORT });
+      socket.once('connect', () => (outcomes[i] = 'connected'));
+      // `on`: a reset after the connection (the server ends it) must not throw
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        if (outcomes[i] === 'waiting') outcomes[i] = err.code ?? 'error';
+      });
+      sockets.push(socket);
+    }
+    await sleep(300);
+    const before = targetOf(core.readTick().targets, 'held');
+    if (outcomes.some((o) => o !== 'waiting')) problems.push(`hold: before the target was ready the clients were ${outcomes.join(', ')}, not all waiting`);
+    if (before.heldConnections !== 3 || before.demandAttempts !== 3) problems.push(`hold: ${before.heldConnections} held and ${before.demandAttempts} demand attempts counted for 3 connects`);
+
+    const listenedAt = process.hrtime.bigint();
+    const woke = new Promise<number>((resolve) => {
+      const off = core.onWakeup((events) => {
+        if (!events.some((e) => e.targetId === 'held')) return;
+        off();
+        resolve(Number(process.hrtime.bigint() - listenedAt) / 1e6);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(HOLD_PORT, '127.0.0.1', resolve));
+    const wakeupMs = await Promise.race([woke, sleep(WAKEUP_BUDGET_MS).then(() => Number.NaN)]);
+    if (Number.isNaN(wakeupMs)) problems.push(`hold: listen() on the held target woke nobody within ${WAKEUP_BUDGET_MS} ms`);
+    const listening = targetOf(core.readTick().targets, 'held');
+
+    core.applyWatchSet([entry(true)]);
+    const deadline = Date.now() + HOLD_RELEASE_BUDGET_MS;
+    while (outcomes.some((o) => o === 'waiting') && Date.now() < deadline) await sleep(20);
+    await sleep(50);
+    const after = targetOf(core.readTick().targets, 'held');
+    if (outcomes.some((o) => o !== 'connected')) problems.push(`hold: once ready the clients were ${outcomes.join(', ')}, not all connected within ${HOLD_RELEASE_BUDGET_MS} ms`);
+    if (listening.listeners !== 1) problems.push(`hold: ${listening.listeners} listeners seen after listen(), expected 1`);
+    if (after.releasedConnections !== 3 || after.timedOutConnections !== 0) problems.push(`hold: ${after.releasedConnections} released and ${after.timedOutConnections} timed out of 3 held`);
+    return { held: before.heldConnections ?? 0, released: after.releasedConnections ?? 0, listeners: listening.listeners ?? 0, wakeupMs: Math.round(wakeupMs * 100) / 100 };
+  } finally {
+    for (const s of sockets) s.destroy();
+    server.close();
+  }
+}
+
 /**
  * How far `valueUs` lies outside the server's bracket [before sendall(), after sendall()],
  * in percent of the nearest edge (0 inside: the send hook fires somewhere in sendall()).
@@ -367,9 +436,10 @@ async function checkRung(rung: Rung): Promise<CheckResult> {
     const overflow = await listenOverflow(core, problems);
     const h2 = await h2Timing(core, problems);
     const continued = await expectContinue(core, problems);
+    const hold = await holdAtZero(core, problems);
     const connState = core.hooks.connState;
     if (problems.length) return { rung, connState, result: 'failed', problems, seconds: secondsSince(start) };
-    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, listenOverflow: overflow, framing: core.framing !== undefined, h2, expectContinue: continued, seconds: secondsSince(start) };
+    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, listenOverflow: overflow, framing: core.framing !== undefined, h2, expectContinue: continued, hold, seconds: secondsSince(start) };
   } catch (err) {
     problems.push(`check aborted: ${(err as Error).message.split('\n')[0]}`);
     return { rung, connState: core.hooks.connState, result: 'failed', problems, seconds: secondsSince(start) };

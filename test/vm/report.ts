@@ -59,6 +59,12 @@ export const checkResultSchema = z.discriminatedUnion('result', [
         p50: z.object({ kernelUs: z.number(), serverUs: z.number(), clientUs: z.number(), errorPct: z.number() }),
       })
       .optional(),
+    /**
+     * holdAtZero: connects held at zero, released on ready, the listener seen and how fast
+     * its listen() woke the collector; null where its programs did not attach; absent from
+     * older guests.
+     */
+    hold: z.object({ held: z.number(), released: z.number(), listeners: z.number(), wakeupMs: z.number() }).nullable().optional(),
     seconds: z.number(),
   }),
   z.object({
@@ -108,6 +114,8 @@ export const expectationsSchema = z.record(
      * absent; a rung left out is not compared. Absent from older expectation files.
      */
     framing: z.partialRecord(rungSchema, z.enum(['timed', 'absent'])).optional(),
+    /** Whether the holdAtZero programs attach and hold ("ok") for every rung that runs; absent from older expectation files. */
+    hold: z.enum(['ok', 'unavailable']).optional(),
   }),
 );
 export type Expectations = z.infer<typeof expectationsSchema>;

@@ -98,7 +98,7 @@ function describe(r: CheckResult): string {
         `(kernel ${(r.p50.kernelUs / 1000).toFixed(2)} ms, server ${(r.p50.serverLowUs / 1000).toFixed(2)}-${(r.p50.serverHighUs / 1000).toFixed(2)} ms, mean_error=${r.meanErrorPct}%) ` +
         `keepalive=${r.keepalive.counted}/${r.keepalive.sent} wakeup_ms=${r.wakeupMs} ` +
         `listen_overflow=${r.listenOverflow ? `${r.listenOverflow.counted}/${r.listenOverflow.nstat}` : 'unavailable'}` +
-        `${r.framing === undefined ? '' : ` framing=${r.framing ? 'attached' : 'absent'}`}${describeH2(r.h2)}${describeContinue(r.expectContinue)} seconds=${r.seconds}`
+        `${r.framing === undefined ? '' : ` framing=${r.framing ? 'attached' : 'absent'}`}${describeH2(r.h2)}${describeContinue(r.expectContinue)}${describeHold(r.hold)} seconds=${r.seconds}`
       );
     case 'failed':
       return `result=failed state=${r.connState} problems=${quote(r.problems.join('; '))} seconds=${r.seconds}`;
@@ -124,6 +124,12 @@ function describeContinue(c: OkResult['expectContinue']): string {
     ` continue=${c.counted}/${c.sent} interim=${c.interim} continue_p50_error=${c.p50.errorPct}% (kernel ${(c.p50.kernelUs / 1000).toFixed(2)} ms, ` +
     `nginx ${(c.p50.serverUs / 1000).toFixed(2)} ms, client ${(c.p50.clientUs / 1000).toFixed(2)} ms)`
   );
+}
+
+function describeHold(h: OkResult['hold']): string {
+  if (h === undefined) return '';
+  if (h === null) return ' hold=unavailable';
+  return ` hold=${h.released}/${h.held} released hold_listeners=${h.listeners} hold_wakeup_ms=${h.wakeupMs}`;
 }
 
 /** Whether framing timed HTTP/2 on an ok rung; a guest older than the h2 check says so through `framing` when it was absent. */
@@ -178,6 +184,9 @@ for (const series of seriesList) {
     if (want && got.result !== want) mismatch(`kernel=${meta.kernel} rung=${rung}: ${got.result}, expected ${want}`);
     if (got.result === 'ok' && (got.listenOverflow ? 'ok' : 'unavailable') !== expected.listenOverflow) {
       mismatch(`kernel=${meta.kernel} rung=${rung}: listen-queue overflow ${got.listenOverflow ? 'counted' : 'unavailable'}, expected ${expected.listenOverflow}`);
+    }
+    if (got.result === 'ok' && expected.hold && got.hold !== undefined && (got.hold ? 'ok' : 'unavailable') !== expected.hold) {
+      mismatch(`kernel=${meta.kernel} rung=${rung}: holdAtZero ${got.hold ? 'attached' : 'unavailable'}, expected ${expected.hold}`);
     }
     const wantFraming = expected.framing?.[rung];
     if (got.result === 'ok' && wantFraming && framingState(got) !== wantFraming) {
