@@ -5,10 +5,10 @@
  * may refuse connect() to a Service without backends in its own cgroup/connect hook,
  * before any SYN_SENT, and then nothing was counted. Every cgroup/connect program of a
  * cgroup runs whatever the others answer, so this one (on the root cgroup v2) sees every
- * connect() toward a demand address: it marks the socket, tcp_connect() of a marked socket
- * (sock_ops TCP_CONNECT_CB, just after SYN_SENT) notes that demand.bpf.c counted it, and at release a marked socket that
- * never reached SYN_SENT counts as one demand attempt, refused, with a wake-up.
- * Nothing here refuses or rewrites a connect().
+ * connect() toward a demand address: it marks the socket in connect_marks (by cookie),
+ * demand.bpf.c notes in the mark that it counted the socket at SYN_SENT, and at release a
+ * marked socket that never reached SYN_SENT counts as one demand attempt, refused, with a
+ * wake-up. Nothing here refuses or rewrites a connect().
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -25,6 +25,7 @@ static __always_inline void connect_demand_mark(struct bpf_sock_addr *ctx, struc
 	struct scaler_connect_mark *mark;
 	struct scaler_slot_ref *ref;
 	__u32 generation;
+	__u64 cookie;
 
 	ref = bpf_map_lookup_elem(&demand_addrs, key);
 	if (!ref)
@@ -32,11 +33,11 @@ static __always_inline void connect_demand_mark(struct bpf_sock_addr *ctx, struc
 	generation = scaler_slot_generation(ref->slot);
 	if (!generation)
 		return;
-	mark = bpf_sk_storage_get(&connect_marks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!mark) {
-		scaler_count_health(1);
+	cookie = bpf_get_socket_cookie(ctx);
+	mark = demand_connect_mark(cookie);
+	if (!mark)
 		return;
-	}
+	mark->cookie = cookie;
 	mark->slot = ref->slot;
 	mark->generation = generation;
 	mark->syn_sent = 0;
@@ -77,41 +78,27 @@ int connect_demand6(struct bpf_sock_addr *ctx)
 	return SCALER_CONNECT_ALLOW;
 }
 
-/* tcp_connect() calls this right after the socket entered SYN_SENT (where demand.bpf.c
- * counted it). A cgroup program, not a tracing one: sk_storage from tracing programs needs
- * kernel 5.11, from sock_ops 5.10. */
-SEC("sockops")
-int connect_demand_sockops(struct bpf_sock_ops *skops)
-{
-	struct scaler_connect_mark *mark;
-	struct bpf_sock *sk;
-
-	if (skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
-		return 1;
-	sk = skops->sk;
-	if (!sk)
-		return 1;
-	mark = bpf_sk_storage_get(&connect_marks, sk, 0, 0);
-	if (mark)
-		mark->syn_sent = 1;
-	return 1;
-}
-
 /* Every socket of the node passes here at close. A socket refused in a connect hook never
  * had a destination port; one that has it went on into tcp_v4_connect/tcp_v6_connect (a
  * failure there clears it again) and reached SYN_SENT, where demand.bpf.c counted it.
- * Testing the port first skips the sk_storage lookup for every connected socket, client
- * or server. */
+ * Testing the port first skips the cookie and the table for every connected socket, client
+ * or server. (A blocking connect() refused by a RST clears the port too: its mark says
+ * SYN_SENT.) */
 SEC("cgroup/sock_release")
 int connect_demand_release(struct bpf_sock *sk)
 {
 	struct scaler_connect_mark *mark;
 	struct scaler_target_stats *stats;
+	__u64 cookie;
 
-	if (sk->dst_port)
+	if (sk->dst_port || sk->type != SCALER_SOCK_STREAM)
 		return SCALER_CONNECT_ALLOW;
-	mark = bpf_sk_storage_get(&connect_marks, sk, 0, 0);
-	if (!mark || mark->syn_sent || scaler_slot_generation(mark->slot) != mark->generation)
+	cookie = bpf_get_socket_cookie(sk);
+	mark = demand_connect_mark(cookie);
+	if (!mark || mark->cookie != cookie)
+		return SCALER_CONNECT_ALLOW;
+	mark->cookie = 0;
+	if (mark->syn_sent || scaler_slot_generation(mark->slot) != mark->generation)
 		return SCALER_CONNECT_ALLOW;
 	stats = scaler_stats(mark->slot);
 	if (!stats)

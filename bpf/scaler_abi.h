@@ -294,10 +294,16 @@ struct scaler_hold_conn {
 	__u32 outcome; /* SCALER_HOLD_* */
 };
 
-/* connect_marks value (sk_storage of a client socket whose connect() named a demand
- * address): counted as demand at release when it never reached SYN_SENT (a socket-level
- * load balancer refused it in its own cgroup/connect hook). */
+/* connect_marks: a direct-mapped table of client sockets whose connect() named a demand
+ * address, indexed by socket cookie modulo SCALER_CONNECT_MARKS (a power of two). Counted
+ * as demand at release when the socket never reached SYN_SENT (a socket-level load
+ * balancer refused it in its own cgroup/connect hook). A later demand connect() whose
+ * cookie lands on the same entry overwrites it: a refused socket still open after
+ * SCALER_CONNECT_MARKS further cookies were handed out is not counted. Memory:
+ * SCALER_CONNECT_MARKS x 24 bytes (768 KiB), allocated once; no allocation per connect(). */
+#define SCALER_CONNECT_MARKS 32768
 struct scaler_connect_mark {
+	__u64 cookie;   /* the socket's cookie; 0 = free */
 	__u32 slot;
 	__u32 generation;
 	__u32 syn_sent; /* 1: the SYN_SENT demand program counted it already */
@@ -308,7 +314,8 @@ _Static_assert(sizeof(struct scaler_hold_config) == 16, "hold config ABI");
 _Static_assert(sizeof(struct scaler_hold_stats) == 48, "hold stats ABI");
 _Static_assert(__builtin_offsetof(struct scaler_hold_stats, listen_delta) == 40, "hold stats ABI");
 _Static_assert(sizeof(struct scaler_hold_conn) == 8, "hold conn size");
-_Static_assert(sizeof(struct scaler_connect_mark) == 16, "connect mark size");
+_Static_assert(sizeof(struct scaler_connect_mark) == 24, "connect mark size");
+_Static_assert((SCALER_CONNECT_MARKS & (SCALER_CONNECT_MARKS - 1)) == 0, "connect marks: a power of two");
 
 /* ---- listen-queue overflow (bpf/listen_overflow.bpf.c) ----------------------------------- */
 

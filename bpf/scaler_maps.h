@@ -132,11 +132,13 @@ struct {
 	__type(value, struct scaler_hold_conn);
 } hold_conns SEC(".maps");
 
-/* Client sockets whose connect() named a demand address (bpf/connect_demand.bpf.c). */
+/* Client sockets whose connect() named a demand address (bpf/connect_demand.bpf.c), by
+ * socket cookie: preallocated, so marking a connect() allocates nothing (sk_storage did,
+ * and that was most of the hook's cost). */
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SCALER_CONNECT_MARKS);
+	__type(key, __u32);
 	__type(value, struct scaler_connect_mark);
 } connect_marks SEC(".maps");
 

@@ -191,9 +191,11 @@ export function decodeHealth(b: Buffer): KernelHealth {
   return { connStateFailures: b.readBigUInt64LE(HEALTH.offsets.conn_state_failures), wakeupDrops: b.readBigUInt64LE(HEALTH.offsets.wakeup_drops) };
 }
 
-/** sk_storage values that stay in the kernel (sizes checked like the maps'). */
+/** Values that stay in the kernel (sizes checked like the maps'): hold_conns (sk_storage). */
 export const HOLD_CONN_BYTES = 8;
-export const CONNECT_MARK_BYTES = 16;
+/** connect_marks: a preallocated table of struct scaler_connect_mark, indexed by socket cookie. */
+export const CONNECT_MARK_BYTES = 24;
+export const CONNECT_MARKS = 32768;
 
 export function encodeHoldConfig(holdNs: bigint, generation: number, episode: number): Buffer {
   const b = Buffer.alloc(HOLD_CONFIG.bytes);

@@ -14,7 +14,7 @@ import type { HoldDirective, ServerSelection, WatchEntry } from './types.js';
  */
 
 /** Attached to the root cgroup v2: every process of the node passes through them. */
-export const HOLD_CGROUP_PROGRAMS = ['hold_syn_egress', 'connect_demand4', 'connect_demand6', 'connect_demand_sockops', 'connect_demand_release'] as const;
+export const HOLD_CGROUP_PROGRAMS = ['hold_syn_egress', 'connect_demand4', 'connect_demand6', 'connect_demand_release'] as const;
 /**
  * The one that runs for every packet the node sends (cgroup_skb/egress): attached only while
  * some watched target has holdAtZero, so a node that uses none pays nothing per packet (not

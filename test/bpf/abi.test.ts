@@ -108,7 +108,7 @@ test('map key/value sizes and limits in the object match src/bpf/abi.ts', () => 
       [abi.MAP_NAMES.holdConfig, abi.ARRAY_KEY_BYTES, abi.HOLD_CONFIG.bytes, abi.MAX_TARGETS],
       [abi.MAP_NAMES.holdStats, abi.ARRAY_KEY_BYTES, abi.HOLD_STATS.bytes, abi.MAX_TARGETS],
       [abi.MAP_NAMES.holdConns, 4, abi.HOLD_CONN_BYTES, 0],
-      [abi.MAP_NAMES.connectMarks, 4, abi.CONNECT_MARK_BYTES, 0],
+      [abi.MAP_NAMES.connectMarks, abi.ARRAY_KEY_BYTES, abi.CONNECT_MARK_BYTES, abi.CONNECT_MARKS],
       [abi.MAP_NAMES.listenStats, abi.ARRAY_KEY_BYTES, abi.LISTEN_STATS.bytes, abi.MAX_TARGETS],
     ];
     for (const [name, keySize, valueSize, maxEntries] of expect) {

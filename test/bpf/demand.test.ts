@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { CollectorCore } from '../../src/collector/core.js';
@@ -40,6 +41,20 @@ test('refused attempts to watched loopback addresses are counted, IPv4 and IPv6'
   assert.equal(v4.demandRefused, 5);
   assert.equal(v6.demandAttempts, 3);
   assert.equal(v6.demandRefused, 3);
+});
+
+test('a blocking connect() refused by a RST counts once (its port is cleared before release: the connect() mark must say SYN_SENT)', async () => {
+  core.applyWatchSet([{ targetId: 'demand-blocking', servers: [], demand: [{ ip: '127.0.0.1', port: V4_PORT }] }]);
+  core.readTick();
+  // Python's blocking connect: the kernel's connect() itself fails and disconnects the
+  // socket (tcp_disconnect zeroes the destination port), unlike node's non-blocking one.
+  const script = 'import socket,sys\nn=0\nfor _ in range(5):\n  s=socket.socket()\n  try: s.connect(("127.0.0.1",int(sys.argv[1])))\n  except ConnectionRefusedError: n+=1\n  s.close()\nprint(n)';
+  const refusedCount = execFileSync('python3', ['-c', script, String(V4_PORT)], { encoding: 'utf8' }).trim();
+  assert.equal(refusedCount, '5', 'every blocking connect() was refused');
+  const tick = targetOf(core.readTick().targets, 'demand-blocking');
+  console.log(`demand: blocking connects ${tick.demandAttempts} attempts / ${tick.demandRefused} refused`);
+  assert.equal(tick.demandAttempts, 5);
+  assert.equal(tick.demandRefused, 5);
 });
 
 test(`the first attempt for an idle target wakes user space within ${WAKEUP_BUDGET_MS} ms (median of ${WAKEUP_TRIALS})`, async () => {
