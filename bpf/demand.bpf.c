@@ -67,12 +67,11 @@ static __always_inline struct scaler_connect_mark *demand_connect_mark(__u64 coo
 	return bpf_map_lookup_elem(&connect_marks, &index);
 }
 
-/* `cookie`: the socket's cookie, 0 when nothing ever asked for it (then connect_demand.bpf.c
- * did not mark it either). */
 static __always_inline void demand_on_state(struct scaler_demand_key *key, int oldstate,
-					    int newstate, __u64 cookie)
+					    int newstate, const struct sock *sk)
 {
 	struct scaler_connect_mark *mark;
+	__u64 cookie;
 	struct scaler_slot_ref *ref;
 	struct scaler_target_stats *stats;
 	int attempt = newstate == SCALER_TCP_SYN_SENT;
@@ -89,7 +88,9 @@ static __always_inline void demand_on_state(struct scaler_demand_key *key, int o
 	if (attempt) {
 		__sync_fetch_and_add(&stats->demand_attempts, 1);
 		demand_wakeup(ref->slot, bpf_ktime_get_ns());
-		/* counted here: its release must not count it again */
+		/* counted here: its release must not count it again (a cookie of 0: nothing
+		 * asked for one, so connect_demand.bpf.c did not mark it either) */
+		cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 		mark = cookie ? demand_connect_mark(cookie) : 0;
 		if (mark && mark->cookie == cookie)
 			mark->syn_sent = 1;
@@ -116,7 +117,7 @@ int BPF_PROG(demand_state_tp_btf, const struct sock *sk, const int oldstate, con
 	if (!demand_key_of(&key, family, daddr_v4, daddr_v6,
 			   bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport))))
 		return 0;
-	demand_on_state(&key, oldstate, newstate, BPF_CORE_READ(sk, __sk_common.skc_cookie.counter));
+	demand_on_state(&key, oldstate, newstate, sk);
 	return 0;
 }
 
@@ -124,7 +125,6 @@ SEC("tracepoint/sock/inet_sock_set_state")
 int demand_state_tracepoint(struct trace_event_raw_inet_sock_set_state *ctx)
 {
 	struct scaler_demand_key key = {};
-	const struct sock *sk;
 	__u8 daddr_v4[4] = {};
 	__u8 daddr_v6[16] = {};
 	int oldstate = BPF_CORE_READ(ctx, oldstate);
@@ -141,7 +141,6 @@ int demand_state_tracepoint(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (!demand_key_of(&key, BPF_CORE_READ(ctx, family), daddr_v4, daddr_v6,
 			   BPF_CORE_READ(ctx, dport)))
 		return 0;
-	sk = BPF_CORE_READ(ctx, skaddr);
-	demand_on_state(&key, oldstate, newstate, BPF_CORE_READ(sk, __sk_common.skc_cookie.counter));
+	demand_on_state(&key, oldstate, newstate, BPF_CORE_READ(ctx, skaddr));
 	return 0;
 }

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import type { CollectorCore } from '../../src/collector/core.js';
 import { openCollector, sleep, targetOf } from '../helpers/kernel-collector.js';
 import { demandWakeupTrial } from '../helpers/demand-wakeup.js';
-import { refusedConnect } from '../helpers/sockets.js';
+import { BLOCKING_CONNECTS, refusedConnect } from '../helpers/sockets.js';
 
 /**
  * Acceptance 4: connection attempts toward a watched demand address with nothing
@@ -46,10 +46,7 @@ test('refused attempts to watched loopback addresses are counted, IPv4 and IPv6'
 test('a blocking connect() refused by a RST counts once (its port is cleared before release: the connect() mark must say SYN_SENT)', async () => {
   core.applyWatchSet([{ targetId: 'demand-blocking', servers: [], demand: [{ ip: '127.0.0.1', port: V4_PORT }] }]);
   core.readTick();
-  // Python's blocking connect: the kernel's connect() itself fails and disconnects the
-  // socket (tcp_disconnect zeroes the destination port), unlike node's non-blocking one.
-  const script = 'import socket,sys\nn=0\nfor _ in range(5):\n  s=socket.socket()\n  try: s.connect(("127.0.0.1",int(sys.argv[1])))\n  except ConnectionRefusedError: n+=1\n  s.close()\nprint(n)';
-  const refusedCount = execFileSync('python3', ['-c', script, String(V4_PORT)], { encoding: 'utf8' }).trim();
+  const refusedCount = execFileSync('python3', ['-c', BLOCKING_CONNECTS, '127.0.0.1', String(V4_PORT), '5'], { encoding: 'utf8' }).trim();
   assert.equal(refusedCount, '5', 'every blocking connect() was refused');
   const tick = targetOf(core.readTick().targets, 'demand-blocking');
   console.log(`demand: blocking connects ${tick.demandAttempts} attempts / ${tick.demandRefused} refused`);

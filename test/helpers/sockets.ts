@@ -23,3 +23,20 @@ export function refusedConnect(host: string, port: number): Promise<void> {
     socket.once('error', () => resolve());
   });
 }
+
+/**
+ * python3 -c BLOCKING_CONNECTS HOST PORT COUNT: COUNT blocking connect()s, printing how many
+ * were refused. Unlike node's non-blocking connect, a blocking connect() refused by a RST
+ * fails inside the kernel's connect(), which disconnects the socket (its destination port
+ * is zeroed before release).
+ */
+export const BLOCKING_CONNECTS = [
+  'import socket, sys',
+  'n = 0',
+  'for _ in range(int(sys.argv[3])):',
+  '    s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)',
+  '    try: s.connect((sys.argv[1], int(sys.argv[2])))',
+  '    except ConnectionRefusedError: n += 1',
+  '    s.close()',
+  'print(n)',
+].join('\n');

@@ -10,6 +10,7 @@ import { createLogger } from '../../src/log.js';
 import { sleep, targetOf, watchOnly } from '../helpers/kernel-collector.js';
 import { exactQuantile, runClients, startServer } from '../helpers/kernel-workloads.js';
 import { hostNetns } from '../helpers/netns.js';
+import { BLOCKING_CONNECTS } from '../helpers/sockets.js';
 import { demandWakeupTrial } from '../helpers/demand-wakeup.js';
 import { listenCounters } from '../helpers/netstat.js';
 import { CHECK_LINE_PREFIX, PROBE_LINE_PREFIX, rungSchema, type CheckResult, type ProbeLine } from './report.js';
@@ -26,7 +27,8 @@ import { runHttpClient, startNginx } from '../helpers/protocol-workloads.js';
  *      receive timestamp to its sendall(), a bracket: see timed-server.ts);
  *  (b) the keep-alive race: many fast keep-alive requests on a few connections while two
  *      CPU burners preempt the server, every request counted (test/bpf/keepalive-race);
- *  (c) demand wake-up: refused connects to a watched address wake the listener;
+ *  (c) demand wake-up: refused connects to a watched address wake the listener; three
+ *      blocking connects refused by a RST count 3 attempts, 3 refused (not twice);
  *  (d) listen-queue overflow: a listen(8) server accepting one connection per 5 ms, driven
  *      by 24 concurrent clients (150 requests): drops counted equal nstat ListenOverflows
  *      (1 % tolerance, test/bpf/listen-overflow.test.ts says why), or the program did not
@@ -202,6 +204,14 @@ async function wakeup(core: CollectorCore, problems: string[]): Promise<number> 
   const tick = targetOf(core.readTick().targets, 'demand');
   if (tick.demandAttempts !== 1 || tick.demandRefused !== 1) {
     problems.push(`demand: last tick counted ${tick.demandAttempts} attempts / ${tick.demandRefused} refused, expected 1 / 1`);
+  }
+  // Blocking connects refused by a RST: the kernel clears their destination port before
+  // release, so only the connect() mark's SYN_SENT flag (set by the demand program) keeps
+  // the release program from counting them a second time.
+  const refusedBlocking = await host.run('python3', ['-c', BLOCKING_CONNECTS, '127.0.0.1', String(DEMAND_PORT), '3']);
+  const blocking = targetOf(core.readTick().targets, 'demand');
+  if (refusedBlocking.trim() !== '3' || blocking.demandAttempts !== 3 || blocking.demandRefused !== 3) {
+    problems.push(`demand: 3 blocking connects (${refusedBlocking.trim()} refused) counted ${blocking.demandAttempts} attempts / ${blocking.demandRefused} refused, expected 3 / 3`);
   }
   const sorted = [...latenciesMs].sort((a, b) => a - b);
   return Math.round(sorted[sorted.length >> 1]! * 100) / 100;
