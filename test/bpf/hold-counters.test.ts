@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import type { CollectorCore } from '../../src/collector/core.js';
 import type { WatchEntry } from '../../src/collector/types.js';
 import { openCollector, sleep, targetOf } from '../helpers/kernel-collector.js';
-import { freePort } from '../helpers/sockets.js';
+import { freePort, trackedConnect } from '../helpers/sockets.js';
 
 /**
  * holdAtZero at the kernel boundary (CollectorCore, loopback clients): held connections are
@@ -23,16 +23,10 @@ after(() => {
   core?.close();
 });
 
-function attempt(port: number, host = '127.0.0.1'): { socket: net.Socket; outcome: () => string } {
-  let outcome = 'waiting';
-  const socket = net.connect({ host, port });
-  socket.once('connect', () => (outcome = 'connected'));
-  // `on`, not `once`: a reset after the connection (the test server closes) must not throw.
-  socket.on('error', (err: NodeJS.ErrnoException) => {
-    if (outcome === 'waiting') outcome = err.code ?? 'error';
-  });
-  sockets.push(socket);
-  return { socket, outcome: () => outcome };
+function attempt(port: number, host = '127.0.0.1'): ReturnType<typeof trackedConnect> {
+  const client = trackedConnect(host, port);
+  sockets.push(client.socket);
+  return client;
 }
 
 async function until(what: string, predicate: () => boolean, timeoutMs: number): Promise<void> {

@@ -40,3 +40,15 @@ export const BLOCKING_CONNECTS = [
   '    s.close()',
   'print(n)',
 ].join('\n');
+
+/** A connect() whose outcome is watched: 'waiting', then 'connected' or the error's code. */
+export function trackedConnect(host: string, port: number): { socket: net.Socket; outcome: () => string } {
+  let outcome = 'waiting';
+  const socket = net.connect({ host, port });
+  socket.once('connect', () => (outcome = 'connected'));
+  // `on`, not `once`: a reset after the connection (the server ends it) must not throw.
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    if (outcome === 'waiting') outcome = err.code ?? 'error';
+  });
+  return { socket, outcome: () => outcome };
+}
