@@ -50,19 +50,8 @@ import { keepaliveRace, timing } from './checks/timing.js';
  * check is a module of test/vm/checks/.
  */
 
-const { values } = parseArgs({
-  options: {
-    rungs: { type: 'string' },
-    requests: { type: 'string' },
-    'service-ms': { type: 'string' },
-    'keepalive-clients': { type: 'string' },
-    'keepalive-requests': { type: 'string' },
-    'wakeup-trials': { type: 'string' },
-    'h2-requests': { type: 'string' },
-    'h2-streams': { type: 'string' },
-    'continue-requests': { type: 'string' },
-  },
-});
+// every option is a string on the command line; the schema coerces and bounds it
+const { values } = parseArgs({ options: Object.fromEntries(Object.keys(guestArgsSchema.shape).map((name) => [name, { type: 'string' as const }])) });
 const parsed = guestArgsSchema.safeParse(values);
 if (!parsed.success) {
   console.error(`guest-check: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}`);
