@@ -68,6 +68,7 @@ export function statsDelta(targetId: string, current: Float64Array, previous: Fl
     latencySumUs: delta(current[WORD.latencySumUs]!, previous[WORD.latencySumUs]!),
     inFlight: inFlightOf(current),
     acceptedConnections: delta(current[WORD.acceptedConnections]!, previous[WORD.acceptedConnections]!),
+    abortedRequests: delta(current[WORD.abortedRequests]!, previous[WORD.abortedRequests]!),
     demandAttempts: delta(current[WORD.demandAttempts]!, previous[WORD.demandAttempts]!),
     demandRefused: delta(current[WORD.demandRefused]!, previous[WORD.demandRefused]!),
     buckets: { indices, counts },

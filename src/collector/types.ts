@@ -61,6 +61,10 @@ export interface TargetDelta {
   readonly latencySumUs: number;
   readonly inFlight: number;
   readonly acceptedConnections: number;
+  /** Requests that ended without a response: the connection closed or was reset while one
+   * was open (HTTP/2: streams still open at close). Set by the collector; other producers
+   * of deltas (tests, the scaler's ingest) may leave it out. */
+  readonly abortedRequests?: number;
   readonly demandAttempts: number;
   readonly demandRefused: number;
   readonly buckets: SparseBuckets;

@@ -27,6 +27,7 @@ export class CollectorMetrics {
   private readonly listenDrops: Counter<'kind'>;
   private readonly acceptQueueFill: Gauge<'target_id'>;
   private readonly protocolEvents: Counter;
+  private readonly abortedRequests: Counter<'target_id'>;
 
   constructor(registry: Registry, sources: CollectorMetricSources) {
     const registers = [registry];
@@ -142,6 +143,12 @@ export class CollectorMetrics {
       labelNames: ['target_id', 'event'],
       registers,
     });
+    this.abortedRequests = new Counter({
+      name: 'keda_ebpf_collector_requests_aborted_total',
+      help: 'Per target: requests that ended without a response, because the connection closed or was reset while one was open (HTTP/2: streams still open at close). Not in latency or rps.',
+      labelNames: ['target_id'],
+      registers,
+    });
     const scalers = sources.scalers;
     if (scalers) {
       new Counter({
@@ -230,6 +237,10 @@ export class CollectorMetrics {
     }
   }
 
+  private countAborted(tick: CollectorTick): void {
+    for (const t of tick.targets) if (t.abortedRequests) this.abortedRequests.inc({ target_id: t.targetId }, t.abortedRequests);
+  }
+
   /** Wraps the uplink the agent sends ticks to: times each tick and counts failed sends. */
   measuredUplink(uplink: ReportUplink): ReportUplink {
     return {
@@ -237,6 +248,7 @@ export class CollectorMetrics {
         this.countHolds(tick);
         this.countListenQueues(tick);
         this.countProtocol(tick);
+        this.countAborted(tick);
         try {
           return uplink.send(tick);
         } catch (err) {

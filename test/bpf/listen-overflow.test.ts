@@ -94,7 +94,8 @@ test('accept-queue overflow: per-target drops equal nstat ListenOverflows, and t
   console.log(
     `listen overflow: counted ${counted} (SYN ${tick.listenSynDrops}, ACK ${tick.listenAckDrops}) vs nstat ListenOverflows ${kernelOverflows}, ListenDrops ${kernelDrops}; ` +
       `SYNs ${tick.listenSyns}, mean accept queue at SYN ${fill.toFixed(2)} of backlog ${tick.acceptBacklog}; requests ${tick.requests} ` +
-      `(in flight ${inFlightAfterClient} 200 ms after the client finished, ${tick.inFlight} at the tick); ` +
+      `(in flight ${inFlightAfterClient} 200 ms after the client finished, ${tick.inFlight} at the tick; aborted ${tick.abortedRequests}; ` +
+      `accepted connections ${tick.acceptedConnections}; untracked connections ${core.health().kernel.connStateFailures}); ` +
       `client completed ${client.completed} in ${client.seconds.toFixed(1)} s, failed ${JSON.stringify(client.failed)}`,
   );
   assert.ok(kernelOverflows > 50, `the load must overflow the accept queue (nstat ListenOverflows ${kernelOverflows})`);

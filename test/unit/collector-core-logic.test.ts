@@ -42,6 +42,7 @@ test('deltas: counters subtract, requests = histogram delta, in-flight derived, 
   assert.equal(d.latencySumUs, 4000);
   assert.equal(d.inFlight, 1, '17 started - 15 completed - 1 aborted');
   assert.equal(d.demandAttempts, 2);
+  assert.equal(d.abortedRequests, 1);
   assert.deepEqual(d.buckets, { indices: [100, 383], counts: [2, 3] });
   // The slot was zeroed and counted 4 since: the delta is 4, never negative.
   decodeStats(raw({ requests_started: 3n }, { 7: 4n }), 0, prev);
