@@ -6,6 +6,7 @@ import { createNetns } from '../../test/helpers/netns.js';
 import { startNginx } from '../lib/nginx.js';
 import { ProcessMeter } from '../lib/proc-stat.js';
 import { freePort, spawnCli, type CliProcess } from '../lib/procs.js';
+import { shippedCollectorNodeFlags } from '../lib/shipped-node-options.js';
 import { round, sleep } from '../lib/stats.js';
 import type { CaseContext, CaseNotes } from '../lib/types.js';
 import { runWrk } from '../lib/wrk.js';
@@ -34,12 +35,13 @@ export async function collectorFootprint(ctx: CaseContext): Promise<{ collector:
   let collector: CliProcess | undefined;
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   const client = new KedaClient(`127.0.0.1:${port}`);
+  const collectorNodeFlags = shippedCollectorNodeFlags();
   try {
     nginx = await startNginx(ns, { port: NGINX_PORT, cpus: '0' });
     const ingestPort = await freePort();
     scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-auth', 'none', '--log-level', 'info']);
     await scaler.waitForLog(/scaler listening/, 30_000);
-    collector = spawnCli('collector', ['--scaler', `127.0.0.1:${ingestPort}`, '--node', 'bench-node', '--tick', '1s', '--log-level', 'info']);
+    collector = spawnCli('collector', ['--scaler', `127.0.0.1:${ingestPort}`, '--node', 'bench-node', '--tick', '1s', '--log-level', 'info'], { nodeFlags: collectorNodeFlags });
     await collector.waitForLog(/collector running/, 30_000);
     const ref = { name: 'footprint', namespace: 'bench', metadata: { port: String(NGINX_PORT), netns: ns.path, metric: 'rps', targetValue: '1000', window: '10s' } };
     const metricName = await client.metricName(ref);
@@ -75,6 +77,7 @@ export async function collectorFootprint(ctx: CaseContext): Promise<{ collector:
         scalerCpuPct: round(scalerUsage.cpuShare * 100, 2),
         scalerRpsMetric: round(scalerRps, 0),
         measuredSeconds: round(usage.wallMs / 1000, 1),
+        collectorNodeFlags: collectorNodeFlags.join(' '),
         setup: `nginx return 200 (1 worker, CPU 0), wrk -t1 -c${CONNECTIONS} with a 1 ms Lua delay per request (CPU 1), collector --tick 1s -> scaler, both unpinned`,
       },
     };
