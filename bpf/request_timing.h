@@ -41,6 +41,7 @@
 #define SCALER_TCP_SYN_SENT 2
 #define SCALER_TCP_SYN_RECV 3
 #define SCALER_TCP_CLOSE 7
+#define SCALER_TCP_CLOSE_WAIT 8
 #define SCALER_RCV_SHUTDOWN 1
 
 /* How a rung reads socket fields. */
@@ -135,6 +136,18 @@ static __always_inline __u32 scaler_sk_write_seq(const struct sock *sk, struct s
 		return tp ? tp->write_seq : 0;
 	}
 	return BPF_CORE_READ((const struct tcp_sock *)sk, write_seq);
+}
+
+/* Bytes the socket received that the application has not read yet, the FIN's sequence
+ * number included (rcv_nxt counts it). */
+static __always_inline __u32 scaler_sk_unread(const struct sock *sk, struct scaler_rung rung)
+{
+	if (rung.read == SCALER_READ_DIRECT) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+
+		return tp ? tp->rcv_nxt - tp->copied_seq : 0;
+	}
+	return BPF_CORE_READ((const struct tcp_sock *)sk, rcv_nxt) - BPF_CORE_READ((const struct tcp_sock *)sk, copied_seq);
 }
 
 /*
@@ -565,6 +578,7 @@ static __always_inline void scaler_timing_arrival(const struct sock *sk, struct 
 	__u32 epoch;
 	__u16 family = scaler_sk_family(sk, rung);
 	__u16 port;
+	__u8 state;
 	int known_conn;
 
 	if (family != SCALER_AF_INET && family != SCALER_AF_INET6)
@@ -572,13 +586,17 @@ static __always_inline void scaler_timing_arrival(const struct sock *sk, struct 
 	port = scaler_sk_port(sk, rung);
 	if (!scaler_port_watched(port))
 		return;
-	/* listeners get data_ready for each queued connection: not a request */
-	if (scaler_sk_state(sk, rung) != SCALER_TCP_ESTABLISHED)
-		return;
-	/* a FIN also wakes readers: not a request (data + FIN in one segment is missed, a
-	 * documented limit) */
-	if (scaler_sk_shutdown(sk, rung) & SCALER_RCV_SHUTDOWN)
-		return;
+	/* Listeners get data_ready for each queued connection: not a request. A FIN wakes
+	 * readers after tcp_fin() moved the socket to CLOSE_WAIT: a request only when bytes
+	 * came with it (a client that half-closes after its request, in one segment), i.e.
+	 * more is unread than the FIN's one sequence number. Rare, so read only here. */
+	state = scaler_sk_state(sk, rung);
+	if (state == SCALER_TCP_CLOSE_WAIT) {
+		if (scaler_sk_unread(sk, rung) <= 1)
+			return;
+	} else if (state != SCALER_TCP_ESTABLISHED || (scaler_sk_shutdown(sk, rung) & SCALER_RCV_SHUTDOWN)) {
+		return; /* (established with RCV_SHUTDOWN: the server's own shutdown(SHUT_RD)) */
+	}
 	conn = scaler_conn_find(sk, rung);
 	/* timed per frame or record by bpf/protocol_framing.bpf.c */
 	if (conn && conn->protocol >= SCALER_PROTO_FRAMED)

@@ -4,7 +4,8 @@
 # project, `node dist/cli.js probe` and test/vm/guest-check.ts, which forces every hook
 # rung in turn and checks request timing, the keep-alive race, the demand wake-up, listen-
 # queue overflow, HTTP/2 timed by protocol framing, `Expect: 100-continue` uploads (the
-# interim response ends nothing) and holdAtZero. Prints one line per kernel and rung,
+# interim response ends nothing), holdAtZero and half-closing clients (a request's bytes
+# and the FIN in one segment). Prints one line per kernel and rung,
 # compares with test/vm/expected.json (exit 1 on any mismatch) and the total time
 # (2.5-4.5 minutes with TCG once the kernels are cached).
 #

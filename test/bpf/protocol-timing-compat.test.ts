@@ -110,6 +110,7 @@ for (const { label, connState, options } of CONFIGURATIONS) {
       assert.equal(truth.failures, 4);
       assert.equal(delta.requests, 0);
       assert.equal(delta.inFlight, 0, 'aborted when the server socket was released');
+      assert.equal(delta.abortedRequests, 4, 'the four open streams count as aborted');
     });
   });
 }

@@ -6,6 +6,7 @@ import { createNetns, type TestNetns } from '../helpers/netns.js';
 import { DEBIAN_PYTHON, runGrpcClient, runHttpClient, startGrpcServer, startNginx } from '../helpers/protocol-workloads.js';
 import { assertMatches, printNginx } from '../helpers/protocol-assert.js';
 import { waitReady } from '../helpers/child-ready.js';
+import { runHalfCloseClient, startHalfCloseServer } from '../helpers/half-close.js';
 
 /**
  * Acceptance 1 of issue 11: request boundaries by protocol (bpf/protocol_framing.bpf.c).
@@ -143,7 +144,30 @@ test('connections closed before a response abort their request, none stays in fl
   ]);
   await sleep(300);
   const delta = targetOf(core.readTick().targets, 'closed');
-  console.log(`closed before a response: kernel ${delta.requests} completed, in flight ${delta.inFlight}`);
+  console.log(`closed before a response: kernel ${delta.requests} completed, in flight ${delta.inFlight}, aborted ${delta.abortedRequests}`);
   assert.equal(delta.requests, 0);
   assert.equal(delta.inFlight, 0, 'aborted at close (the local port reads 0 by then)');
+  assert.equal(delta.abortedRequests, 5, 'each closed connection counts one aborted request');
+});
+
+/* Clients that half-close after their request (test/helpers/half-close.ts): the request's
+ * bytes and the FIN in one segment are timed; a FIN on its own is no request. */
+test('a request that arrives with the client FIN (half-close) is timed; a FIN alone is not a request', async () => {
+  const ns = createNetns('halfclose');
+  namespaces.push(ns);
+  await startHalfCloseServer(ns, 9001, 30);
+  for (const cork of [true, false]) {
+    const targetId = `halfclose-${cork ? 'one-segment' : 'fin-after'}`;
+    watch(ns, targetId, 9001);
+    const durations = await runHalfCloseClient(ns, 9001, 20, cork);
+    await sleep(200);
+    const delta = targetOf(core.readTick().targets, targetId);
+    const clientMeanMs = durations.reduce((a, b) => a + b, 0) / durations.length;
+    const kernelMeanMs = delta.requests ? delta.latencySumUs / delta.requests / 1000 : 0;
+    console.log(`half-close, ${cork ? 'request and FIN in one segment' : 'FIN after the request'}: kernel ${delta.requests} requests, mean ${kernelMeanMs.toFixed(2)} ms; client ${durations.length}, mean ${clientMeanMs.toFixed(2)} ms; in flight ${delta.inFlight}, aborted ${delta.abortedRequests}`);
+    assert.equal(delta.requests, durations.length, 'every request timed once');
+    assert.ok(Math.abs(kernelMeanMs - clientMeanMs) <= Math.max(2, clientMeanMs * 0.1), `kernel mean ${kernelMeanMs} ms vs client ${clientMeanMs} ms`);
+    assert.equal(delta.inFlight, 0);
+    assert.equal(delta.abortedRequests, 0, 'no FIN begins a request');
+  }
 });

@@ -7,6 +7,7 @@ import { hostNetns } from '../helpers/netns.js';
 import { CHECK_LINE_PREFIX, PROBE_LINE_PREFIX, type CheckResult, type ProbeLine } from './report.js';
 import { guestArgsSchema } from './checks/args.js';
 import { expectContinue } from './checks/continue.js';
+import { halfClose } from './checks/half-close.js';
 import { wakeup } from './checks/demand.js';
 import { h2Timing } from './checks/h2.js';
 import { holdAtZero } from './checks/hold.js';
@@ -44,7 +45,10 @@ import { keepaliveRace, timing } from './checks/timing.js';
  *      test/vm/expected.json; test/bpf/hold-counters.test.ts on the host): three connects to
  *      a target at zero wait (their SYNs held) and count once each as held and as demand, a
  *      listen() wakes the collector and shows as one listener, and once the target is ready
- *      all three connect, counted as released, none as timed out.
+ *      all three connect, counted as released, none as timed out;
+ *  (h) clients that half-close after their request (test/helpers/half-close.ts): 10
+ *      requests whose bytes come with the FIN in one segment are each counted, and 10 whose
+ *      FIN follows on its own are counted once, none left in flight or aborted.
  * Ticks are read in-process: under TCG a CLI round trip can outlast a whole window.
  * Prints one `vm-probe` and one `vm-check` JSON line per rung (test/vm/report.ts). Each
  * check is a module of test/vm/checks/.
@@ -105,9 +109,10 @@ async function checkRung(rung: Rung): Promise<CheckResult> {
     const h2 = await h2Timing(check);
     const continued = await expectContinue(check);
     const hold = await holdAtZero(check);
+    const halfClosed = await halfClose(check);
     const connState = core.hooks.connState;
     if (problems.length) return { rung, connState, result: 'failed', problems, seconds: secondsSince(start) };
-    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, listenOverflow: overflow, framing: core.framing !== undefined, h2, expectContinue: continued, hold, seconds: secondsSince(start) };
+    return { rung, connState, result: 'ok', ...t, keepalive, wakeupMs, listenOverflow: overflow, framing: core.framing !== undefined, h2, expectContinue: continued, hold, halfClose: halfClosed, seconds: secondsSince(start) };
   } catch (err) {
     problems.push(`check aborted: ${(err as Error).message.split('\n')[0]}`);
     return { rung, connState: core.hooks.connState, result: 'failed', problems, seconds: secondsSince(start) };

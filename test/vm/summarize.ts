@@ -98,7 +98,7 @@ function describe(r: CheckResult): string {
         `(kernel ${(r.p50.kernelUs / 1000).toFixed(2)} ms, server ${(r.p50.serverLowUs / 1000).toFixed(2)}-${(r.p50.serverHighUs / 1000).toFixed(2)} ms, mean_error=${r.meanErrorPct}%) ` +
         `keepalive=${r.keepalive.counted}/${r.keepalive.sent} wakeup_ms=${r.wakeupMs} ` +
         `listen_overflow=${r.listenOverflow ? `${r.listenOverflow.counted}/${r.listenOverflow.nstat}` : 'unavailable'}` +
-        `${r.framing === undefined ? '' : ` framing=${r.framing ? 'attached' : 'absent'}`}${describeH2(r.h2)}${describeContinue(r.expectContinue)}${describeHold(r.hold)} seconds=${r.seconds}`
+        `${r.framing === undefined ? '' : ` framing=${r.framing ? 'attached' : 'absent'}`}${describeH2(r.h2)}${describeContinue(r.expectContinue)}${describeHold(r.hold)}${describeHalfClose(r.halfClose)} seconds=${r.seconds}`
       );
     case 'failed':
       return `result=failed state=${r.connState} problems=${quote(r.problems.join('; '))} seconds=${r.seconds}`;
@@ -124,6 +124,11 @@ function describeContinue(c: OkResult['expectContinue']): string {
     ` continue=${c.counted}/${c.sent} interim=${c.interim} continue_p50_error=${c.p50.errorPct}% (kernel ${(c.p50.kernelUs / 1000).toFixed(2)} ms, ` +
     `nginx ${(c.p50.serverUs / 1000).toFixed(2)} ms, client ${(c.p50.clientUs / 1000).toFixed(2)} ms)`
   );
+}
+
+function describeHalfClose(h: OkResult['halfClose']): string {
+  if (h === undefined) return '';
+  return ` half_close=${h.oneSegment}/${h.sent} (FIN with the request) ${h.finAfter}/${h.sent} (FIN after)`;
 }
 
 function describeHold(h: OkResult['hold']): string {
