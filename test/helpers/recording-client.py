@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A closed-loop HTTP/1 client that records every request: CONCURRENCY threads, each opening
 a new connection per request (connect, send, read to close), until TOTAL requests were
-started or MAX_SECONDS passed. Prints one JSON object: completed and failed counts and each
-completed request's duration in ms from connect() to the response's end (the ground truth
-a client sees, including SYN retransmissions when the server's accept queue overflows).
+started or MAX_SECONDS passed. Prints one JSON object: completed and failed counts and, per
+completed request, its duration in ms from connect() to the response's end (durations_ms:
+what a client sees, including SYN retransmissions when the server's accept queue
+overflows) and from just before the request's send to the response's end (send_to_end_ms:
+the span a server-side timing starting at the request's arrival can see).
 
 usage: recording-client.py HOST PORT CONCURRENCY TOTAL MAX_SECONDS
 """
@@ -18,6 +20,7 @@ deadline = time.monotonic() + max_seconds
 lock = threading.Lock()
 started = 0
 durations_ms = []
+send_to_end_ms = []
 failures = {}
 request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
 
@@ -36,11 +39,14 @@ def worker():
         t0 = time.monotonic()
         try:
             with socket.create_connection((host, port), timeout=max(1.0, deadline - t0)) as s:
+                sent_at = time.monotonic()
                 s.sendall(request)
                 while s.recv(4096):
                     pass
+            done = time.monotonic()
             with lock:
-                durations_ms.append((time.monotonic() - t0) * 1000)
+                durations_ms.append((done - t0) * 1000)
+                send_to_end_ms.append((done - sent_at) * 1000)
         except OSError as err:
             with lock:
                 key = type(err).__name__
@@ -53,4 +59,4 @@ for t in threads:
     t.start()
 for t in threads:
     t.join(timeout=max(0.0, deadline - time.monotonic()) + 2)
-print(json.dumps({"completed": len(durations_ms), "failed": failures, "seconds": time.monotonic() - begin, "durations_ms": durations_ms}))
+print(json.dumps({"completed": len(durations_ms), "failed": failures, "seconds": time.monotonic() - begin, "durations_ms": durations_ms, "send_to_end_ms": send_to_end_ms}))
