@@ -35,8 +35,14 @@ export async function activation(ctx: CaseContext): Promise<{ activationMs: { p5
     await standalone.waitForLog(/standalone scaler and collector running/, 30_000);
     const times: number[] = [];
     let timeouts = 0;
+    // A port the kernel hands out twice would make a trial's target the same as an earlier
+    // one's (the target id hashes the metadata): still active from that trial's attempt, its
+    // stream opens with `true` and never changes, and the trial timed out (1 in 150 trials).
+    const usedPorts = new Set<number>();
     for (let trial = 0; trial < trials; trial++) {
-      const demandPort = await freePort();
+      let demandPort = await freePort();
+      while (usedPorts.has(demandPort)) demandPort = await freePort();
+      usedPorts.add(demandPort);
       const ref: KedaRef = {
         name: `wake-${trial}`,
         namespace: 'bench',
