@@ -28,7 +28,7 @@ const metaSchema = z.object({
   /** vm_boot's status: 0 the guest reported one, 124 timed out, 125 died. */
   boot: z.coerce.number(),
   guestExit: z.coerce.number().nullable(),
-  /** Boots it took: 2 when the first guest's node died of SIGSEGV (scripts/vm-test.sh). */
+  /** Boots it took: 2 when the first guest's node died of SIGSEGV or SIGILL (scripts/vm-test.sh). */
   attempts: z.coerce.number().int().min(1).default(1),
   seconds: z.coerce.number(),
 });
@@ -164,7 +164,7 @@ for (const series of seriesList) {
   }
   const { probe, checks, garbled } = readGuest(series);
   const boot = meta.boot === 124 ? 'timed out' : meta.boot === 125 ? 'died without a status' : `exited ${meta.guestExit}`;
-  const retried = meta.attempts > 1 ? ` attempts=${meta.attempts} (node died of SIGSEGV in the ${meta.attempts - 1} guest(s) before; ${series}.crashed*.* in the log dir)` : '';
+  const retried = meta.attempts > 1 ? ` attempts=${meta.attempts} (node died of SIGSEGV or SIGILL in the ${meta.attempts - 1} guest(s) before; ${series}.crashed*.* in the log dir)` : '';
   console.log(`vm-test kernel=${meta.kernel} series=${series} guest=${quote(boot)} seconds=${meta.seconds}${retried}`);
   for (const g of garbled) mismatch(`kernel=${meta.kernel} unreadable guest line: ${g}`);
   if (meta.boot !== 0 || meta.guestExit !== 0) printEvidence(series);
