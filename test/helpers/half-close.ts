@@ -7,25 +7,11 @@ import { DEBIAN_PYTHON } from './protocol-workloads.js';
 /**
  * Clients that half-close right after their request (shutdown(SHUT_WR), as `nc -N` or an
  * HTTP/1.0 client may), against a server that answers each connection after a fixed
- * service time. With TCP_CORK the request's bytes and the FIN leave in one segment
- * (tcp_send_fin() marks the queued segment), so the server socket is already in CLOSE_WAIT
- * when sk_data_ready fires; without it the FIN follows on its own and is no request.
+ * service time (slow-accept-server.py). With TCP_CORK the request's bytes and the FIN leave
+ * in one segment (tcp_send_fin() marks the queued segment), so the server socket is already
+ * in CLOSE_WAIT when sk_data_ready fires; without it the FIN follows on its own and is no
+ * request.
  */
-
-const SERVER = `
-import socket, sys, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
-print("ready", flush=True)
-while True:
-    c, _ = s.accept(); data = b""
-    while b"\\r\\n\\r\\n" not in data:
-        chunk = c.recv(4096)
-        if not chunk: break
-        data += chunk
-    time.sleep(float(sys.argv[2]) / 1000)
-    c.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok"); c.close()
-`;
 
 const CLIENT = `
 import json, socket, sys, time
@@ -41,9 +27,11 @@ for i in range(requests):
 print(json.dumps(d))
 `;
 
-/** Starts the server on 127.0.0.1:port of the namespace; resolves once it listens. */
+/** The server: test/helpers/slow-accept-server.py (one connection at a time: read the
+ * request, wait serviceMs, answer, close) on 127.0.0.1:port of the namespace, for at most
+ * 120 s; resolves once it listens. */
 export async function startHalfCloseServer(ns: TestNetns, port: number, serviceMs: number): Promise<ChildProcess> {
-  const server = ns.spawn(DEBIAN_PYTHON, ['-c', SERVER, String(port), String(serviceMs)]);
+  const server = ns.spawn(DEBIAN_PYTHON, ['test/helpers/slow-accept-server.py', '127.0.0.1', String(port), '16', String(serviceMs), '120']);
   await waitReady(server, 'half-close server');
   return server;
 }
