@@ -59,6 +59,10 @@ export class PodWatcher {
   private listed = false;
   private listedWaiters: Array<() => void> = [];
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Held from start() to the first list; see start(). */
+  private startupHold: NodeJS.Timeout | undefined;
+  /** The last list/watch error logged, so a failure repeating on every retry is one line. */
+  private lastError = '';
 
   constructor(private readonly options: PodWatcherOptions) {
     this.logger = options.logger.child({ component: 'pod-watcher', node: options.nodeName });
@@ -79,11 +83,22 @@ export class PodWatcher {
       onUpdate: (_objects, cause) => {
         if (cause === 'list' && !this.listed) {
           this.listed = true;
-          for (const wake of this.listedWaiters.splice(0)) wake();
+          this.releaseStartup();
+        }
+        if (this.lastError !== '') {
+          this.lastError = '';
+          this.logger.info('pods of this node listed again');
         }
         this.recompute();
       },
       onError: (err) => {
+        // Nothing else reports a list that fails (RBAC, an unreachable API server, a bad
+        // kubeconfig), and the collector waits for it: say why, once per distinct error.
+        const line = `${err.code}: ${err.message}`;
+        if (line !== this.lastError) {
+          this.lastError = line;
+          this.logger.warn({ code: err.code, err: err.message }, 'cannot list or watch the pods of this node, retrying');
+        }
         for (const listener of [...this.errorListeners]) listener(err);
       },
     });
@@ -93,14 +108,24 @@ export class PodWatcher {
   start(): Promise<void> {
     this.reflector.start();
     if (this.listed) return Promise.resolve();
+    // The reflector's retry timers are unref'd (a backoff alone must not keep a process
+    // alive), and until the first list this watcher may be all a process waits on: without
+    // this handle, a first list that fails would let node exit 0 in silence.
+    this.startupHold ??= setInterval(() => {}, 60_000);
     return new Promise((resolve) => this.listedWaiters.push(resolve));
   }
 
   async stop(): Promise<void> {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    for (const wake of this.listedWaiters.splice(0)) wake();
+    this.releaseStartup();
     await this.reflector.stop();
+  }
+
+  private releaseStartup(): void {
+    if (this.startupHold) clearInterval(this.startupHold);
+    this.startupHold = undefined;
+    for (const wake of this.listedWaiters.splice(0)) wake();
   }
 
   /** Replaces the selectors (the union of every watch set's pod selectors). */

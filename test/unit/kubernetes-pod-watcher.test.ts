@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import type { KubernetesError } from '../../src/kubernetes/errors.js';
@@ -164,5 +167,54 @@ describe('PodWatcher (stand-in API server)', () => {
     api.apply(web(10));
     const pods = await changes.next('web-10 after RBAC fix', (ps) => ps.some((p) => p.name === 'web-10'));
     assert.equal(pods.find((p) => p.name === 'web-10')?.netnsInode, ino10);
+  });
+});
+
+describe('PodWatcher start in a process of its own (stand-in API server)', () => {
+  test('a first list that fails keeps the process up, logs why once, and start() resolves when the API answers', async () => {
+    const api = new StandInApiServer();
+    await api.start();
+    api.deny('pods');
+    const dir = mkdtempSync(join(tmpdir(), 'kes-podwatch-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{name: stand-in, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]`,
+        'users: [{name: u, user: {token: t}}]',
+        'contexts: [{name: c, context: {cluster: stand-in, user: u}}]',
+        'current-context: c',
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/pod-watcher-start.ts', kubeconfig], {
+      cwd: new URL('../../', import.meta.url).pathname,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const lines: { msg?: string; code?: string }[] = [];
+    createInterface({ input: child.stdout }).on('line', (line) => lines.push(JSON.parse(line) as { msg?: string; code?: string }));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const killTimer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    try {
+      await waitFor('the denied list logged', () => lines.some((l) => l.msg === 'cannot list or watch the pods of this node, retrying') || child.exitCode !== null, 20_000);
+      // Retries every 50-200 ms meanwhile: still up, and the same error is not logged again.
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(child.exitCode, null, `the process exited (${child.exitCode}) while its first pod list failed; stdout: ${JSON.stringify(lines)} stderr: ${stderr}`);
+      const warnings = lines.filter((l) => l.msg === 'cannot list or watch the pods of this node, retrying');
+      assert.equal(warnings.length, 1);
+      assert.equal(warnings[0]!.code, 'FORBIDDEN');
+      api.allow('pods');
+      assert.equal(await exited, 0, stderr);
+      assert.ok(lines.some((l) => l.msg === 'pods of this node listed again'));
+      assert.equal(lines.at(-1)?.msg, 'first list done');
+    } finally {
+      clearTimeout(killTimer);
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await api.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
