@@ -14,6 +14,8 @@
  *               sock_send_length, two on cgroup_skb ingress, one on egress): the cost of the hooks
  *               themselves, before any program does work (bench/lib/floor.ts)
  *   empty-tracing, empty-cgroup  the same, only the two tracing hooks or only the three cgroup_skb ones
+ *   empty-cgroup-one-ingress  one empty program on cgroup_skb ingress and one on egress: what
+ *               merging the two ingress programs into one would save
  *   empty-cgroup-server  the three empty cgroup_skb programs on the cgroup nginx runs in (wrk stays
  *               outside): what they would cost were they attached to watched pods' cgroups, not the root
  *   hold-egress full, the target with holdAtZero (ready: nothing held), so the per-packet
@@ -34,7 +36,7 @@ import { startNginx } from './lib/nginx.js';
 import { bootstrapMedianCi, median } from './lib/stats.js';
 import { parseWrk, type WrkResult } from './lib/wrk.js';
 
-const CANDIDATES = ['full', 'no-hold', 'no-framing', 'empty-hooks', 'empty-tracing', 'empty-cgroup', 'empty-cgroup-server', 'hold-egress', 'bpf-stats', 'ticking', 'baseline'] as const;
+const CANDIDATES = ['full', 'no-hold', 'no-framing', 'empty-hooks', 'empty-tracing', 'empty-cgroup', 'empty-cgroup-one-ingress', 'empty-cgroup-server', 'hold-egress', 'bpf-stats', 'ticking', 'baseline'] as const;
 type Candidate = (typeof CANDIDATES)[number];
 
 const { values } = parseArgs({
@@ -61,6 +63,7 @@ function attach(candidate: Candidate, inode: number): Attached {
   if (candidate === 'empty-hooks') return attachEmptyHooks();
   if (candidate === 'empty-tracing') return attachEmptyHooks('tracing');
   if (candidate === 'empty-cgroup') return attachEmptyHooks('cgroup');
+  if (candidate === 'empty-cgroup-one-ingress') return attachEmptyHooks('cgroup-one-ingress');
   if (candidate === 'empty-cgroup-server') return attachEmptyHooks('cgroup', [serverCgroup]);
   const core = CollectorCore.open({
     logger: createLogger('warn'),

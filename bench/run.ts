@@ -33,10 +33,13 @@ export interface BenchResults {
   perHookNs: Record<string, number>;
   accuracy: AccuracyRow[];
   activationMs: { p50: number; p99: number } | null;
+  /** The same wake-up through separate scaler and collector processes (the manifests' deployment). */
+  activationSeparateProcessesMs?: { p50: number; p99: number } | null;
   freshnessS: number | null;
   scaler: ScalerFigures | null;
   ingest: { cpuShare: number; rssMb: number; lagMs: number } | null;
-  collector: { cpuSharePer10k: number; rssMb: number } | null;
+  /** Kubernetes mode (as the DaemonSet runs it); rssMbWithoutKubernetes with --kubernetes off. */
+  collector: { cpuSharePer10k: number; rssMb: number; rssMbWithoutKubernetes: number } | null;
   /** holdAtZero's egress program on traffic it does not hold, ns/packet net of the bpf_stats floor. */
   holdEgressNs: { keepAlive: number; newConnections: number } | null;
   machine: { cores: number; kernel: string; node: string; cpuModel: string; quick: boolean; cliRuntime: string; date: string; loadAvgAtStart: number[] };
@@ -75,6 +78,7 @@ async function main(): Promise<number> {
     perHookNs: {},
     accuracy: [],
     activationMs: null,
+    activationSeparateProcessesMs: null,
     freshnessS: null,
     scaler: null,
     ingest: null,
@@ -132,6 +136,7 @@ async function main(): Promise<number> {
   await run('activation', async () => {
     const r = await activation(ctx);
     results.activationMs = r.activationMs;
+    results.activationSeparateProcessesMs = r.separateProcessesMs;
     notes.activation = r.notes;
   });
   await run('freshness', async () => {

@@ -1,7 +1,10 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KedaClient } from '../../src/keda/client.js';
+import { StandInApiServer } from '../../test/helpers/kube-apiserver.js';
+import { pod } from '../../test/helpers/kube-fixtures.js';
 import { createNetns } from '../../test/helpers/netns.js';
 import { startNginx } from '../lib/nginx.js';
 import { ProcessMeter } from '../lib/proc-stat.js';
@@ -13,18 +16,79 @@ import { runWrk } from '../lib/wrk.js';
 
 /**
  * Case 8: the `collector` process (its own process, streaming to a `scaler` process) while
- * the node serves ~20k req/s: nginx `return 200` in a netns (CPU 0) driven by wrk (CPU 1)
+ * the node serves ~25k req/s: nginx `return 200` in a netns (CPU 0) driven by wrk (CPU 1)
  * paced by a Lua delay (each connection waits 1 ms between requests). CPU share of the
  * collector process from /proc over the loaded interval, normalised per 10k req/s, and its
  * peak RSS. The collector's user space only reads maps once per tick, so its CPU is mostly
  * the tick, not per request; the per-request kernel cost is case 2.
+ *
+ * Measured twice, one collector at a time, with the node flags the DaemonSet ships: in
+ * Kubernetes mode as the DaemonSet runs it (watching this node's pods on a stand-in API
+ * server, test/helpers/kube-apiserver.ts, since no real one runs here; the Kubernetes
+ * client's modules are most of the difference), which is the goal's figure, and without
+ * Kubernetes (`--kubernetes off`, as outside a cluster).
  */
 
 const NGINX_PORT = 8093;
 const PACED_SCRIPT = 'delay = function() return 1 end\n';
 const CONNECTIONS = 32;
+const NODE_NAME = 'bench-node';
+/** Pods the stand-in API server lists on this node (a busy node runs 30-110) and on another. */
+const PODS_HERE = 60;
+const PODS_ELSEWHERE = 40;
 
-export async function collectorFootprint(ctx: CaseContext): Promise<{ collector: { cpuSharePer10k: number; rssMb: number }; notes: CaseNotes }> {
+interface CollectorMeasure {
+  readonly rps: number;
+  readonly cpuShare: number;
+  readonly per10k: number;
+  readonly rssMb: number;
+  readonly idleCpuShare: number;
+  readonly idleRssMb: number;
+  readonly scalerCpuShare: number;
+  readonly scalerRps: number;
+  readonly seconds: number;
+}
+
+/** A kubeconfig file pointing at the stand-in API server (plain http, a bearer token). */
+function writeKubeconfig(dir: string, server: string): string {
+  const file = path.join(dir, 'kubeconfig.yaml');
+  fs.writeFileSync(
+    file,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      `clusters: [{ name: stand-in, cluster: { server: "${server}", insecure-skip-tls-verify: true } }]`,
+      'users: [{ name: stand-in, user: { token: stand-in-token } }]',
+      'contexts: [{ name: stand-in, context: { cluster: stand-in, user: stand-in } }]',
+      'current-context: stand-in',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+async function standInApi(): Promise<StandInApiServer> {
+  const api = new StandInApiServer();
+  await api.start();
+  for (let i = 0; i < PODS_HERE + PODS_ELSEWHERE; i++) {
+    api.apply(
+      pod({
+        namespace: `team-${i % 7}`,
+        name: `app-${i}`,
+        uid: randomUUID(),
+        nodeName: i < PODS_HERE ? NODE_NAME : 'other-node',
+        labels: { app: `app-${i % 13}`, tier: i % 2 ? 'web' : 'worker' },
+        ports: [{ name: 'http', containerPort: 8080 }],
+        containerIds: [randomBytes(32).toString('hex')],
+      }),
+    );
+  }
+  return api;
+}
+
+export async function collectorFootprint(
+  ctx: CaseContext,
+): Promise<{ collector: { cpuSharePer10k: number; rssMb: number; rssMbWithoutKubernetes: number }; notes: CaseNotes }> {
   const seconds = ctx.quick ? 12 : 30;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kes-bench-col-'));
   const script = path.join(dir, 'paced.lua');
@@ -32,8 +96,8 @@ export async function collectorFootprint(ctx: CaseContext): Promise<{ collector:
   const ns = createNetns('bench-col');
   const port = await freePort();
   let scaler: CliProcess | undefined;
-  let collector: CliProcess | undefined;
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
+  let api: StandInApiServer | undefined;
   const client = new KedaClient(`127.0.0.1:${port}`);
   const collectorNodeFlags = shippedCollectorNodeFlags();
   try {
@@ -41,50 +105,82 @@ export async function collectorFootprint(ctx: CaseContext): Promise<{ collector:
     const ingestPort = await freePort();
     scaler = spawnCli('scaler', ['--listen', `127.0.0.1:${port}`, '--ingest-listen', `127.0.0.1:${ingestPort}`, '--ingest-auth', 'none', '--log-level', 'info']);
     await scaler.waitForLog(/scaler listening/, 30_000);
-    collector = spawnCli('collector', ['--scaler', `127.0.0.1:${ingestPort}`, '--node', 'bench-node', '--tick', '1s', '--log-level', 'info'], { nodeFlags: collectorNodeFlags });
-    await collector.waitForLog(/collector running/, 30_000);
     const ref = { name: 'footprint', namespace: 'bench', metadata: { port: String(NGINX_PORT), netns: ns.path, metric: 'rps', targetValue: '1000', window: '10s' } };
     const metricName = await client.metricName(ref);
-    await collector.waitForLog(/watch set changed/, 20_000);
-    await sleep(1500);
-    const idle = new ProcessMeter(collector.pid);
-    idle.start();
-    await sleep(3000);
-    const idleUsage = idle.stop();
+    api = await standInApi();
+    const kubeconfig = writeKubeconfig(dir, api.url);
 
-    const load = runWrk(ns, { url: `http://127.0.0.1:${NGINX_PORT}/`, seconds, connections: CONNECTIONS, cpus: '1', script });
-    await sleep(1500);
-    const meter = new ProcessMeter(collector.pid);
-    const scalerMeter = new ProcessMeter(scaler.pid);
-    meter.start();
-    scalerMeter.start();
-    await sleep((seconds - 3) * 1000);
-    const usage = meter.stop();
-    const scalerUsage = scalerMeter.stop();
-    const scalerRps = await client.metricValue(ref, metricName);
-    const wrk = await load;
-    const per10k = usage.cpuShare / (wrk.rps / 10_000);
-    ctx.log(
-      `collector: ${wrk.rps.toFixed(0)} req/s, CPU ${(usage.cpuShare * 100).toFixed(2)}% of a core (${(per10k * 100).toFixed(2)}% per 10k req/s), peak RSS ${usage.peakRssMb.toFixed(1)} MB; idle ${(idleUsage.cpuShare * 100).toFixed(2)}%; scaler sees ${scalerRps.toFixed(0)} req/s`,
-    );
+    const measure = async (label: string, modeArgs: readonly string[]): Promise<CollectorMeasure> => {
+      const collector = spawnCli('collector', ['--scaler', `127.0.0.1:${ingestPort}`, '--node', NODE_NAME, '--tick', '1s', '--log-level', 'info', ...modeArgs], {
+        nodeFlags: collectorNodeFlags,
+      });
+      try {
+        await collector.waitForLog(/collector running/, 30_000);
+        await collector.waitForLog(/watch set changed/, 20_000);
+        await sleep(1500);
+        const idle = new ProcessMeter(collector.pid);
+        idle.start();
+        await sleep(3000);
+        const idleUsage = idle.stop();
+
+        const load = runWrk(ns, { url: `http://127.0.0.1:${NGINX_PORT}/`, seconds, connections: CONNECTIONS, cpus: '1', script });
+        await sleep(1500);
+        const meter = new ProcessMeter(collector.pid);
+        const scalerMeter = new ProcessMeter(scaler!.pid);
+        meter.start();
+        scalerMeter.start();
+        await sleep((seconds - 3) * 1000);
+        const usage = meter.stop();
+        const scalerUsage = scalerMeter.stop();
+        const scalerRps = await client.metricValue(ref, metricName);
+        const wrk = await load;
+        const per10k = usage.cpuShare / (wrk.rps / 10_000);
+        ctx.log(
+          `collector (${label}): ${wrk.rps.toFixed(0)} req/s, CPU ${(usage.cpuShare * 100).toFixed(2)}% of a core (${(per10k * 100).toFixed(2)}% per 10k req/s), peak RSS ${usage.peakRssMb.toFixed(1)} MB; idle ${(idleUsage.cpuShare * 100).toFixed(2)}%, ${idleUsage.peakRssMb.toFixed(1)} MB; scaler sees ${scalerRps.toFixed(0)} req/s`,
+        );
+        return {
+          rps: wrk.rps,
+          cpuShare: usage.cpuShare,
+          per10k,
+          rssMb: usage.peakRssMb,
+          idleCpuShare: idleUsage.cpuShare,
+          idleRssMb: idleUsage.peakRssMb,
+          scalerCpuShare: scalerUsage.cpuShare,
+          scalerRps,
+          seconds: usage.wallMs / 1000,
+        };
+      } finally {
+        await collector.stop();
+      }
+    };
+
+    const kube = await measure('Kubernetes mode, as the DaemonSet runs it', ['--kubernetes', 'on', '--kubeconfig', kubeconfig]);
+    await sleep(500);
+    const plain = await measure('without Kubernetes', ['--kubernetes', 'off']);
+    const notesOf = (m: CollectorMeasure): CaseNotes => ({
+      loadRps: round(m.rps, 0),
+      collectorCpuPct: round(m.cpuShare * 100, 2),
+      cpuPctPer10k: round(m.per10k * 100, 3),
+      rssMb: round(m.rssMb, 1),
+      idleCollectorCpuPct: round(m.idleCpuShare * 100, 2),
+      idleRssMb: round(m.idleRssMb, 1),
+      scalerCpuPct: round(m.scalerCpuShare * 100, 2),
+      scalerRpsMetric: round(m.scalerRps, 0),
+      measuredSeconds: round(m.seconds, 1),
+    });
     return {
-      collector: { cpuSharePer10k: round(per10k, 4), rssMb: round(usage.peakRssMb, 1) },
+      collector: { cpuSharePer10k: round(kube.per10k, 4), rssMb: round(kube.rssMb, 1), rssMbWithoutKubernetes: round(plain.rssMb, 1) },
       notes: {
-        loadRps: round(wrk.rps, 0),
-        collectorCpuPct: round(usage.cpuShare * 100, 2),
-        idleCollectorCpuPct: round(idleUsage.cpuShare * 100, 2),
-        idleRssMb: round(idleUsage.peakRssMb, 1),
-        scalerCpuPct: round(scalerUsage.cpuShare * 100, 2),
-        scalerRpsMetric: round(scalerRps, 0),
-        measuredSeconds: round(usage.wallMs / 1000, 1),
+        ...Object.fromEntries(Object.entries(notesOf(kube)).map(([k, v]) => [`kubernetesMode.${k}`, v])),
+        ...Object.fromEntries(Object.entries(notesOf(plain)).map(([k, v]) => [`withoutKubernetes.${k}`, v])),
         collectorNodeFlags: collectorNodeFlags.join(' '),
-        setup: `nginx return 200 (1 worker, CPU 0), wrk -t1 -c${CONNECTIONS} with a 1 ms Lua delay per request (CPU 1), collector --tick 1s -> scaler, both unpinned`,
+        setup: `nginx return 200 (1 worker, CPU 0), wrk -t1 -c${CONNECTIONS} with a 1 ms Lua delay per request (CPU 1), collector --tick 1s -> scaler, both unpinned; Kubernetes mode against a stand-in API server listing ${PODS_HERE} pods on this node and ${PODS_ELSEWHERE} elsewhere`,
       },
     };
   } finally {
     client.close();
-    await collector?.stop();
     await scaler?.stop();
+    await api?.stop();
     await nginx?.stop();
     await sleep(200);
     ns.dispose();

@@ -31,9 +31,9 @@ export const EMPTY_CGROUP_PROGRAMS = ['bench_empty_ingress_a', 'bench_empty_ingr
  * ingress and one on egress of the cgroup v2 root, as many per packet as the collector runs
  * (`which`: only the tracing ones, or only the cgroup_skb ones; `cgroupPaths`: another cgroup than the root).
  */
-export function attachEmptyHooks(which: 'all' | 'tracing' | 'cgroup' = 'all', cgroupPaths?: readonly string[]): { close(): void } {
-  const tracing = which === 'cgroup' ? [] : EMPTY_TRACING_PROGRAMS;
-  const cgroup = which === 'tracing' ? [] : EMPTY_CGROUP_PROGRAMS;
+export function attachEmptyHooks(which: 'all' | 'tracing' | 'cgroup' | 'cgroup-one-ingress' = 'all', cgroupPaths?: readonly string[]): { close(): void } {
+  const tracing = which === 'all' || which === 'tracing' ? EMPTY_TRACING_PROGRAMS : [];
+  const cgroup = which === 'tracing' ? [] : which === 'cgroup-one-ingress' ? EMPTY_CGROUP_PROGRAMS.filter((p) => p !== 'bench_empty_ingress_b') : EMPTY_CGROUP_PROGRAMS;
   const object = BpfObject.open(FLOOR_OBJECT);
   try {
     object.loadOnly([...tracing, ...cgroup]);
