@@ -6,7 +6,7 @@ import { createNetns, type TestNetns } from '../helpers/netns.js';
 import { DEBIAN_PYTHON, runGrpcClient, runHttpClient, startGrpcServer, startNginx } from '../helpers/protocol-workloads.js';
 import { assertMatches, printNginx } from '../helpers/protocol-assert.js';
 import { waitReady } from '../helpers/child-ready.js';
-import { runHalfCloseClient, startHalfCloseServer } from '../helpers/half-close.js';
+import { runHalfCloseClient, runUnreadBodyClient, startHalfCloseServer } from '../helpers/half-close.js';
 
 /**
  * Acceptance 1 of issue 11: request boundaries by protocol (bpf/protocol_framing.bpf.c).
@@ -170,4 +170,27 @@ test('a request that arrives with the client FIN (half-close) is timed; a FIN al
     assert.equal(delta.inFlight, 0);
     assert.equal(delta.abortedRequests, 0, 'no FIN begins a request');
   }
+});
+
+/* The half-close rule's documented side effect (README): a server that answers without
+ * reading all the client sent, and the client's FIN arriving before the server closes. The
+ * unread bytes and the FIN look like a request sent with a FIN, so each connection counts one
+ * more request, aborted at the close: in the aborted counter, not in latency or requests. */
+test('half-close side effect: bytes the server never read, then the client FIN, count one aborted request each', async () => {
+  const ns = createNetns('unreadbody');
+  namespaces.push(ns);
+  await startHalfCloseServer(ns, 9002, 30, 60);
+  const targetId = 'halfclose-unread-body';
+  watch(ns, targetId, 9002);
+  const connections = 10;
+  const durations = await runUnreadBodyClient(ns, 9002, connections, 10);
+  await sleep(200);
+  const delta = targetOf(core.readTick().targets, targetId);
+  const clientMeanMs = durations.reduce((a, b) => a + b, 0) / durations.length;
+  const kernelMeanMs = delta.requests ? delta.latencySumUs / delta.requests / 1000 : 0;
+  console.log(`unread body then FIN: kernel ${delta.requests} requests, mean ${kernelMeanMs.toFixed(2)} ms; client ${durations.length}, mean ${clientMeanMs.toFixed(2)} ms; aborted ${delta.abortedRequests}, in flight ${delta.inFlight}`);
+  assert.equal(delta.requests, connections, 'each POST timed once, to its answer');
+  assert.ok(Math.abs(kernelMeanMs - clientMeanMs) <= Math.max(2, clientMeanMs * 0.1), `kernel mean ${kernelMeanMs} ms vs client ${clientMeanMs} ms`);
+  assert.equal(delta.abortedRequests, connections, 'one aborted request per connection: the unread body and the FIN');
+  assert.equal(delta.inFlight, 0);
 });

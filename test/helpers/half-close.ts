@@ -28,10 +28,10 @@ print(json.dumps(d))
 `;
 
 /** The server: test/helpers/slow-accept-server.py (one connection at a time: read the
- * request, wait serviceMs, answer, close) on 127.0.0.1:port of the namespace, for at most
- * 120 s; resolves once it listens. */
-export async function startHalfCloseServer(ns: TestNetns, port: number, serviceMs: number): Promise<ChildProcess> {
-  const server = ns.spawn(DEBIAN_PYTHON, ['test/helpers/slow-accept-server.py', '127.0.0.1', String(port), '16', String(serviceMs), '120']);
+ * request, wait serviceMs, answer, wait lingerMs reading nothing, close) on 127.0.0.1:port
+ * of the namespace, for at most 120 s; resolves once it listens. */
+export async function startHalfCloseServer(ns: TestNetns, port: number, serviceMs: number, lingerMs = 0): Promise<ChildProcess> {
+  const server = ns.spawn(DEBIAN_PYTHON, ['test/helpers/slow-accept-server.py', '127.0.0.1', String(port), '16', String(serviceMs), '120', String(lingerMs)]);
   await waitReady(server, 'half-close server');
   return server;
 }
@@ -40,5 +40,32 @@ export async function startHalfCloseServer(ns: TestNetns, port: number, serviceM
  * time from the send to the first response byte, in ms. */
 export async function runHalfCloseClient(ns: TestNetns, port: number, requests: number, oneSegment: boolean): Promise<number[]> {
   const out = await ns.run(DEBIAN_PYTHON, ['-c', CLIENT, String(port), String(requests), oneSegment ? '1' : '0'], 60_000);
+  return z.array(z.number()).parse(JSON.parse(out));
+}
+
+const UNREAD_BODY_CLIENT = `
+import json, socket, sys, time
+port, requests, body_after_ms = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+d = []
+for i in range(requests):
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    t0 = time.monotonic(); c.sendall(b"POST / HTTP/1.1\\r\\nHost: t\\r\\nContent-Length: 64\\r\\n\\r\\n")
+    time.sleep(body_after_ms / 1000); c.sendall(b"x" * 64)
+    c.recv(100); d.append((time.monotonic() - t0) * 1000)
+    c.shutdown(socket.SHUT_WR)
+    try:
+        while c.recv(4096): pass
+    except ConnectionResetError:
+        pass
+    c.close()
+print(json.dumps(d))
+`;
+
+/** Sequential POSTs, each on a new connection: the headers, then after bodyAfterMs the
+ * 64-byte body (which slow-accept-server.py never reads), then the client's FIN once the
+ * answer came; each one's time from the headers' send to the first response byte, in ms. */
+export async function runUnreadBodyClient(ns: TestNetns, port: number, requests: number, bodyAfterMs: number): Promise<number[]> {
+  const out = await ns.run(DEBIAN_PYTHON, ['-c', UNREAD_BODY_CLIENT, String(port), String(requests), String(bodyAfterMs)], 60_000);
   return z.array(z.number()).parse(JSON.parse(out));
 }

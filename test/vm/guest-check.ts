@@ -48,7 +48,9 @@ import { keepaliveRace, timing } from './checks/timing.js';
  *      all three connect, counted as released, none as timed out;
  *  (h) clients that half-close after their request (test/helpers/half-close.ts): 10
  *      requests whose bytes come with the FIN in one segment are each counted, and 10 whose
- *      FIN follows on its own are counted once, none left in flight or aborted.
+ *      FIN follows on its own are counted once, none left in flight or aborted; then 10
+ *      POSTs whose body the server never reads, the client's FIN arriving before the server
+ *      closes: each counted once and each adding one aborted request (the README's side effect).
  * Ticks are read in-process: under TCG a CLI round trip can outlast a whole window.
  * Prints one `vm-probe` and one `vm-check` JSON line per rung (test/vm/report.ts). Each
  * check is a module of test/vm/checks/.

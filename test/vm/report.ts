@@ -66,7 +66,7 @@ export const checkResultSchema = z.discriminatedUnion('result', [
      */
     hold: z.object({ held: z.number(), released: z.number(), listeners: z.number(), wakeupMs: z.number() }).nullable().optional(),
     /** Half-closing clients: requests counted (of `sent` each) with the FIN in the request's segment and after it; absent from older guests. */
-    halfClose: z.object({ sent: z.number(), oneSegment: z.number(), finAfter: z.number() }).optional(),
+    halfClose: z.object({ sent: z.number(), oneSegment: z.number(), finAfter: z.number(), unreadBodyAborted: z.number().optional() }).optional(),
     seconds: z.number(),
   }),
   z.object({

@@ -128,7 +128,8 @@ function describeContinue(c: OkResult['expectContinue']): string {
 
 function describeHalfClose(h: OkResult['halfClose']): string {
   if (h === undefined) return '';
-  return ` half_close=${h.oneSegment}/${h.sent} (FIN with the request) ${h.finAfter}/${h.sent} (FIN after)`;
+  const unread = h.unreadBodyAborted === undefined ? '' : ` ${h.unreadBodyAborted}/${h.sent} aborted (unread body, then FIN)`;
+  return ` half_close=${h.oneSegment}/${h.sent} (FIN with the request) ${h.finAfter}/${h.sent} (FIN after)${unread}`;
 }
 
 function describeHold(h: OkResult['hold']): string {
