@@ -19,8 +19,9 @@ import { runWrk } from '../lib/wrk.js';
  * the node serves ~25k req/s: nginx `return 200` in a netns (CPU 0) driven by wrk (CPU 1)
  * paced by a Lua delay (each connection waits 1 ms between requests). CPU share of the
  * collector process from /proc over the loaded interval, normalised per 10k req/s, and its
- * peak RSS. The collector's user space only reads maps once per tick, so its CPU is mostly
- * the tick, not per request; the per-request kernel cost is case 2.
+ * peak RSS, idle seconds after start included. The collector's user space only reads maps
+ * once per tick, so its CPU is mostly the tick, not per request; the per-request kernel cost
+ * is case 2.
  *
  * Measured twice, one collector at a time, with the node flags the DaemonSet ships: in
  * Kubernetes mode as the DaemonSet runs it (watching this node's pods on a stand-in API
@@ -142,7 +143,9 @@ export async function collectorFootprint(
           rps: wrk.rps,
           cpuShare: usage.cpuShare,
           per10k,
-          rssMb: usage.peakRssMb,
+          // Its first seconds may be its peak (Kubernetes mode: the pod list, compiling): the
+          // figure to size a memory request by is the larger of the two.
+          rssMb: Math.max(usage.peakRssMb, idleUsage.peakRssMb),
           idleCpuShare: idleUsage.cpuShare,
           idleRssMb: idleUsage.peakRssMb,
           scalerCpuShare: scalerUsage.cpuShare,
