@@ -678,7 +678,11 @@ int framing_ingress_compat(struct __sk_buff *skb)
 }
 
 /* An HTTP/1 interim response (1xx but 101) leaving: the request goes on. For send hooks
- * that run after the send (tp_btf); the others read it as the send starts. */
+ * that run after the send (tp_btf); the others read it as the send starts. Only packets
+ * small enough to be one are read, the bound the other rungs' send hooks use
+ * (SCALER_INTERIM_MAX_SEND): on loopback and with GSO the payload sits in page fragments,
+ * and the read cost 16 ns on every response packet (docs/benchmarks.md), while a final
+ * response is mostly larger (nginx's `return 200`: 147 bytes). */
 static __always_inline void framing_http1_egress(struct __sk_buff *skb, struct bpf_sock *sk,
 						 struct scaler_conn_state *conn)
 {
@@ -686,7 +690,8 @@ static __always_inline void framing_http1_egress(struct __sk_buff *skb, struct b
 	__u32 off, len, seq;
 	__u8 b[12] = {};
 
-	if (conn->phase != SCALER_PHASE_REQUEST || !framing_payload(skb, &off, &len, &seq) || len < 12)
+	if (conn->phase != SCALER_PHASE_REQUEST || !framing_payload(skb, &off, &len, &seq) || len < 12 ||
+	    len > SCALER_INTERIM_MAX_SEND)
 		return;
 	if (bpf_skb_load_bytes(skb, off, b, 12) || !scaler_is_interim_status(b))
 		return;
