@@ -132,7 +132,11 @@ export const collectorCommand: Command = {
     if (!runtime) return 1;
     if (kubernetes) {
       kubernetes.onPodsChanged(() => runtime.refresh());
-      await kubernetes.start();
+      // Not awaited: until the node's pods are listed, pod selectors match nothing, but a
+      // demand address (a Service's ClusterIP) needs no pod, so wake-ups from zero work
+      // while the API server is unreachable or RBAC is missing (the watcher says which,
+      // and retries). The first list re-resolves the watch set through onPodsChanged.
+      void kubernetes.start();
     }
     const client = new CollectorStreamClient({
       scalers: values.scaler,

@@ -181,9 +181,9 @@ export async function startScalerProcess(group: ProcessGroup, label: string, por
   return proc;
 }
 
-/** `collector --scaler A[,B] --node NAME --tick T --token-file F` (A, B: ingest addresses); resolves once it runs. */
-export async function startCollectorProcess(group: ProcessGroup, label: string, scalers: readonly string[], tick = '250ms'): Promise<CliProcess> {
-  const proc = group.cli(label, ['collector', '--scaler', scalers.join(','), '--node', 'e2e-node', '--tick', tick, '--token-file', tokenFile(), '--metrics-listen', '127.0.0.1:0']);
+/** `collector --scaler A[,B] --node NAME --tick T --token-file F [extra]` (A, B: ingest addresses); resolves once it runs. */
+export async function startCollectorProcess(group: ProcessGroup, label: string, scalers: readonly string[], tick = '250ms', extra: readonly string[] = []): Promise<CliProcess> {
+  const proc = group.cli(label, ['collector', '--scaler', scalers.join(','), '--node', 'e2e-node', '--tick', tick, '--token-file', tokenFile(), '--metrics-listen', '127.0.0.1:0', ...extra]);
   await proc.waitForLog((l) => l.msg === 'collector running', 20_000, 'collector start');
   return proc;
 }
