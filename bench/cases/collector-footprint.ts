@@ -50,24 +50,6 @@ interface CollectorMeasure {
   readonly seconds: number;
 }
 
-/** A kubeconfig file pointing at the stand-in API server (plain http, a bearer token). */
-function writeKubeconfig(dir: string, server: string): string {
-  const file = path.join(dir, 'kubeconfig.yaml');
-  fs.writeFileSync(
-    file,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      `clusters: [{ name: stand-in, cluster: { server: "${server}", insecure-skip-tls-verify: true } }]`,
-      'users: [{ name: stand-in, user: { token: stand-in-token } }]',
-      'contexts: [{ name: stand-in, context: { cluster: stand-in, user: stand-in } }]',
-      'current-context: stand-in',
-      '',
-    ].join('\n'),
-  );
-  return file;
-}
-
 async function standInApi(): Promise<StandInApiServer> {
   const api = new StandInApiServer();
   await api.start();
@@ -109,7 +91,7 @@ export async function collectorFootprint(
     const ref = { name: 'footprint', namespace: 'bench', metadata: { port: String(NGINX_PORT), netns: ns.path, metric: 'rps', targetValue: '1000', window: '10s' } };
     const metricName = await client.metricName(ref);
     api = await standInApi();
-    const kubeconfig = writeKubeconfig(dir, api.url);
+    const kubeconfig = api.writeKubeconfig(dir);
 
     const measure = async (label: string, modeArgs: readonly string[]): Promise<CollectorMeasure> => {
       const collector = spawnCli('collector', ['--scaler', `127.0.0.1:${ingestPort}`, '--node', NODE_NAME, '--tick', '1s', '--log-level', 'info', ...modeArgs], {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { KedaClient } from '../../src/keda/client.js';
 import { StandInApiServer } from '../helpers/kube-apiserver.js';
-import { freePort, ProcessGroup, refusedConnect, requireE2e, startCollectorProcess, startScalerProcess, type CliProcess } from '../helpers/e2e-processes.js';
+import { freePort, ProcessGroup, refusedConnect, requireE2e, startCollectorProcess, startScalerProcess, watchActive, type CliProcess } from '../helpers/e2e-processes.js';
 
 /**
  * A collector in Kubernetes mode whose node's pods cannot be listed (RBAC for pods missing,
@@ -30,18 +30,7 @@ before(async () => {
   await api.start();
   api.deny('pods');
   dir = mkdtempSync(join(tmpdir(), 'kes-api-down-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      `clusters: [{name: stand-in, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]`,
-      'users: [{name: u, user: {token: t}}]',
-      'contexts: [{name: c, context: {cluster: stand-in, user: u}}]',
-      'current-context: c',
-    ].join('\n'),
-  );
+  const kubeconfig = api.writeKubeconfig(dir);
   const port = await freePort();
   const ingestPort = await freePort();
   await startScalerProcess(group, 'scaler', port, ingestPort);
@@ -61,36 +50,22 @@ test('Kubernetes mode with the pods list denied: the collector runs, says why, a
   assert.equal(denied['code'], 'FORBIDDEN');
 
   const demandPort = await freePort();
-  const states: boolean[] = [];
-  let notify: () => void = () => undefined;
-  const call = client.streamIsActive(
-    { name: 'api-down', namespace: 'e2e', metadata: { demandAddress: `127.0.0.1:${demandPort}`, metric: 'rps', targetValue: '10', activationWindow: '10s' } },
-    (active) => {
-      states.push(active);
-      notify();
-    },
-  );
-  const until = (predicate: () => boolean, what: string): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${what} within ${WAKE_TIMEOUT_MS} ms (states ${JSON.stringify(states)})`)), WAKE_TIMEOUT_MS);
-      notify = () => {
-        if (predicate()) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      notify();
-    });
+  const stream = watchActive(client, {
+    name: 'api-down',
+    namespace: 'e2e',
+    metadata: { demandAddress: `127.0.0.1:${demandPort}`, metric: 'rps', targetValue: '10', activationWindow: '10s' },
+  });
+  const states = (): boolean[] => stream.states.map((s) => s.active);
   try {
-    await until(() => states.length > 0, 'first state');
-    assert.equal(states[0], false, 'a fresh target starts inactive');
+    await stream.until(() => states().length > 0, 'first state', WAKE_TIMEOUT_MS);
+    assert.equal(states()[0], false, 'a fresh target starts inactive');
     const t0 = performance.now();
-    const woke = until(() => states.includes(true), '`true` after the refused connect()');
+    const woke = stream.until(() => states().includes(true), '`true` after the refused connect()', WAKE_TIMEOUT_MS);
     await refusedConnect('127.0.0.1', demandPort);
     await woke;
     console.log(`e2e-kubernetes-api-down: pods list denied, demand wake-up in ${(performance.now() - t0).toFixed(1)} ms`);
   } finally {
-    call.cancel();
+    stream.cancel();
   }
   assert.equal(collector.lines.filter((l) => l.msg === LIST_FAILED).length, 1, 'the same failure is logged once, not on every retry');
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { freePort, quantile, refusedConnect, round, useStandalone } from '../helpers/e2e-processes.js';
+import { freePort, quantile, refusedConnect, round, useStandalone, watchActive } from '../helpers/e2e-processes.js';
 
 /**
  * Acceptance 1 (issue 4): a target whose demandAddress is a loopback address where nothing
@@ -20,26 +20,13 @@ test(`one refused attempt flips StreamIsActive to true: p99 <= ${P99_BUDGET_MS} 
   const latenciesMs: number[] = [];
   for (let trial = 0; trial < TRIALS; trial++) {
     const port = await freePort();
-    const states: { active: boolean; atNs: bigint }[] = [];
-    let notify: () => void = () => undefined;
-    const call = standalone.client().streamIsActive(
-      { name: `wake-${trial}`, namespace: 'e2e', metadata: { demandAddress: `127.0.0.1:${port}`, metric: 'rps', targetValue: '10', activationWindow: '10s' } },
-      (active) => {
-        states.push({ active, atNs: process.hrtime.bigint() });
-        notify();
-      },
-    );
-    const next = (predicate: () => boolean, what: string): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`trial ${trial}: no ${what} within ${TRIAL_TIMEOUT_MS} ms (states ${JSON.stringify(states.map((s) => s.active))})`)), TRIAL_TIMEOUT_MS);
-        notify = () => {
-          if (predicate()) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-        notify();
-      });
+    const stream = watchActive(standalone.client(), {
+      name: `wake-${trial}`,
+      namespace: 'e2e',
+      metadata: { demandAddress: `127.0.0.1:${port}`, metric: 'rps', targetValue: '10', activationWindow: '10s' },
+    });
+    const { states } = stream;
+    const next = (predicate: () => boolean, what: string): Promise<void> => stream.until(predicate, `${what} (trial ${trial})`, TRIAL_TIMEOUT_MS);
     try {
       await next(() => states.length > 0, 'first state');
       assert.equal(states[0]!.active, false, `trial ${trial}: a fresh target must start inactive`);
@@ -51,7 +38,7 @@ test(`one refused attempt flips StreamIsActive to true: p99 <= ${P99_BUDGET_MS} 
       const at = states.find((s) => s.active)!.atNs;
       latenciesMs.push(Number(at - start) / 1e6);
     } finally {
-      call.cancel();
+      stream.cancel();
     }
   }
   const p50 = quantile(latenciesMs, 0.5);

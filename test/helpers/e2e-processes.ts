@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
-import { KedaClient } from '../../src/keda/client.js';
+import { KedaClient, type KedaRef } from '../../src/keda/client.js';
 import { requireBpfObject } from './kernel-collector.js';
 import { testTokenFile } from './scaler-server.js';
 
@@ -189,6 +189,39 @@ export async function startCollectorProcess(group: ProcessGroup, label: string, 
 }
 
 export { freePort, refusedConnect } from './sockets.js';
+
+/** The states a StreamIsActive stream pushes, each with its arrival time (process.hrtime). */
+export interface ActiveStates {
+  readonly states: { readonly active: boolean; readonly atNs: bigint }[];
+  /** Resolves once `predicate` holds over the states so far (checked on each push); rejects after timeoutMs, naming `what`. */
+  until(predicate: () => boolean, what: string, timeoutMs: number): Promise<void>;
+  cancel(): void;
+}
+
+/** Opens StreamIsActive for `ref`, as KEDA keeps it open, and records what it pushes. */
+export function watchActive(client: KedaClient, ref: KedaRef): ActiveStates {
+  const states: { active: boolean; atNs: bigint }[] = [];
+  let notify: () => void = () => undefined;
+  const call = client.streamIsActive(ref, (active) => {
+    states.push({ active, atNs: process.hrtime.bigint() });
+    notify();
+  });
+  return {
+    states,
+    until: (predicate, what, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms (states ${JSON.stringify(states.map((s) => s.active))})`)), timeoutMs);
+        notify = () => {
+          if (predicate()) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        notify();
+      }),
+    cancel: () => call.cancel(),
+  };
+}
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

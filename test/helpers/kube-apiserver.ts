@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 
 /**
@@ -116,6 +118,24 @@ export class StandInApiServer {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The same as a kubeconfig file in `dir` (for processes: `--kubeconfig FILE`); returns its path. */
+  writeKubeconfig(dir: string): string {
+    const file = join(dir, 'kubeconfig');
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{name: stand-in, cluster: {server: "${this.url}", insecure-skip-tls-verify: true}}]`,
+        'users: [{name: stand-in, user: {token: stand-in-token}}]',
+        'contexts: [{name: stand-in, context: {cluster: stand-in, user: stand-in}}]',
+        'current-context: stand-in',
+        '',
+      ].join('\n'),
+    );
+    return file;
   }
 
   /** A KubeConfig pointing the real client at this server (plain http, bearer token). */

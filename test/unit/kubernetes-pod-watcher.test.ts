@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -176,18 +176,7 @@ describe('PodWatcher start in a process of its own (stand-in API server)', () =>
     await api.start();
     api.deny('pods');
     const dir = mkdtempSync(join(tmpdir(), 'kes-podwatch-'));
-    const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      [
-        'apiVersion: v1',
-        'kind: Config',
-        `clusters: [{name: stand-in, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]`,
-        'users: [{name: u, user: {token: t}}]',
-        'contexts: [{name: c, context: {cluster: stand-in, user: u}}]',
-        'current-context: c',
-      ].join('\n'),
-    );
+    const kubeconfig = api.writeKubeconfig(dir);
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/pod-watcher-start.ts', kubeconfig], {
       cwd: new URL('../../', import.meta.url).pathname,
       stdio: ['ignore', 'pipe', 'pipe'],
