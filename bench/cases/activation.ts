@@ -93,6 +93,7 @@ export async function activation(
 ): Promise<{ activationMs: { p50: number; p99: number }; separateProcessesMs: { p50: number; p99: number }; notes: CaseNotes }> {
   const trials = 50;
   const usedPorts = new Set<number>();
+  const collectorNodeFlags = shippedCollectorNodeFlags();
   const log = (label: string, t: Trials): void => {
     const p = percentiles(t);
     ctx.log(`activation (${label}) over ${t.times.length} trials (${t.timeouts} timeouts): p50 ${p.p50} ms, p99 ${p.p99} ms, max ${round(Math.max(...t.times), 2)} ms`);
@@ -124,7 +125,7 @@ export async function activation(
   try {
     await scaler.waitForLog(/scaler listening/, 30_000);
     collector = spawnCli('collector', ['--scaler', `127.0.0.1:${ingestPort}`, '--node', 'bench-node', '--tick', '1s', '--kubernetes', 'off', '--log-level', 'info'], {
-      nodeFlags: shippedCollectorNodeFlags(),
+      nodeFlags: collectorNodeFlags,
     });
     await collector.waitForLog(/collector running/, 30_000);
     split = await wakeTrials(client, trials, usedPorts, 'wake-split');
@@ -142,7 +143,7 @@ export async function activation(
       trials,
       ...trialNotes('', inOne),
       ...trialNotes('separateProcesses.', split),
-      collectorNodeFlags: shippedCollectorNodeFlags().join(' '),
+      collectorNodeFlags: collectorNodeFlags.join(' '),
       setup: `standalone --tick 1s, then scaler + collector --tick 1s processes with the manifests' node flags; fresh demandAddress target per trial, StreamIsActive open, ${WATCH_SETTLE_MS} ms for the watch set, one refused connect()`,
     },
   };

@@ -26,14 +26,22 @@ export const FLOOR_OBJECT = path.join(path.dirname(DEFAULT_BPF_OBJECT), 'bench_f
 export const EMPTY_TRACING_PROGRAMS = [FLOOR_PROGRAM, 'bench_empty_send'] as const;
 export const EMPTY_CGROUP_PROGRAMS = ['bench_empty_ingress_a', 'bench_empty_ingress_b', 'bench_empty_egress'] as const;
 
+const EMPTY_HOOK_SETS = {
+  all: { tracing: EMPTY_TRACING_PROGRAMS, cgroup: EMPTY_CGROUP_PROGRAMS },
+  tracing: { tracing: EMPTY_TRACING_PROGRAMS, cgroup: [] },
+  cgroup: { tracing: [], cgroup: EMPTY_CGROUP_PROGRAMS },
+  // one program per cgroup_skb point: what merging the two ingress programs would save
+  'cgroup-one-ingress': { tracing: [], cgroup: ['bench_empty_ingress_a', 'bench_empty_egress'] },
+} as const satisfies Record<string, { tracing: readonly string[]; cgroup: readonly string[] }>;
+
 /**
  * Attaches the empty programs: on sk_data_ready and sock_send_length, two on cgroup_skb
  * ingress and one on egress of the cgroup v2 root, as many per packet as the collector runs
- * (`which`: only the tracing ones, or only the cgroup_skb ones; `cgroupPaths`: another cgroup than the root).
+ * (`which`: only the tracing ones, only the cgroup_skb ones, or one cgroup_skb program per
+ * point; `cgroupPaths`: another cgroup than the root).
  */
-export function attachEmptyHooks(which: 'all' | 'tracing' | 'cgroup' | 'cgroup-one-ingress' = 'all', cgroupPaths?: readonly string[]): { close(): void } {
-  const tracing = which === 'all' || which === 'tracing' ? EMPTY_TRACING_PROGRAMS : [];
-  const cgroup = which === 'tracing' ? [] : which === 'cgroup-one-ingress' ? EMPTY_CGROUP_PROGRAMS.filter((p) => p !== 'bench_empty_ingress_b') : EMPTY_CGROUP_PROGRAMS;
+export function attachEmptyHooks(which: keyof typeof EMPTY_HOOK_SETS = 'all', cgroupPaths?: readonly string[]): { close(): void } {
+  const { tracing, cgroup } = EMPTY_HOOK_SETS[which];
   const object = BpfObject.open(FLOOR_OBJECT);
   try {
     object.loadOnly([...tracing, ...cgroup]);

@@ -93,7 +93,8 @@ export class PodWatcher {
       },
       onError: (err) => {
         // Nothing else reports a list that fails (RBAC, an unreachable API server, a bad
-        // kubeconfig), and the collector waits for it: say why, once per distinct error.
+        // kubeconfig), and until one succeeds no pod selector matches: say why, once per
+        // distinct error.
         const line = `${err.code}: ${err.message}`;
         if (line !== this.lastError) {
           this.lastError = line;

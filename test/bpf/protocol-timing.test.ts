@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { CollectorCore } from '../../src/collector/core.js';
+import type { TargetDelta } from '../../src/collector/types.js';
 import { openCollector, sleep, targetOf, watchOnly } from '../helpers/kernel-collector.js';
 import { createNetns, type TestNetns } from '../helpers/netns.js';
 import { DEBIAN_PYTHON, runGrpcClient, runHttpClient, startGrpcServer, startNginx } from '../helpers/protocol-workloads.js';
@@ -150,6 +151,19 @@ test('connections closed before a response abort their request, none stays in fl
   assert.equal(delta.abortedRequests, 5, 'each closed connection counts one aborted request');
 });
 
+/** Mean latency of a target's timed requests and of the client's own durations, in ms. */
+function means(delta: TargetDelta, durations: readonly number[]): { kernelMeanMs: number; clientMeanMs: number } {
+  return {
+    kernelMeanMs: delta.requests ? delta.latencySumUs / delta.requests / 1000 : 0,
+    clientMeanMs: durations.reduce((a, b) => a + b, 0) / durations.length,
+  };
+}
+
+/** The half-close cases time sequential requests of one fixed service time: means within 10 % (at least 2 ms). */
+function assertMeansAgree(kernelMeanMs: number, clientMeanMs: number): void {
+  assert.ok(Math.abs(kernelMeanMs - clientMeanMs) <= Math.max(2, clientMeanMs * 0.1), `kernel mean ${kernelMeanMs} ms vs client ${clientMeanMs} ms`);
+}
+
 /* Clients that half-close after their request (test/helpers/half-close.ts): the request's
  * bytes and the FIN in one segment are timed; a FIN on its own is no request. */
 test('a request that arrives with the client FIN (half-close) is timed; a FIN alone is not a request', async () => {
@@ -162,11 +176,10 @@ test('a request that arrives with the client FIN (half-close) is timed; a FIN al
     const durations = await runHalfCloseClient(ns, 9001, 20, cork);
     await sleep(200);
     const delta = targetOf(core.readTick().targets, targetId);
-    const clientMeanMs = durations.reduce((a, b) => a + b, 0) / durations.length;
-    const kernelMeanMs = delta.requests ? delta.latencySumUs / delta.requests / 1000 : 0;
+    const { kernelMeanMs, clientMeanMs } = means(delta, durations);
     console.log(`half-close, ${cork ? 'request and FIN in one segment' : 'FIN after the request'}: kernel ${delta.requests} requests, mean ${kernelMeanMs.toFixed(2)} ms; client ${durations.length}, mean ${clientMeanMs.toFixed(2)} ms; in flight ${delta.inFlight}, aborted ${delta.abortedRequests}`);
     assert.equal(delta.requests, durations.length, 'every request timed once');
-    assert.ok(Math.abs(kernelMeanMs - clientMeanMs) <= Math.max(2, clientMeanMs * 0.1), `kernel mean ${kernelMeanMs} ms vs client ${clientMeanMs} ms`);
+    assertMeansAgree(kernelMeanMs, clientMeanMs);
     assert.equal(delta.inFlight, 0);
     assert.equal(delta.abortedRequests, 0, 'no FIN begins a request');
   }
@@ -186,11 +199,10 @@ test('half-close side effect: bytes the server never read, then the client FIN, 
   const durations = await runUnreadBodyClient(ns, 9002, connections, 10);
   await sleep(200);
   const delta = targetOf(core.readTick().targets, targetId);
-  const clientMeanMs = durations.reduce((a, b) => a + b, 0) / durations.length;
-  const kernelMeanMs = delta.requests ? delta.latencySumUs / delta.requests / 1000 : 0;
+  const { kernelMeanMs, clientMeanMs } = means(delta, durations);
   console.log(`unread body then FIN: kernel ${delta.requests} requests, mean ${kernelMeanMs.toFixed(2)} ms; client ${durations.length}, mean ${clientMeanMs.toFixed(2)} ms; aborted ${delta.abortedRequests}, in flight ${delta.inFlight}`);
   assert.equal(delta.requests, connections, 'each POST timed once, to its answer');
-  assert.ok(Math.abs(kernelMeanMs - clientMeanMs) <= Math.max(2, clientMeanMs * 0.1), `kernel mean ${kernelMeanMs} ms vs client ${clientMeanMs} ms`);
+  assertMeansAgree(kernelMeanMs, clientMeanMs);
   assert.equal(delta.abortedRequests, connections, 'one aborted request per connection: the unread body and the FIN');
   assert.equal(delta.inFlight, 0);
 });

@@ -38,9 +38,8 @@ export async function startHalfCloseServer(ns: TestNetns, port: number, serviceM
 
 /** Sequential requests, each on a new connection half-closed after the request; each one's
  * time from the send to the first response byte, in ms. */
-export async function runHalfCloseClient(ns: TestNetns, port: number, requests: number, oneSegment: boolean): Promise<number[]> {
-  const out = await ns.run(DEBIAN_PYTHON, ['-c', CLIENT, String(port), String(requests), oneSegment ? '1' : '0'], 60_000);
-  return z.array(z.number()).parse(JSON.parse(out));
+export function runHalfCloseClient(ns: TestNetns, port: number, requests: number, oneSegment: boolean): Promise<number[]> {
+  return runClient(ns, CLIENT, [port, requests, oneSegment ? 1 : 0]);
 }
 
 const UNREAD_BODY_CLIENT = `
@@ -65,7 +64,12 @@ print(json.dumps(d))
 /** Sequential POSTs, each on a new connection: the headers, then after bodyAfterMs the
  * 64-byte body (which slow-accept-server.py never reads), then the client's FIN once the
  * answer came; each one's time from the headers' send to the first response byte, in ms. */
-export async function runUnreadBodyClient(ns: TestNetns, port: number, requests: number, bodyAfterMs: number): Promise<number[]> {
-  const out = await ns.run(DEBIAN_PYTHON, ['-c', UNREAD_BODY_CLIENT, String(port), String(requests), String(bodyAfterMs)], 60_000);
+export function runUnreadBodyClient(ns: TestNetns, port: number, requests: number, bodyAfterMs: number): Promise<number[]> {
+  return runClient(ns, UNREAD_BODY_CLIENT, [port, requests, bodyAfterMs]);
+}
+
+/** Runs one of the python clients above in the namespace; its printed durations in ms. */
+async function runClient(ns: TestNetns, script: string, args: readonly number[]): Promise<number[]> {
+  const out = await ns.run(DEBIAN_PYTHON, ['-c', script, ...args.map(String)], 60_000);
   return z.array(z.number()).parse(JSON.parse(out));
 }

@@ -4,9 +4,9 @@ import { PodWatcher } from '../../src/kubernetes/pod-watcher.js';
 import { createLogger } from '../../src/log.js';
 
 /**
- * A process that does what `collector` does in Kubernetes mode before anything else keeps it
- * alive: start a PodWatcher (kubeconfig file in argv[2]) and wait for its first list. Logs
- * as JSON lines on stdout, then "first list done", and exits 0.
+ * A process with nothing else to keep it alive: start a PodWatcher (kubeconfig file in
+ * argv[2]) and await its first list, as any caller of start() may. Logs as JSON lines on
+ * stdout, then "first list done", and exits 0.
  */
 const kubeConfig = loadKubeConfig({ kubeconfigPath: process.argv[2]! });
 const watcher = new PodWatcher({
