@@ -17,6 +17,8 @@
  *                   target's own address, which is also a demand address: the per-connection
  *                   programs (connect() demand, sock_release, state changes) run warm, once
  *                   or twice a request, instead of a few cold runs per round.
+ *   --churn --non-demand  the same, but the target's address is not a demand address: what
+ *                   connect() and SYN_SENT cost on a node's every other connection.
  *   --conn-state hash  the tp_btf rung's hash variant (as 5.10 and kprobe hosts keep
  *                   connection state) with protocol framing's compat build beside it.
  */
@@ -43,6 +45,7 @@ const { values } = parseArgs({
     object: { type: 'string' },
     'wrk-cpu': { type: 'string', default: '1' },
     churn: { type: 'boolean', default: false },
+    'non-demand': { type: 'boolean', default: false },
     'conn-state': { type: 'string' },
   },
 });
@@ -71,7 +74,7 @@ try {
   if (values['baseline-first']) baseline = openBaseline();
   core = CollectorCore.open({ logger: createLogger('warn'), ...(values.object ? { objectPath: values.object } : {}), ...(connStates ? { connStates } : {}) });
   if (!values['baseline-first']) baseline = openBaseline();
-  const demand = values.churn ? [{ ip: '127.0.0.1', port: PORT }] : [];
+  const demand = values.churn && !values['non-demand'] ? [{ ip: '127.0.0.1', port: PORT }] : [];
   core.applyWatchSet([{ targetId: 'bench-nginx', servers: [{ port: PORT, netnsInode: ns.inode }], demand }]);
   baseline?.applyWatchSet([{ targetId: 'bench-nginx', servers: [{ port: PORT, netnsInode: ns.inode }], demand }]);
   const script = values.churn ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kes-churn-')), 'close.lua') : undefined;
@@ -101,7 +104,7 @@ try {
   const net = (program: string): number => med(perRound[program]!.map((r, i) => r.ns - floorRounds[i]!));
   console.log(
     `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ${ROUNDS} rounds of ${SECONDS} s, median per round; ` +
-      `nginx on CPU 0, wrk on CPU ${WRK_CPU}${values.churn ? '; a new connection per request (Connection: close) to a demand address' : ''}; ` +
+      `nginx on CPU 0, wrk on CPU ${WRK_CPU}${values.churn ? `; a new connection per request (Connection: close) to ${demand.length ? 'a demand address' : 'an address that is not a demand address'}` : ''}; ` +
       `rung ${core.hooks.rung} (${core.hooks.connState}), framing ${core.framing?.programs.join(', ') ?? 'absent'}`,
   );
   console.log(`per-hook cost under wrk (${requests} requests timed by the kernel); measuring floor ${med(floorRounds).toFixed(1)} ns/run (rounds: ${floorRounds.map((v) => v.toFixed(1)).join(', ')}):`);

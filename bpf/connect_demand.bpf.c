@@ -49,12 +49,15 @@ int connect_demand4(struct bpf_sock_addr *ctx)
 	struct scaler_demand_key key = {};
 	__u32 daddr_v4;
 	__u8 unused_v6[16] = {};
+	__u16 dport;
 
 	if (ctx->type != SCALER_SOCK_STREAM)
 		return SCALER_CONNECT_ALLOW;
+	dport = bpf_ntohs((__u16)ctx->user_port);
+	if (!scaler_port_demanded(dport))
+		return SCALER_CONNECT_ALLOW;
 	daddr_v4 = ctx->user_ip4;
-	if (demand_key_of(&key, SCALER_AF_INET, (const __u8 *)&daddr_v4, unused_v6,
-			  bpf_ntohs((__u16)ctx->user_port)))
+	if (demand_key_of(&key, SCALER_AF_INET, (const __u8 *)&daddr_v4, unused_v6, dport))
 		connect_demand_mark(ctx, &key);
 	return SCALER_CONNECT_ALLOW;
 }
@@ -65,15 +68,18 @@ int connect_demand6(struct bpf_sock_addr *ctx)
 	struct scaler_demand_key key = {};
 	__u32 daddr_v6[4];
 	__u32 unused_v4 = 0;
+	__u16 dport;
 
 	if (ctx->type != SCALER_SOCK_STREAM)
+		return SCALER_CONNECT_ALLOW;
+	dport = bpf_ntohs((__u16)ctx->user_port);
+	if (!scaler_port_demanded(dport))
 		return SCALER_CONNECT_ALLOW;
 	daddr_v6[0] = ctx->user_ip6[0];
 	daddr_v6[1] = ctx->user_ip6[1];
 	daddr_v6[2] = ctx->user_ip6[2];
 	daddr_v6[3] = ctx->user_ip6[3];
-	if (demand_key_of(&key, SCALER_AF_INET6, (const __u8 *)&unused_v4, (const __u8 *)daddr_v6,
-			  bpf_ntohs((__u16)ctx->user_port)))
+	if (demand_key_of(&key, SCALER_AF_INET6, (const __u8 *)&unused_v4, (const __u8 *)daddr_v6, dport))
 		connect_demand_mark(ctx, &key);
 	return SCALER_CONNECT_ALLOW;
 }

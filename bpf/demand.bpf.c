@@ -105,17 +105,19 @@ int BPF_PROG(demand_state_tp_btf, const struct sock *sk, const int oldstate, con
 	struct scaler_demand_key key = {};
 	__u8 daddr_v4[4] = {};
 	__u8 daddr_v6[16] = {};
-	__u16 family;
+	__u16 family, dport;
 
 	if (newstate != SCALER_TCP_SYN_SENT &&
 	    !(oldstate == SCALER_TCP_SYN_SENT && newstate == SCALER_TCP_CLOSE))
+		return 0;
+	dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (!scaler_port_demanded(dport))
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	BPF_CORE_READ_INTO(&daddr_v4, sk, __sk_common.skc_daddr);
 	if (family == SCALER_AF_INET6)
 		BPF_CORE_READ_INTO(&daddr_v6, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-	if (!demand_key_of(&key, family, daddr_v4, daddr_v6,
-			   bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport))))
+	if (!demand_key_of(&key, family, daddr_v4, daddr_v6, dport))
 		return 0;
 	demand_on_state(&key, oldstate, newstate, sk);
 	return 0;
@@ -129,17 +131,19 @@ int demand_state_tracepoint(struct trace_event_raw_inet_sock_set_state *ctx)
 	__u8 daddr_v6[16] = {};
 	int oldstate = BPF_CORE_READ(ctx, oldstate);
 	int newstate = BPF_CORE_READ(ctx, newstate);
+	__u16 dport;
 
 	if (BPF_CORE_READ(ctx, protocol) != SCALER_IPPROTO_TCP)
 		return 0;
 	if (newstate != SCALER_TCP_SYN_SENT &&
 	    !(oldstate == SCALER_TCP_SYN_SENT && newstate == SCALER_TCP_CLOSE))
 		return 0;
+	dport = BPF_CORE_READ(ctx, dport); /* the tracepoint's dport is already host order */
+	if (!scaler_port_demanded(dport))
+		return 0;
 	BPF_CORE_READ_INTO(&daddr_v4, ctx, daddr);
 	BPF_CORE_READ_INTO(&daddr_v6, ctx, daddr_v6);
-	/* the tracepoint's dport is already host order */
-	if (!demand_key_of(&key, BPF_CORE_READ(ctx, family), daddr_v4, daddr_v6,
-			   BPF_CORE_READ(ctx, dport)))
+	if (!demand_key_of(&key, BPF_CORE_READ(ctx, family), daddr_v4, daddr_v6, dport))
 		return 0;
 	demand_on_state(&key, oldstate, newstate, BPF_CORE_READ(ctx, skaddr));
 	return 0;

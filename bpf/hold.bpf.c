@@ -93,7 +93,7 @@ int hold_syn_egress(struct __sk_buff *skb)
 	if (!sk || sk->state != BPF_TCP_SYN_SENT)
 		return SCALER_SKB_PASS;
 	sk = bpf_sk_fullsock(sk);
-	if (!sk || sk->protocol != SCALER_IPPROTO_TCP)
+	if (!sk || sk->protocol != SCALER_IPPROTO_TCP || !scaler_port_demanded(bpf_ntohs(sk->dst_port)))
 		return SCALER_SKB_PASS;
 	daddr_v4 = sk->dst_ip4;
 	daddr_v6[0] = sk->dst_ip6[0];

@@ -273,6 +273,15 @@ static __always_inline int scaler_port_watched(__u16 port)
 	return bits && ((*bits >> (port & 63)) & 1);
 }
 
+/* May a demand address have this port? One inlined array load. */
+static __always_inline int scaler_port_demanded(__u16 port)
+{
+	__u32 word = port >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&demand_port_bits, &word);
+
+	return bits && ((*bits >> (port & 63)) & 1);
+}
+
 static __always_inline __u32 scaler_current_epoch(void)
 {
 	__u32 zero = 0;

@@ -29,6 +29,16 @@ struct {
 	__type(value, __u64);
 } watch_port_bits SEC(".maps");
 
+/* The same bitmap for the ports of demand addresses: connect() and SYN_SENT on any other
+ * port (nearly every connection a node opens) leave after one inlined array load instead
+ * of a hash lookup that misses. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SCALER_PORT_BITMAP_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} demand_port_bits SEC(".maps");
+
 /* One u32, bumped by user space after every watch-set change: connections selected under
  * an older epoch re-select at their next request, so new targets see existing sockets. */
 struct {

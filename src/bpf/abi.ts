@@ -11,7 +11,7 @@ export const MAX_TARGETS = 4096;
 export const MAX_WATCH_ENTRIES = 16384;
 export const MAX_DEMAND_ENTRIES = 16384;
 export const ANY_NETNS = 0;
-/** watch_port_bits: one bit per TCP port, 64 per u64 word. */
+/** watch_port_bits and demand_port_bits: one bit per TCP port, 64 per u64 word. */
 export const PORT_BITMAP_WORDS = 65536 / 64;
 
 export const FAMILY_INET = 2;
@@ -20,6 +20,7 @@ export const FAMILY_INET6 = 10;
 export const MAP_NAMES = {
   watchPorts: 'watch_ports',
   watchPortBits: 'watch_port_bits',
+  demandPortBits: 'demand_port_bits',
   watchEpoch: 'watch_epoch',
   demandAddrs: 'demand_addrs',
   slotMeta: 'slot_meta',
@@ -107,9 +108,9 @@ export const PROTO_STATS = layout('scaler_proto_stats', 64, {
 /** Every struct user space reads or writes (scaler_conn_state stays in the kernel). */
 export const ABI_STRUCTS: readonly StructLayout<string>[] = [WATCH_KEY, SLOT_REF, DEMAND_KEY, SLOT_META, TARGET_STATS, HEALTH, WAKEUP_EVENT, HOLD_CONFIG, HOLD_STATS, LISTEN_STATS, PROTO_STATS];
 
-/** Keys of the array maps (slot_meta, target_stats, health, watch_port_bits, watch_epoch): a u32 index. */
+/** Keys of the array maps (slot_meta, target_stats, health, the port bitmaps, watch_epoch): a u32 index. */
 export const ARRAY_KEY_BYTES = 4;
-/** watch_port_bits value: one u64 word of the port bitmap. */
+/** watch_port_bits / demand_port_bits value: one u64 word of the port bitmap. */
 export const PORT_BITMAP_WORD_BYTES = 8;
 /** watch_epoch value: a u32 counter. */
 export const WATCH_EPOCH_BYTES = 4;
@@ -126,10 +127,10 @@ export function watchKeyPort(key: Buffer): number {
   return key.readUInt16LE(WATCH_KEY.offsets.port);
 }
 
-/** A watch_port_bits word from the set of watched ports. */
-export function encodePortBitmapWord(word: number, isWatched: (port: number) => boolean): Buffer {
+/** A port bitmap word (watch_port_bits, demand_port_bits) from the set of ports in use. */
+export function encodePortBitmapWord(word: number, isSet: (port: number) => boolean): Buffer {
   let bits = 0n;
-  for (let bit = 0; bit < 64; bit++) if (isWatched(word * 64 + bit)) bits |= 1n << BigInt(bit);
+  for (let bit = 0; bit < 64; bit++) if (isSet(word * 64 + bit)) bits |= 1n << BigInt(bit);
   const b = Buffer.alloc(PORT_BITMAP_WORD_BYTES);
   b.writeBigUInt64LE(bits);
   return b;
@@ -161,6 +162,11 @@ export function encodeDemandKey(family: typeof FAMILY_INET | typeof FAMILY_INET6
   b.writeUInt16LE(port, DEMAND_KEY.offsets.port);
   b.set(addr.subarray(0, family === FAMILY_INET ? 4 : 16), DEMAND_KEY.offsets.addr);
   return b;
+}
+
+/** The port of an encoded demand key. */
+export function demandKeyPort(key: Buffer): number {
+  return key.readUInt16LE(DEMAND_KEY.offsets.port);
 }
 
 export function encodeSlotMeta(generation: number, wakeupArmed: boolean): Buffer {

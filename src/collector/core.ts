@@ -60,6 +60,7 @@ export class CollectorCore {
       watch: object.map(MAP_NAMES.watchPorts),
       demand: object.map(MAP_NAMES.demandAddrs),
       portBits: object.map(MAP_NAMES.watchPortBits),
+      demandPortBits: object.map(MAP_NAMES.demandPortBits),
       epoch: object.map(MAP_NAMES.watchEpoch),
       meta,
       stats,

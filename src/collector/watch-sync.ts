@@ -9,6 +9,7 @@ import {
   encodeSlotRef,
   encodeWatchEpoch,
   encodeWatchKey,
+  demandKeyPort,
   watchKeyPort,
 } from '../bpf/abi.js';
 import { isMapFull } from '../bpf/errors.js';
@@ -20,7 +21,7 @@ import type { WatchEntry } from './types.js';
  * Watch sets -> the kernel's watch maps, with no I/O of its own: everything it changes in
  * the kernel goes through the small KernelMap interface (BpfMap in the collector, an
  * in-memory map in test/unit/collector-watch-sync.test.ts). It owns which target holds
- * each key, the port bitmap's reference counts, the watch epoch and slot assignment.
+ * each key, the port bitmaps' reference counts, the watch epoch and slot assignment.
  */
 
 /** The writes the syncer makes to one BPF map. */
@@ -41,6 +42,8 @@ export interface WatchMaps {
   readonly demand: KernelMap;
   /** watch_port_bits: one bit per watched port, the programs' first, cheapest check. */
   readonly portBits: KernelMap;
+  /** demand_port_bits: one bit per port of a demand address, the same check for connect(). */
+  readonly demandPortBits: KernelMap;
   /** watch_epoch: bumped after a change so connections re-select their targets. */
   readonly epoch: KernelMap;
   /** slot_meta: generation and wake-up flag per slot. */
@@ -61,11 +64,14 @@ interface TargetKeys {
   readonly demand: Set<string>;
 }
 
-/** One kind of key (watch or demand): its map and which target owns each key (hex). */
+/** One kind of key (watch or demand): its map, which target owns each key (hex), and the
+ * port bitmap in front of it with the number of keys naming each port. */
 interface KeySpace {
   readonly map: KernelMap;
   readonly owners: Map<string, string>;
-  readonly isWatch: boolean;
+  readonly portBits: KernelMap;
+  readonly portRefs: Map<number, number>;
+  readonly portOf: (key: Buffer) => number;
 }
 
 export class WatchSync {
@@ -73,8 +79,6 @@ export class WatchSync {
   private readonly keys = new Map<string, TargetKeys>();
   private readonly watchSpace: KeySpace;
   private readonly demandSpace: KeySpace;
-  /** Watch entries per port, behind the kernel's watched-port bitmap. */
-  private readonly portRefs = new Map<number, number>();
   private watchEpoch = 0;
   private keyChanges = 0;
   private mapFull = 0;
@@ -85,8 +89,8 @@ export class WatchSync {
     capacity: number = MAX_TARGETS,
   ) {
     this.slots = new SlotTable(capacity);
-    this.watchSpace = { map: maps.watch, owners: new Map(), isWatch: true };
-    this.demandSpace = { map: maps.demand, owners: new Map(), isWatch: false };
+    this.watchSpace = { map: maps.watch, owners: new Map(), portBits: maps.portBits, portRefs: new Map(), portOf: watchKeyPort };
+    this.demandSpace = { map: maps.demand, owners: new Map(), portBits: maps.demandPortBits, portRefs: new Map(), portOf: demandKeyPort };
   }
 
   /** The current watch epoch (what watch_epoch holds). */
@@ -119,9 +123,14 @@ export class WatchSync {
     return this.slots.usedPrefix();
   }
 
-  /** Watch entries naming this port (the bit is set while > 0). */
+  /** Watch entries naming this port (its watch_port_bits bit is set while > 0). */
   portRefCount(port: number): number {
-    return this.portRefs.get(port) ?? 0;
+    return this.watchSpace.portRefs.get(port) ?? 0;
+  }
+
+  /** Demand addresses with this port (its demand_port_bits bit is set while > 0). */
+  demandPortRefCount(port: number): number {
+    return this.demandSpace.portRefs.get(port) ?? 0;
   }
 
   /**
@@ -216,7 +225,8 @@ export class WatchSync {
       space.owners.set(key, targetId);
       have.add(key);
       this.keyChanges++;
-      if (space.isWatch) this.countPort(watchKeyPort(Buffer.from(key, 'hex')), 1);
+      // after the entry: a program that finds the bit set also finds the entry
+      this.countPort(space, space.portOf(Buffer.from(key, 'hex')), 1);
     }
   }
 
@@ -225,16 +235,16 @@ export class WatchSync {
     space.map.delete(raw);
     space.owners.delete(key);
     this.keyChanges++;
-    if (space.isWatch) this.countPort(watchKeyPort(raw), -1);
+    this.countPort(space, space.portOf(raw), -1);
   }
 
-  /** Keeps the kernel's port bitmap in step with the watch entries naming each port. */
-  private countPort(port: number, change: 1 | -1): void {
-    const refs = (this.portRefs.get(port) ?? 0) + change;
-    if (refs > 0) this.portRefs.set(port, refs);
-    else this.portRefs.delete(port);
+  /** Keeps a key space's port bitmap in step with the keys naming each port. */
+  private countPort(space: KeySpace, port: number, change: 1 | -1): void {
+    const refs = (space.portRefs.get(port) ?? 0) + change;
+    if (refs > 0) space.portRefs.set(port, refs);
+    else space.portRefs.delete(port);
     if (refs > 1 || (refs === 1 && change === -1)) return; // the bit did not change
     const word = port >> 6;
-    this.maps.portBits.update(encodeArrayKey(word), encodePortBitmapWord(word, (p) => this.portRefs.has(p)));
+    space.portBits.update(encodeArrayKey(word), encodePortBitmapWord(word, (p) => space.portRefs.has(p)));
   }
 }

@@ -54,6 +54,7 @@ function fixture(options: { slots?: number; watchEntries?: number; watchFailsWit
     watch: new MemoryMap('watch_ports', options.watchEntries ?? 16, 'hash', writes, options.watchFailsWith),
     demand: new MemoryMap('demand_addrs', 16, 'hash', writes),
     portBits: new MemoryMap('watch_port_bits', 1024, 'array', writes),
+    demandPortBits: new MemoryMap('demand_port_bits', 1024, 'array', writes),
     epoch: new MemoryMap('watch_epoch', 1, 'array', writes),
     meta: new MemoryMap('slot_meta', options.slots ?? 8, 'array', writes),
     stats: new MemoryMap('target_stats', options.slots ?? 8, 'array', writes),
@@ -67,9 +68,9 @@ const target = (targetId: string, ports: (number | [number, number])[], demand: 
   demand,
 });
 
-/** The watch_port_bits word holding `port`, as a bigint. */
-function bitmapWord(f: Fixture, port: number): bigint {
-  return f.maps.portBits.get(encodeArrayKey(port >> 6))?.readBigUInt64LE() ?? 0n;
+/** The watch_port_bits (or demand_port_bits) word holding `port`, as a bigint. */
+function bitmapWord(f: Fixture, port: number, map: MemoryMap = f.maps.portBits): bigint {
+  return map.get(encodeArrayKey(port >> 6))?.readBigUInt64LE() ?? 0n;
 }
 const bit = (port: number): bigint => 1n << BigInt(port & 63);
 const epochOf = (f: Fixture): number | undefined => f.maps.epoch.get(encodeArrayKey(0))?.readUInt32LE();
@@ -199,7 +200,34 @@ test('watch sync: demand addresses are keyed by family, port and address; a bad 
   const v6 = Uint8Array.from([0xfd, ...Array<number>(14).fill(0), 1]);
   assert.equal(slotIn(f.maps.demand, encodeDemandKey(FAMILY_INET6, v6, 443)), 0);
   assert.equal(f.maps.demand.entries.size, 2);
-  assert.equal(f.maps.portBits.entries.size, 0, 'demand keys set no port bits');
+  assert.equal(f.maps.portBits.entries.size, 0, 'demand keys set no watch port bits');
+});
+
+test('watch sync: demand ports have a bitmap of their own, set after the entry and cleared after the last one', () => {
+  const f = fixture();
+  f.sync.apply([target('a', [8080], [{ ip: '10.0.0.1', port: 80 }, { ip: '10.0.0.2', port: 80 }, { ip: 'fd00::1', port: 443 }])]);
+  assert.equal(f.sync.demandPortRefCount(80), 2);
+  assert.equal(f.sync.demandPortRefCount(443), 1);
+  assert.equal(bitmapWord(f, 80, f.maps.demandPortBits), bit(80), 'port 80 in word 1');
+  assert.equal(bitmapWord(f, 443, f.maps.demandPortBits), bit(443), 'port 443 in word 6');
+  assert.equal(bitmapWord(f, 8080, f.maps.demandPortBits), 0n, 'a server port is not a demand port');
+  assert.equal(bitmapWord(f, 80), 0n, 'nor is a demand port watched');
+  const entryWrite = f.writes.findIndex((w) => w.startsWith(`demand_addrs[${encodeDemandKey(FAMILY_INET, Uint8Array.from([10, 0, 0, 1]), 80).toString('hex')}]=`));
+  const bitWrite = f.writes.findIndex((w) => w.startsWith(`demand_port_bits[${encodeArrayKey(1).toString('hex')}]=`));
+  assert.ok(entryWrite >= 0 && bitWrite > entryWrite, 'the bit is set after the entry it announces');
+
+  f.sync.apply([target('a', [8080], [{ ip: '10.0.0.2', port: 80 }])]);
+  assert.equal(f.sync.demandPortRefCount(80), 1);
+  assert.equal(bitmapWord(f, 80, f.maps.demandPortBits), bit(80), 'still one address on port 80');
+  assert.equal(bitmapWord(f, 443, f.maps.demandPortBits), 0n);
+  f.writes.length = 0;
+  f.sync.apply([target('a', [8080])]);
+  assert.equal(bitmapWord(f, 80, f.maps.demandPortBits), 0n);
+  assert.deepEqual(
+    f.writes.filter((w) => w.startsWith('demand')),
+    [`demand_addrs[${encodeDemandKey(FAMILY_INET, Uint8Array.from([10, 0, 0, 2]), 80).toString('hex')}] deleted`, `demand_port_bits[${encodeArrayKey(1).toString('hex')}]=${'00'.repeat(8)}`],
+    'the entry goes first, then its bit',
+  );
 });
 
 test('watch sync: a full watch map refuses the entry, counts it, and leaves the bitmap alone', () => {
