@@ -520,22 +520,29 @@ static __always_inline void framing_classify(struct __sk_buff *skb, struct scale
 /* Offset of the TCP payload, its length and its sequence number; 0 when there is none. */
 static __always_inline int framing_payload(struct __sk_buff *skb, __u32 *off, __u32 *len, __u32 *seq)
 {
-	__u8 ip[2] = {};
-	__u32 l3, th[4] = {};
+	/* The IP and TCP headers are in the linear part (TCP builds them there on egress and
+	 * pulls them there before the socket filter on ingress), so they are read in place:
+	 * two bpf_skb_load_bytes calls cost more than the rest of an HTTP/1 packet's work. */
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	const __u8 *ip = data;
+	const __u32 *th;
+	__u32 l3;
 
 	if (skb->protocol == bpf_htons(FRAMING_ETH_P_IP)) {
-		if (bpf_skb_load_bytes(skb, 0, ip, 1))
+		if ((void *)(ip + 1) > data_end)
 			return 0;
 		l3 = (ip[0] & 0xf) * 4;
 	} else if (skb->protocol == bpf_htons(FRAMING_ETH_P_IPV6)) {
 		/* TCP right after the fixed header; extension headers are not walked */
-		if (bpf_skb_load_bytes(skb, 6, ip, 1) || ip[0] != SCALER_IPPROTO_TCP)
+		if ((void *)(ip + 7) > data_end || ip[6] != SCALER_IPPROTO_TCP)
 			return 0;
 		l3 = 40;
 	} else {
 		return 0;
 	}
-	if (bpf_skb_load_bytes(skb, l3, th, 16))
+	th = data + l3;
+	if ((void *)(th + 4) > data_end)
 		return 0;
 	*seq = bpf_ntohl(th[1]);
 	*off = l3 + ((bpf_ntohl(th[3]) >> 28) & 0xf) * 4;
