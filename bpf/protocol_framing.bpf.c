@@ -599,13 +599,32 @@ static __always_inline int framing_select(struct scaler_conn_state *conn, struct
 	return 1;
 }
 
-/* The server socket of a watched port, or NULL. */
-static __always_inline struct bpf_sock *framing_socket(struct __sk_buff *skb)
+/* Does the packet carry TCP (IPv6: right after the fixed header)? Read in place. */
+static __always_inline int framing_packet_is_tcp(struct __sk_buff *skb)
+{
+	const __u8 *ip = (const __u8 *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+
+	if (skb->protocol == bpf_htons(FRAMING_ETH_P_IP))
+		return (void *)(ip + 10) <= data_end && ip[9] == SCALER_IPPROTO_TCP;
+	if (skb->protocol == bpf_htons(FRAMING_ETH_P_IPV6))
+		return (void *)(ip + 7) <= data_end && ip[6] == SCALER_IPPROTO_TCP;
+	return 0;
+}
+
+/* The server socket of a watched port, or NULL. The bpf_loop build (5.17+) passes the
+ * socket as skb->sk gives it: sk_storage and bpf_skc_to_tcp_sock take a sock_common from
+ * 5.11 on, and an established socket that sends or receives TCP is a full TCP socket
+ * (request and timewait sockets have other states), which spares the bpf_sk_fullsock
+ * call on every packet. The compat build asks for the full socket, as 5.10 requires. */
+static __always_inline struct bpf_sock *framing_socket(struct __sk_buff *skb, const int compat)
 {
 	struct bpf_sock *sk = skb->sk;
 
 	if (!sk || !scaler_port_watched(sk->src_port))
 		return 0;
+	if (!compat)
+		return sk->state == BPF_TCP_ESTABLISHED && framing_packet_is_tcp(skb) ? sk : 0;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk || sk->protocol != SCALER_IPPROTO_TCP || sk->state != BPF_TCP_ESTABLISHED)
 		return 0;
@@ -627,7 +646,7 @@ static __always_inline int framing_on_ingress(struct __sk_buff *skb, const int c
 	 * section 5.10's BTF loader rejects when it names no variable */
 	struct framing_walk w = {};
 	struct scaler_conn_state *conn;
-	struct bpf_sock *sk = framing_socket(skb);
+	struct bpf_sock *sk = framing_socket(skb, compat);
 	__u32 off, len, seq, epoch;
 
 	if (!sk)
@@ -716,7 +735,7 @@ static __always_inline int framing_on_egress(struct __sk_buff *skb, const int co
 {
 	struct framing_walk w = {};
 	struct scaler_conn_state *conn;
-	struct bpf_sock *sk = framing_socket(skb);
+	struct bpf_sock *sk = framing_socket(skb, compat);
 	struct tcp_sock *tp;
 	__u32 off, len, seq;
 
@@ -767,7 +786,7 @@ static __always_inline int framing_resume_walk(struct __sk_buff *skb, const int 
 	struct framing_walk w = {};
 	struct scaler_conn_state *conn;
 	struct framing_resume *r;
-	struct bpf_sock *sk = framing_socket(skb);
+	struct bpf_sock *sk = framing_socket(skb, 1);
 	__u32 off, len, seq, slot = ingress ? 0 : 1;
 
 	if (!sk)
