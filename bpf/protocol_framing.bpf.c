@@ -517,30 +517,39 @@ static __always_inline void framing_classify(struct __sk_buff *skb, struct scale
 
 /* ---- per packet ------------------------------------------------------------------------ */
 
+/* Length of the IP header before TCP, read in place, or 0 when the packet is not TCP
+ * (IPv6: TCP right after the fixed header; extension headers are not walked). The IP and
+ * TCP headers are in the linear part (TCP builds them there on egress and pulls them there
+ * before the socket filter on ingress): two bpf_skb_load_bytes calls cost more than the
+ * rest of an HTTP/1 packet's work. */
+static __always_inline __u32 framing_tcp_l3(struct __sk_buff *skb)
+{
+	const __u8 *ip = (const __u8 *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+
+	if (skb->protocol == bpf_htons(FRAMING_ETH_P_IP)) {
+		if ((void *)(ip + 10) > data_end || ip[9] != SCALER_IPPROTO_TCP)
+			return 0;
+		return (ip[0] & 0xf) * 4;
+	}
+	if (skb->protocol == bpf_htons(FRAMING_ETH_P_IPV6)) {
+		if ((void *)(ip + 7) > data_end || ip[6] != SCALER_IPPROTO_TCP)
+			return 0;
+		return 40;
+	}
+	return 0;
+}
+
 /* Offset of the TCP payload, its length and its sequence number; 0 when there is none. */
 static __always_inline int framing_payload(struct __sk_buff *skb, __u32 *off, __u32 *len, __u32 *seq)
 {
-	/* The IP and TCP headers are in the linear part (TCP builds them there on egress and
-	 * pulls them there before the socket filter on ingress), so they are read in place:
-	 * two bpf_skb_load_bytes calls cost more than the rest of an HTTP/1 packet's work. */
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	const __u8 *ip = data;
+	__u32 l3 = framing_tcp_l3(skb);
 	const __u32 *th;
-	__u32 l3;
 
-	if (skb->protocol == bpf_htons(FRAMING_ETH_P_IP)) {
-		if ((void *)(ip + 1) > data_end)
-			return 0;
-		l3 = (ip[0] & 0xf) * 4;
-	} else if (skb->protocol == bpf_htons(FRAMING_ETH_P_IPV6)) {
-		/* TCP right after the fixed header; extension headers are not walked */
-		if ((void *)(ip + 7) > data_end || ip[6] != SCALER_IPPROTO_TCP)
-			return 0;
-		l3 = 40;
-	} else {
+	if (!l3)
 		return 0;
-	}
 	th = data + l3;
 	if ((void *)(th + 4) > data_end)
 		return 0;
@@ -599,19 +608,6 @@ static __always_inline int framing_select(struct scaler_conn_state *conn, struct
 	return 1;
 }
 
-/* Does the packet carry TCP (IPv6: right after the fixed header)? Read in place. */
-static __always_inline int framing_packet_is_tcp(struct __sk_buff *skb)
-{
-	const __u8 *ip = (const __u8 *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-
-	if (skb->protocol == bpf_htons(FRAMING_ETH_P_IP))
-		return (void *)(ip + 10) <= data_end && ip[9] == SCALER_IPPROTO_TCP;
-	if (skb->protocol == bpf_htons(FRAMING_ETH_P_IPV6))
-		return (void *)(ip + 7) <= data_end && ip[6] == SCALER_IPPROTO_TCP;
-	return 0;
-}
-
 /* The server socket of a watched port, or NULL. The bpf_loop build (5.17+) passes the
  * socket as skb->sk gives it: sk_storage and bpf_skc_to_tcp_sock take a sock_common from
  * 5.11 on, and an established socket that sends or receives TCP is a full TCP socket
@@ -624,7 +620,7 @@ static __always_inline struct bpf_sock *framing_socket(struct __sk_buff *skb, co
 	if (!sk || !scaler_port_watched(sk->src_port))
 		return 0;
 	if (!compat)
-		return sk->state == BPF_TCP_ESTABLISHED && framing_packet_is_tcp(skb) ? sk : 0;
+		return sk->state == BPF_TCP_ESTABLISHED && framing_tcp_l3(skb) ? sk : 0;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk || sk->protocol != SCALER_IPPROTO_TCP || sk->state != BPF_TCP_ESTABLISHED)
 		return 0;

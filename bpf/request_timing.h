@@ -270,22 +270,26 @@ static __always_inline void scaler_count_health(int conn_failure)
 		__sync_fetch_and_add(&h->wakeup_drops, 1);
 }
 
-/* May a watch entry name this port? One inlined array load. */
-static __always_inline int scaler_port_watched(__u16 port)
+/* The port's bit in a port bitmap (watch_port_bits, demand_port_bits): one inlined
+ * array load. */
+static __always_inline int scaler_port_bit(void *bitmap, __u16 port)
 {
 	__u32 word = port >> 6;
-	__u64 *bits = bpf_map_lookup_elem(&watch_port_bits, &word);
+	__u64 *bits = bpf_map_lookup_elem(bitmap, &word);
 
 	return bits && ((*bits >> (port & 63)) & 1);
 }
 
-/* May a demand address have this port? One inlined array load. */
+/* May a watch entry name this port? */
+static __always_inline int scaler_port_watched(__u16 port)
+{
+	return scaler_port_bit(&watch_port_bits, port);
+}
+
+/* May a demand address have this port? */
 static __always_inline int scaler_port_demanded(__u16 port)
 {
-	__u32 word = port >> 6;
-	__u64 *bits = bpf_map_lookup_elem(&demand_port_bits, &word);
-
-	return bits && ((*bits >> (port & 63)) & 1);
+	return scaler_port_bit(&demand_port_bits, port);
 }
 
 static __always_inline __u32 scaler_current_epoch(void)
