@@ -48,11 +48,19 @@ static __always_inline int hold_decide(struct bpf_sock *sk, __u32 slot)
 	if (cfg->hold_ns && cfg->generation == generation) {
 		now = bpf_ktime_get_ns();
 		/* A new episode starts its window at its first held SYN. Two CPUs may both
-		 * start it within nanoseconds: either deadline is right. */
+		 * start it within nanoseconds: either deadline is right. What must not happen
+		 * is a CPU seeing the new episode with the previous deadline (then it lets the
+		 * SYN through to a refusal): the deadline is stored before the episode, and
+		 * read after it, with compiler barriers between, since clang emitted the
+		 * episode's store first (one SYN of 20 refused in CI, 4 December 18:29 UTC).
+		 * x86 keeps stores, and loads, in program order; a weakly ordered CPU (arm64)
+		 * could still reorder them: not covered. */
 		if (st->episode != cfg->episode) {
 			st->deadline_ns = now + cfg->hold_ns;
+			barrier();
 			st->episode = cfg->episode;
 		}
+		barrier();
 		if (now < st->deadline_ns) {
 			if (!conn) {
 				conn = bpf_sk_storage_get(&hold_conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
